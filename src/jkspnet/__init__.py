@@ -1,0 +1,19 @@
+"""JKSPNet: automatic photo colorization with a small U-Net over the LAB colour space."""
+
+__version__ = "0.1.0"
+
+from .errors import JKSPNetError, PhotoError, WeightsError
+from .model import JKPSNET, NUM_BINS, JKSPNet, ab_bins
+from .pipeline import Colorizer
+
+__all__ = [
+    "JKPSNET",
+    "NUM_BINS",
+    "Colorizer",
+    "JKSPNet",
+    "JKSPNetError",
+    "PhotoError",
+    "WeightsError",
+    "__version__",
+    "ab_bins",
+]

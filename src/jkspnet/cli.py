@@ -1,0 +1,306 @@
+"""The ``jkspnet`` command line: colorize photos, print the network summary."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .errors import JKSPNetError, PhotoError
+from .photos import (
+    _WRITABLE_SUFFIXES,
+    DEFAULT_MAX_PIXELS,
+    OUTPUT_FORMATS,
+    Photo,
+    find_photos,
+    load_photo,
+    output_format,
+    save_photo,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def _size(text: str) -> int:
+    value = _positive_int(text)
+    if value % 8:
+        raise argparse.ArgumentTypeError(f"must be a multiple of 8, got {value}")
+    return value
+
+
+def _add_colorize(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "colorize",
+        help="colorize photos",
+        description="Colorize black-and-white (or colour) photos at their full resolution. "
+        "Inputs are never modified; outputs are written atomically and existing files are "
+        "skipped unless --overwrite is given.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="photo files, folders or globs")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output file (for one input photo) or folder (created if missing)",
+    )
+    parser.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="weights: a folder from save_pretrained/training, or a .safetensors/.pt file "
+        "(default: the weights bundled with the package, where they ship)",
+    )
+    parser.add_argument(
+        "--size", type=_size, help="network input side, a multiple of 8 (default: weights')"
+    )
+    parser.add_argument(
+        "--temperature",
+        type=_positive_float,
+        help="colour temperature T: lower is more vivid, 1 is the plain mean (default: weights')",
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    parser.add_argument(
+        "--batch-size", type=_positive_int, default=16, help="photos per network pass (16)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=sorted(set(OUTPUT_FORMATS) - {"jpeg"}),
+        help="output format (default: the input's own; PNG for formats such as GIF)",
+    )
+    parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse photos larger than this many pixels (default {DEFAULT_MAX_PIXELS:,})",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=_colorize)
+
+
+def _add_summary(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "summary",
+        help="print the network's torchinfo summary",
+        description="Print the torchinfo summary of JKSPNet (matches the seed's at batch 32).",
+    )
+    parser.add_argument("--batch", type=_positive_int, default=32, help="batch size (32)")
+    parser.add_argument("--size", type=_size, default=128, help="input side (128)")
+    parser.set_defaults(func=_summary)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jkspnet",
+        description="JKSPNet: automatic photo colorization with a small U-Net over LAB.",
+    )
+    parser.add_argument("--version", action="version", version=f"jkspnet {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_colorize(commands)
+    _add_summary(commands)
+    return parser
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from .model import summary_text
+
+    print(summary_text(batch=args.batch, size=args.size))
+    return EXIT_OK
+
+
+@dataclass
+class _Job:
+    source: Path
+    target: Path
+
+
+@dataclass
+class _Tally:
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    messages: list[str] = field(default_factory=list)
+
+
+def _plan(args: argparse.Namespace, tally: _Tally, report) -> list[_Job]:
+    """Map inputs to outputs; report inputs that cannot be used."""
+    found = find_photos(args.inputs, recursive=args.recursive)
+    for problem in found.problems:
+        report(f"error: {problem}")
+        tally.failed += 1
+    out = Path(args.output)
+    single = (
+        len(args.inputs) == 1
+        and len(found.photos) == 1
+        and Path(args.inputs[0]).is_file()
+        and not out.is_dir()
+        and out.suffix != ""
+    )
+    if single and out.suffix.lower() not in _WRITABLE_SUFFIXES:
+        writable = ", ".join(sorted(_WRITABLE_SUFFIXES))
+        raise JKSPNetError(f"{out}: cannot write {out.suffix} files (use one of {writable})")
+    if not single and out.exists() and not out.is_dir():
+        raise JKSPNetError(f"{out}: exists and is not a folder (several outputs need a folder)")
+
+    jobs: list[_Job] = []
+    targets: dict[Path, Path] = {}
+    for source, relative in found.photos:
+        if single:
+            target = out
+        else:
+            _, suffix = output_format(source, args.format)
+            target = out / relative.with_suffix(suffix)
+        key = target.resolve()
+        if key in targets:
+            report(f"error: {source}: its output {target} would clash with {targets[key]}'s")
+            tally.failed += 1
+            continue
+        targets[key] = source
+        if target.exists() and source.resolve() == key:
+            report(f"error: {source}: output would replace the input itself; choose another -o")
+            tally.failed += 1
+            continue
+        if target.exists() and not args.overwrite:
+            tally.skipped += 1
+            continue
+        jobs.append(_Job(source, target))
+    return jobs
+
+
+def _colorize(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .pipeline import Colorizer, check_size
+
+    tally = _Tally()
+    bar = None
+
+    def report(message: str) -> None:
+        (tqdm.write if bar is not None else print)(message, file=sys.stderr)
+
+    jobs = _plan(args, tally, report)
+    if jobs:
+        colorizer = Colorizer.from_pretrained(
+            args.weights, device=args.device, max_pixels=args.max_pixels
+        )
+        if args.size is not None:
+            colorizer.config.size = check_size(args.size)
+        show_bar = len(jobs) > 1 and not args.quiet
+        bar = tqdm(total=len(jobs), unit="photo", disable=not show_bar, file=sys.stderr)
+        with bar, ThreadPoolExecutor(max_workers=2) as pool:
+            _run_jobs(colorizer, jobs, args, pool, bar, tally, report)
+
+    if tally.skipped:
+        report(f"skipped {tally.skipped} existing output(s); use --overwrite to replace them")
+    total = tally.done + tally.failed
+    if total == 1 and tally.done == 1:
+        print(f"wrote {jobs[0].target}")
+    elif total or tally.skipped:
+        print(f"colorized {tally.done}, failed {tally.failed}, skipped {tally.skipped}")
+    return EXIT_FAILED if tally.failed else EXIT_OK
+
+
+def _load(job: _Job, max_pixels: int) -> Photo | PhotoError:
+    try:
+        return load_photo(job.source, max_pixels=max_pixels)
+    except PhotoError as error:
+        return error
+
+
+def _run_jobs(colorizer, jobs, args, pool, bar, tally: _Tally, report) -> None:
+    """Decode the next batch and write finished photos in threads while the network runs."""
+    import torch
+
+    batches = [jobs[i : i + args.batch_size] for i in range(0, len(jobs), args.batch_size)]
+
+    def submit(batch: list[_Job]) -> list[Future]:
+        return [pool.submit(_load, job, args.max_pixels) for job in batch]
+
+    pending = submit(batches[0])
+    writes: list[tuple[_Job, Future]] = []
+    for index, batch in enumerate(batches):
+        loaded = [future.result() for future in pending]
+        if index + 1 < len(batches):
+            pending = submit(batches[index + 1])
+        prepared = []
+        for job, photo in zip(batch, loaded, strict=True):
+            if isinstance(photo, PhotoError):
+                report(f"error: {photo}")
+                tally.failed += 1
+                bar.update()
+                continue
+            if photo.note:
+                report(f"note: {job.source}: {photo.note}")
+            prepared.append((job, colorizer.prepare(photo)))
+        if not prepared:
+            continue
+        ab = colorizer.predict_ab(
+            torch.stack([p.network_input for _, p in prepared]), args.temperature
+        )
+        for (job, item), ab_one in zip(prepared, ab, strict=True):
+            image = colorizer.finish(item, ab_one)
+            writes.append((job, pool.submit(save_photo, image, job.target, args.overwrite)))
+        _collect(writes, bar, tally, report, wait=False)
+    _collect(writes, bar, tally, report, wait=True)
+
+
+def _collect(writes, bar, tally: _Tally, report, wait: bool) -> None:
+    """Count finished writes; a failed write is one photo's error, not the batch's."""
+    while writes and (wait or writes[0][1].done()):
+        job, future = writes.pop(0)
+        try:
+            future.result()
+            tally.done += 1
+        except FileExistsError:
+            tally.skipped += 1
+        except OSError as error:
+            reason = error.strerror or str(error)
+            report(f"error: {job.target}: cannot write ({reason})")
+            tally.failed += 1
+        bar.update()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except JKSPNetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

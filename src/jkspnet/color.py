@@ -1,0 +1,103 @@
+"""sRGB <-> CIE LAB (D65) as small, differentiable torch functions.
+
+Channels sit in dimension -3, so a single image is (3, H, W) and a batch (N, 3, H, W); any device
+and float dtype works. sRGB values are in [0, 1]. The constants and the piecewise rules are those
+of ``skimage.color`` (sRGB primaries, D65 white, CIE 1976 L*a*b*), so results agree with it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+L_OFFSET = 50.0
+"""The seed's input normalisation: the network sees L - 50."""
+
+_RGB_TO_XYZ = (
+    (0.412453, 0.357580, 0.180423),
+    (0.212671, 0.715160, 0.072169),
+    (0.019334, 0.119193, 0.950227),
+)
+_WHITE_D65 = (0.95047, 1.0, 1.08883)
+_EPSILON = 0.008856  # (6/29)^3: where the cube root gives way to the linear segment
+_KAPPA = 7.787  # slope of that segment in f(t)
+_F_EPSILON = 0.2068966  # f(_EPSILON) = 6/29
+
+
+def normalize_l(lightness: torch.Tensor) -> torch.Tensor:
+    """The network's input from L in [0, 100]."""
+    return lightness - L_OFFSET
+
+
+def denormalize_l(x: torch.Tensor) -> torch.Tensor:
+    """L in [0, 100] from the network's input."""
+    return x + L_OFFSET
+
+
+def _matrix(rows: tuple[tuple[float, ...], ...], like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(rows, dtype=like.dtype, device=like.device)
+
+
+def _apply_matrix(matrix: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    """Multiply each pixel's 3-vector (dimension -3) by ``matrix``."""
+    return torch.einsum("ij,...jhw->...ihw", matrix, image)
+
+
+def _check_channels(image: torch.Tensor, name: str) -> None:
+    if image.dim() < 3 or image.shape[-3] != 3:
+        raise ValueError(f"{name} must have 3 channels in dimension -3, got shape {image.shape}")
+
+
+def srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
+    """Undo the sRGB transfer curve."""
+    high = ((rgb.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4
+    return torch.where(rgb > 0.04045, high, rgb / 12.92)
+
+
+def linear_to_srgb(linear: torch.Tensor) -> torch.Tensor:
+    """Apply the sRGB transfer curve."""
+    high = 1.055 * linear.clamp(min=0.0031308) ** (1 / 2.4) - 0.055
+    return torch.where(linear > 0.0031308, high, linear * 12.92)
+
+
+def _f(t: torch.Tensor) -> torch.Tensor:
+    return torch.where(t > _EPSILON, t.clamp(min=_EPSILON) ** (1 / 3), _KAPPA * t + 16.0 / 116.0)
+
+
+def _f_inverse(t: torch.Tensor) -> torch.Tensor:
+    return torch.where(t > _F_EPSILON, t.clamp(min=_F_EPSILON) ** 3, (t - 16.0 / 116.0) / _KAPPA)
+
+
+def luminance_to_l(y: torch.Tensor) -> torch.Tensor:
+    """CIE L* in [0, 100] from relative luminance Y in [0, 1]."""
+    return 116.0 * _f(y) - 16.0
+
+
+def rgb_to_l(rgb: torch.Tensor) -> torch.Tensor:
+    """Only the L channel of :func:`rgb_to_lab`, shape (..., 1, H, W); cheaper for big photos."""
+    _check_channels(rgb, "rgb")
+    weights = _matrix((_RGB_TO_XYZ[1],), rgb)
+    return luminance_to_l(_apply_matrix(weights, srgb_to_linear(rgb)))
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """CIE LAB (L in [0, 100], a and b roughly in [-128, 127]) from sRGB in [0, 1]."""
+    _check_channels(rgb, "rgb")
+    xyz = _apply_matrix(_matrix(_RGB_TO_XYZ, rgb), srgb_to_linear(rgb))
+    white = torch.tensor(_WHITE_D65, dtype=rgb.dtype, device=rgb.device).view(3, 1, 1)
+    fx, fy, fz = _f(xyz / white).unbind(dim=-3)
+    lab = (116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz))
+    return torch.stack(lab, dim=-3)
+
+
+def lab_to_rgb(lab: torch.Tensor, clip: bool = True) -> torch.Tensor:
+    """sRGB from CIE LAB; out-of-gamut colours are clipped to [0, 1] unless ``clip`` is False."""
+    _check_channels(lab, "lab")
+    lightness, a, b = lab.unbind(dim=-3)
+    fy = (lightness + 16.0) / 116.0
+    fx = fy + a / 500.0
+    fz = (fy - b / 200.0).clamp(min=0.0)  # as skimage: z < 0 is invalid and set to 0
+    white = torch.tensor(_WHITE_D65, dtype=lab.dtype, device=lab.device).view(3, 1, 1)
+    xyz = _f_inverse(torch.stack((fx, fy, fz), dim=-3)) * white
+    xyz_to_rgb = torch.linalg.inv(_matrix(_RGB_TO_XYZ, lab).double()).to(lab.dtype)
+    rgb = linear_to_srgb(_apply_matrix(xyz_to_rgb, xyz))
+    return rgb.clamp(0.0, 1.0) if clip else rgb

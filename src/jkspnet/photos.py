@@ -1,0 +1,261 @@
+"""Reading photos of any mode into a form the colour pipeline takes, and writing results safely.
+
+Reading never changes the input file. Writing goes to a temporary file beside the target, is
+flushed to disk and then renamed into place, so an interrupted run never leaves half a photo, and
+an existing file is never replaced unless asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import PhotoError
+
+DEFAULT_MAX_PIXELS = 150_000_000
+"""Photos declaring more pixels than this are refused before decoding (decompression bombs)."""
+
+PHOTO_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".jfif"}
+)
+"""Suffixes picked up when a folder is given; a file named directly may have any suffix."""
+
+OUTPUT_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
+"""Formats the CLI's ``--format`` offers, by suffix."""
+
+_WRITABLE_SUFFIXES = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".jfif": "JPEG",
+    ".png": "PNG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+_NO_ALPHA_FORMATS = {"JPEG", "BMP"}
+_SAVE_OPTIONS: dict[str, dict[str, object]] = {
+    "JPEG": {"quality": 95, "subsampling": 0},
+    "WEBP": {"quality": 95},
+    "PNG": {"compress_level": 6},
+}
+_16BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+_CONVERT_TO_RGB = {"CMYK", "YCbCr", "LAB", "HSV", "RGBX"}
+
+
+@dataclass
+class Photo:
+    """A decoded photo: its tones, optional alpha, and where it came from.
+
+    ``pixels`` is uint8 (H, W, 3) for colour, uint8 (H, W) for 8-bit grey, or float32 (H, W) in
+    [0, 1] for 16-bit grey. ``alpha`` is uint8 (H, W) or None.
+    """
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None = None
+    source: str | None = None
+    note: str | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height), as PIL counts it."""
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+
+def _decode(image: Image.Image, source: str | None) -> Photo:
+    note = None
+    if getattr(image, "n_frames", 1) > 1:
+        note = f"has {image.n_frames} frames; colorized the first"
+        image.seek(0)
+    image = ImageOps.exif_transpose(image)
+    mode = image.mode
+    if mode in _16BIT_MODES:
+        values = np.asarray(image).astype(np.float32)
+        peak = 255.0 if mode == "I" and values.max(initial=0) <= 255 else 65535.0
+        return Photo(np.clip(values / peak, 0.0, 1.0), None, source, note)
+    if mode in {"1", "L"}:
+        return Photo(np.asarray(image.convert("L")), None, source, note)
+    if mode in {"LA", "La"}:
+        grey, alpha = image.convert("LA").split()
+        return Photo(np.asarray(grey), np.asarray(alpha), source, note)
+    if mode in {"P", "PA"}:
+        has_alpha = mode == "PA" or "transparency" in image.info
+        image = image.convert("RGBA" if has_alpha else "RGB")
+        mode = image.mode
+    if mode in {"RGBA", "RGBa"}:
+        image = image.convert("RGBA")
+        return Photo(np.asarray(image)[..., :3], np.asarray(image)[..., 3], source, note)
+    if mode in _CONVERT_TO_RGB:
+        image = image.convert("RGB")
+        mode = "RGB"
+    if mode == "RGB":
+        return Photo(np.asarray(image), None, source, note)
+    raise PhotoError(source, f"unsupported image mode {mode}")
+
+
+def load_photo(
+    source: str | os.PathLike[str] | Image.Image, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Photo:
+    """Decode a photo from a path or a PIL image, with its EXIF orientation applied.
+
+    Raises :class:`PhotoError` for anything that is not a usable photo, naming the reason.
+    """
+    if isinstance(source, Image.Image):
+        return _decode(source, None)
+    path = Path(source)
+    name = str(path)
+    if path.is_dir():
+        raise PhotoError(name, "is a folder, not a photo")
+    try:
+        if path.stat().st_size == 0:
+            raise PhotoError(name, "empty file (0 bytes)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            previous_limit = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None  # we apply our own limit below, before decoding
+            try:
+                with Image.open(path) as image:
+                    width, height = image.size
+                    if width * height > max_pixels:
+                        raise PhotoError(
+                            name,
+                            f"{width}x{height} is {width * height:,} pixels, over the limit of "
+                            f"{max_pixels:,}",
+                        )
+                    image.load()
+                    return _decode(image, name)
+            finally:
+                Image.MAX_IMAGE_PIXELS = previous_limit
+    except PhotoError:
+        raise
+    except FileNotFoundError:
+        raise PhotoError(name, "no such file") from None
+    except PermissionError:
+        raise PhotoError(name, "permission denied") from None
+    except UnidentifiedImageError:
+        raise PhotoError(name, "not an image, or a format this program cannot read") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        detail = str(error) or type(error).__name__
+        raise PhotoError(name, f"truncated or corrupt image ({detail})") from None
+    except Exception as error:  # a hostile file can break a decoder in any way: still bad input
+        raise PhotoError(name, f"cannot decode ({type(error).__name__}: {error})") from None
+
+
+def output_format(path: Path, requested: str | None = None) -> tuple[str, str]:
+    """(PIL format, suffix) for an output: ``requested`` if given, else the input's own format.
+
+    Formats that cannot hold a colour photo well (GIF, unknown) fall back to PNG.
+    """
+    if requested is not None:
+        key = requested.lower().lstrip(".")
+        if key not in OUTPUT_FORMATS:
+            choices = ", ".join(sorted(OUTPUT_FORMATS))
+            raise ValueError(f"unknown output format {requested!r} (choose from {choices})")
+        return OUTPUT_FORMATS[key], "." + key
+    suffix = path.suffix
+    fmt = _WRITABLE_SUFFIXES.get(suffix.lower())
+    return (fmt, suffix) if fmt else ("PNG", ".png")
+
+
+def save_photo(image: Image.Image, path: str | os.PathLike[str], overwrite: bool = False) -> None:
+    """Write ``image`` atomically, in the format its suffix names (PNG for an unknown one).
+
+    Without ``overwrite`` an existing file is left alone and :class:`FileExistsError` is raised.
+    """
+    path = Path(path)
+    fmt = _WRITABLE_SUFFIXES.get(path.suffix.lower(), "PNG")
+    if fmt in _NO_ALPHA_FORMATS and image.mode == "RGBA":
+        image = image.convert("RGB")
+    if not overwrite and path.exists():
+        raise FileExistsError(str(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file stands where a folder is needed: not a "target exists"
+        raise NotADirectoryError(errno.ENOTDIR, "a file stands in its folder path") from None
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            image.save(stream, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temp_name, 0o666 & ~_UMASK)
+        if overwrite:
+            os.replace(temp_name, path)
+        else:
+            os.link(temp_name, path)  # fails if the target appeared meanwhile: never clobber
+            os.unlink(temp_name)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once: os.umask is process-wide and threads save photos
+
+
+def _walk(folder: Path, recursive: bool) -> Iterator[Path]:
+    """Photo files in a folder, sorted, hidden ones skipped; never follows links into loops."""
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
+        for name in sorted(files):
+            if not name.startswith(".") and Path(name).suffix.lower() in PHOTO_SUFFIXES:
+                yield Path(root) / name
+
+
+@dataclass
+class FoundPhotos:
+    """Photos found for a set of inputs: each with the relative name its output should get."""
+
+    photos: list[tuple[Path, Path]]
+    problems: list[PhotoError]
+
+
+def find_photos(inputs: Iterable[str], recursive: bool = False) -> FoundPhotos:
+    """Expand files, folders and glob patterns into photos (path, relative output name)."""
+    import glob
+
+    photos: list[tuple[Path, Path]] = []
+    problems: list[PhotoError] = []
+    seen: set[Path] = set()
+
+    def add(path: Path, relative: Path) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            photos.append((path, relative))
+
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = list(_walk(path, recursive))
+            if not found:
+                problems.append(PhotoError(item, "no photos found in this folder"))
+            for photo in found:
+                add(photo, photo.relative_to(path))
+        elif path.exists():
+            add(path, Path(path.name))
+        elif glob.has_magic(item):
+            matches = [Path(m) for m in sorted(glob.glob(item, recursive=recursive))]
+            files = [m for m in matches if m.is_file()]
+            if not files:
+                problems.append(PhotoError(item, "no files match this pattern"))
+            for match in files:
+                add(match, Path(match.name))
+        else:
+            problems.append(PhotoError(item, "no such file or folder"))
+    return FoundPhotos(photos, problems)

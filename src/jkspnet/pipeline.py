@@ -1,0 +1,223 @@
+"""The colour pipeline: a photo of any size in, a colour photo of the same size out.
+
+The network sees only a small square (``size`` x ``size``, 128 by default) of the photo's L
+channel, resized with antialiasing. Its ab prediction is upsampled bilinearly to the full
+resolution and joined to the photo's own, full-resolution L, so every detail of the original
+tones survives. Full-resolution work runs in bands of rows so memory stays bounded for very large
+photos, on the model's device.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .color import lab_to_rgb, luminance_to_l, normalize_l, srgb_to_linear
+from .errors import JKSPNetError, WeightsError
+from .model import JKSPNet
+from .photos import DEFAULT_MAX_PIXELS, Photo, load_photo
+from .weights import ModelConfig, bundled_weights, load_into, load_weights, save_weights
+
+PhotoInput = str | os.PathLike[str] | Image.Image
+_BAND_PIXELS = 1 << 20  # full-resolution work in bands of about a million pixels
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU; an unavailable device is an error."""
+    name = str(device)
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(name)
+    except RuntimeError:
+        raise JKSPNetError(f"unknown device {name!r} (use auto, cpu, cuda or mps)") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise JKSPNetError("device cuda was asked for, but no CUDA GPU is available")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise JKSPNetError("device mps was asked for, but MPS is not available")
+    return resolved
+
+
+def check_size(size: int) -> int:
+    """The network's input side: a positive multiple of 8 (three stride-2 stages)."""
+    if size < 8 or size % 8:
+        raise JKSPNetError(f"size must be a positive multiple of 8, got {size}")
+    return size
+
+
+def check_temperature(temperature: float) -> float:
+    if not temperature > 0:
+        raise JKSPNetError(f"temperature must be greater than 0, got {temperature}")
+    return float(temperature)
+
+
+def _bands(height: int, width: int) -> list[tuple[int, int]]:
+    rows = max(1, _BAND_PIXELS // max(width, 1))
+    return [(top, min(top + rows, height)) for top in range(0, height, rows)]
+
+
+@dataclass
+class PreparedPhoto:
+    """A photo's full-resolution L (H, W) and the network's input (1, size, size)."""
+
+    lightness: torch.Tensor
+    network_input: torch.Tensor
+    alpha: np.ndarray | None
+    source: str | None = None
+
+
+class Colorizer:
+    """Colorizes photos with a JKSPNet.
+
+    >>> colorizer = Colorizer.from_pretrained("weights/")      # doctest: +SKIP
+    >>> colorizer.colorize("old.jpg").save("colour.png")        # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: JKSPNet,
+        config: ModelConfig | None = None,
+        device: str | torch.device = "auto",
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self.config = config or ModelConfig()
+        check_size(self.config.size)
+        check_temperature(self.config.temperature)
+        self.device = resolve_device(device)
+        self.max_pixels = max_pixels
+        self.model = model.to(self.device).eval()
+        if self.device.type != "mps":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self._lut_cache: dict[str, torch.Tensor] = {}
+
+    # ------------------------------------------------------------------ weights
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        device: str | torch.device = "auto",
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> Colorizer:
+        """Load weights from a ``save_pretrained`` folder or a weights file.
+
+        ``path=None`` takes the default weights bundled with the package, where they ship.
+        """
+        if path is None:
+            path = bundled_weights()
+            if path is None:
+                raise WeightsError(
+                    "no default weights are bundled with this version yet; pass --weights PATH "
+                    "(a folder written by save_pretrained or a .safetensors file)"
+                )
+        state, config = load_weights(path)
+        model = JKSPNet()
+        load_into(model, state, str(path))
+        return cls(model, config, device=device, max_pixels=max_pixels)
+
+    def save_pretrained(
+        self, folder: str | os.PathLike[str], dtype: torch.dtype = torch.float32
+    ) -> Path:
+        """Write ``model.safetensors`` and ``config.json``, loadable by :meth:`from_pretrained`."""
+        return save_weights(self.model, folder, self.config, dtype=dtype)
+
+    # ----------------------------------------------------------------- pipeline
+    def _lut(self, name: str) -> torch.Tensor:
+        """Per-byte lookup tables: linear light, and L of a grey byte."""
+        if name not in self._lut_cache:
+            codes = torch.arange(256, dtype=torch.float64) / 255.0
+            linear = srgb_to_linear(codes)
+            table = linear if name == "linear" else luminance_to_l(linear)
+            self._lut_cache[name] = table.to(torch.float32).to(self.device)
+        return self._lut_cache[name]
+
+    def _lightness(self, pixels: np.ndarray) -> torch.Tensor:
+        """Full-resolution L (H, W) on the device, in bands."""
+        height, width = pixels.shape[:2]
+        lightness = torch.empty((height, width), dtype=torch.float32, device=self.device)
+        luma = torch.tensor((0.212671, 0.715160, 0.072169), device=self.device)
+        for top, bottom in _bands(height, width):
+            band = torch.tensor(
+                pixels[top:bottom], device=self.device
+            )  # decoded arrays are read-only
+            if band.dtype == torch.uint8 and band.dim() == 3:
+                lightness[top:bottom] = luminance_to_l(self._lut("linear")[band.long()] @ luma)
+            elif band.dtype == torch.uint8:
+                lightness[top:bottom] = self._lut("grey_l")[band.long()]
+            else:
+                lightness[top:bottom] = luminance_to_l(srgb_to_linear(band.float()))
+        return lightness
+
+    def prepare(self, photo: Photo | PhotoInput) -> PreparedPhoto:
+        """Decode (if needed) and compute the full L and the network's small input."""
+        if not isinstance(photo, Photo):
+            photo = load_photo(photo, max_pixels=self.max_pixels)
+        lightness = self._lightness(photo.pixels)
+        size = self.config.size
+        small = F.interpolate(
+            lightness[None, None], size=(size, size), mode="bilinear", antialias=True
+        )
+        return PreparedPhoto(lightness, normalize_l(small[0]), photo.alpha, photo.source)
+
+    @torch.inference_mode()
+    def predict_ab(self, network_input: torch.Tensor, temperature: float | None = None):
+        """ab (N, 2, size, size) for a batch of normalised L (N, 1, size, size)."""
+        temperature = check_temperature(
+            self.config.temperature if temperature is None else temperature
+        )
+        x = network_input.to(self.device, torch.float32)
+        if self.device.type != "mps":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.model(x, temperature=temperature).float()
+
+    def finish(self, prepared: PreparedPhoto, ab: torch.Tensor) -> Image.Image:
+        """Join a predicted ab (2, s, s) to the full-resolution L and return the 8-bit photo."""
+        lightness = prepared.lightness
+        height, width = lightness.shape
+        # Bilinear upsampling is separable: widen all rows once (small), then blend the two
+        # nearest rows for each band of output rows, as F.interpolate(align_corners=False) does.
+        wide = F.interpolate(ab[None].float(), size=(ab.shape[-2], width), mode="bilinear")[0]
+        src_rows = ab.shape[-2]
+        scale = src_rows / height
+        out = np.empty((height, width, 3), dtype=np.uint8)
+        for top, bottom in _bands(height, width):
+            rows = torch.arange(top, bottom, device=self.device, dtype=torch.float32)
+            src = ((rows + 0.5) * scale - 0.5).clamp(min=0)
+            low = src.floor().long().clamp(max=src_rows - 1)
+            high = (low + 1).clamp(max=src_rows - 1)
+            weight = (src - low).view(1, -1, 1)
+            ab_band = torch.lerp(wide[:, low], wide[:, high], weight)
+            lab = torch.cat([lightness[top:bottom][None], ab_band], dim=0)
+            rgb = lab_to_rgb(lab).mul_(255.0).round_().to(torch.uint8)
+            out[top:bottom] = rgb.permute(1, 2, 0).cpu().numpy()
+        image = Image.fromarray(out, "RGB")
+        if prepared.alpha is not None:
+            image.putalpha(Image.fromarray(prepared.alpha, "L"))
+        return image
+
+    def colorize_batch(
+        self, photos: Sequence[Photo | PhotoInput], temperature: float | None = None
+    ) -> list[Image.Image]:
+        """Colorize several photos of any sizes in one pass through the network."""
+        prepared = [self.prepare(photo) for photo in photos]
+        if not prepared:
+            return []
+        ab = self.predict_ab(torch.stack([p.network_input for p in prepared]), temperature)
+        return [self.finish(p, a) for p, a in zip(prepared, ab, strict=True)]
+
+    def colorize(self, photo: Photo | PhotoInput, temperature: float | None = None) -> Image.Image:
+        """Colorize one photo (a path or a PIL image): 8-bit RGB (RGBA if it had alpha)."""
+        return self.colorize_batch([photo], temperature)[0]
+
+
+__all__ = ["Colorizer", "PreparedPhoto", "check_size", "resolve_device"]

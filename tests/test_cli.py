@@ -1,0 +1,209 @@
+"""The command line: outputs where asked, inputs untouched, one clear line per problem."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from jkspnet.cli import main
+
+from .conftest import digest
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_one_photo_to_one_file(capsys, tmp_path, photo_dir, fresh_weights):
+    source = photo_dir / "astronaut_grey.png"
+    before = digest(source)
+    code, out, err = run(
+        capsys, "colorize", source, "-o", tmp_path / "result.jpg", "--weights", fresh_weights
+    )
+    assert code == 0, err
+    assert f"wrote {tmp_path / 'result.jpg'}" in out
+    result = Image.open(tmp_path / "result.jpg")
+    assert result.format == "JPEG" and result.size == Image.open(source).size
+    assert digest(source) == before
+
+
+def test_folder_keeps_names_and_formats(capsys, tmp_path, photo_dir, fresh_weights):
+    hashes = {p.name: digest(p) for p in photo_dir.iterdir()}
+    out_dir = tmp_path / "new" / "out"
+    code, out, err = run(
+        capsys,
+        "colorize",
+        photo_dir,
+        "-o",
+        out_dir,
+        "--weights",
+        fresh_weights,
+        "--batch-size",
+        "2",
+    )
+    assert code == 0, err
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(hashes)
+    for name in hashes:
+        original, result = Image.open(photo_dir / name), Image.open(out_dir / name)
+        assert result.size == original.size and result.format == original.format
+        assert result.mode == "RGB"
+    assert {p.name: digest(p) for p in photo_dir.iterdir()} == hashes
+    assert "colorized 3, failed 0, skipped 0" in out
+
+
+def test_format_option_and_existing_outputs(capsys, tmp_path, photo_dir, fresh_weights):
+    out_dir = tmp_path / "out"
+    args = ["colorize", photo_dir, "-o", out_dir, "--weights", fresh_weights, "--format", "png"]
+    assert run(capsys, *args)[0] == 0
+    assert sorted(p.suffix for p in out_dir.iterdir()) == [".png"] * 3
+    stamps = {p.name: p.stat().st_mtime_ns for p in out_dir.iterdir()}
+
+    code, out, err = run(capsys, *args)
+    assert code == 0 and "skipped 3 existing" in err
+    assert {p.name: p.stat().st_mtime_ns for p in out_dir.iterdir()} == stamps
+
+    code, out, err = run(capsys, *args, "--overwrite")
+    assert code == 0 and "colorized 3" in out
+    assert all(p.stat().st_mtime_ns != stamps[p.name] for p in out_dir.iterdir())
+
+
+def test_a_bad_photo_does_not_stop_the_batch(capsys, tmp_path, photo_dir, fresh_weights):
+    (photo_dir / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (photo_dir / "empty.png").write_bytes(b"")
+    out_dir = tmp_path / "out"
+    code, out, err = run(capsys, "colorize", photo_dir, "-o", out_dir, "--weights", fresh_weights)
+    assert code == 1
+    assert "colorized 3, failed 2, skipped 0" in out
+    error_lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 2
+    assert any("broken.jpg" in line for line in error_lines)
+    assert any("empty.png: empty file" in line for line in error_lines)
+    assert "Traceback" not in err
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "astronaut.jpg",
+        "astronaut_grey.png",
+        "coffee.webp",
+    ]
+
+
+def test_globs_and_recursion(capsys, tmp_path, photo_dir, fresh_weights):
+    nested = photo_dir / "album"
+    nested.mkdir()
+    Image.open(photo_dir / "coffee.webp").save(nested / "inner.jpg")
+    out_dir = tmp_path / "out"
+    code, *_ = run(
+        capsys, "colorize", str(photo_dir / "*.jpg"), "-o", out_dir, "--weights", fresh_weights
+    )
+    assert code == 0 and [p.name for p in out_dir.iterdir()] == ["astronaut.jpg"]
+    code, *_ = run(
+        capsys, "colorize", photo_dir, "-r", "-o", tmp_path / "deep", "--weights", fresh_weights
+    )
+    assert code == 0 and (tmp_path / "deep" / "album" / "inner.jpg").is_file()
+
+
+@pytest.mark.parametrize(
+    ("make_input", "expected"),
+    [
+        (lambda d: d / "missing.jpg", "no such file or folder"),
+        (lambda d: d, "no photos found in this folder"),
+    ],
+)
+def test_nothing_to_colorize(capsys, tmp_path, fresh_weights, make_input, expected):
+    code, _, err = run(
+        capsys, "colorize", make_input(tmp_path), "-o", tmp_path / "o", "--weights", fresh_weights
+    )
+    assert code == 1 and expected in err and "Traceback" not in err
+
+
+def test_output_cannot_be_written(capsys, tmp_path, photo_dir, fresh_weights):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("I am a file")
+    code, _, err = run(capsys, "colorize", photo_dir, "-o", blocker, "--weights", fresh_weights)
+    assert code == 2 and "exists and is not a folder" in err
+    code, _, err = run(
+        capsys,
+        "colorize",
+        photo_dir / "coffee.webp",
+        "-o",
+        blocker / "x.png",
+        "--weights",
+        fresh_weights,
+    )
+    assert code == 1 and "cannot write" in err and "Traceback" not in err
+    assert blocker.read_text() == "I am a file"
+
+
+def test_the_input_is_never_the_output(capsys, photo_dir, fresh_weights):
+    source = photo_dir / "coffee.webp"
+    before = digest(source)
+    code, _, err = run(
+        capsys, "colorize", source, "-o", source, "--weights", fresh_weights, "--overwrite"
+    )
+    assert code == 1 and "replace the input itself" in err
+    assert digest(source) == before
+
+
+def test_weights_problems_are_one_line(capsys, tmp_path, photo_dir, fresh_weights):
+    tensors = load_file(str(fresh_weights / "model.safetensors"))
+    tensors["abp.weight"] = tensors["abp.weight"][:100]
+    save_file(tensors, str(tmp_path / "wrong.safetensors"))
+    source = photo_dir / "coffee.webp"
+    code, _, err = run(
+        capsys,
+        "colorize",
+        source,
+        "-o",
+        tmp_path / "o.png",
+        "--weights",
+        tmp_path / "wrong.safetensors",
+    )
+    assert code == 2 and "layer abp.weight" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_bad_options(capsys, tmp_path, photo_dir, fresh_weights):
+    for extra in (["--size", "100"], ["--temperature", "0"], ["--batch-size", "0"]):
+        with pytest.raises(SystemExit) as caught:
+            main(["colorize", str(photo_dir), "-o", str(tmp_path), *extra])
+        assert caught.value.code == 2
+    code, _, err = run(
+        capsys,
+        "colorize",
+        photo_dir / "coffee.webp",
+        "-o",
+        tmp_path / "x.gif",
+        "--weights",
+        fresh_weights,
+    )
+    assert code == 2 and "cannot write .gif" in err
+
+
+def test_summary_command(capsys):
+    code, out, _ = run(capsys, "summary")
+    assert code == 0
+    assert "Total params: 17,639,339" in out and "Total mult-adds (G): 570.51" in out
+
+
+def test_module_entry_point_and_missing_default_weights(tmp_path, photo_dir):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(
+        [sys.executable, "-m", "jkspnet", "colorize", str(photo_dir), "-o", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).parent,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: no default weights are bundled with this version yet; pass --weights PATH "
+        "(a folder written by save_pretrained or a .safetensors file)"
+    ]
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,186 @@
+"""Reading any kind of photo, refusing bad ones clearly, writing results safely."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jkspnet.errors import PhotoError
+from jkspnet.photos import find_photos, load_photo, output_format, save_photo
+
+
+def _save(image: Image.Image, path: Path, **options) -> Path:
+    image.save(path, **options)
+    return path
+
+
+@pytest.fixture
+def rgb(astronaut) -> Image.Image:
+    return Image.fromarray(astronaut)
+
+
+def test_rgb_and_grey(tmp_path, rgb):
+    photo = load_photo(_save(rgb, tmp_path / "a.png"))
+    assert photo.pixels.shape == (rgb.height, rgb.width, 3) and photo.alpha is None
+    assert photo.size == rgb.size
+    grey = load_photo(_save(rgb.convert("L"), tmp_path / "g.png"))
+    assert grey.pixels.shape == (rgb.height, rgb.width) and grey.pixels.dtype == np.uint8
+
+
+def test_alpha_is_kept(tmp_path, rgb):
+    alpha = Image.linear_gradient("L").resize(rgb.size)
+    rgba = rgb.copy()
+    rgba.putalpha(alpha)
+    photo = load_photo(_save(rgba, tmp_path / "a.png"))
+    np.testing.assert_array_equal(photo.alpha, np.asarray(alpha))
+    la = rgb.convert("L")
+    la.putalpha(alpha)
+    photo = load_photo(_save(la, tmp_path / "la.png"))
+    assert photo.pixels.ndim == 2
+    np.testing.assert_array_equal(photo.alpha, np.asarray(alpha))
+
+
+def test_palette_with_and_without_transparency(tmp_path, rgb):
+    palette = rgb.convert("P", palette=Image.Palette.ADAPTIVE)
+    assert load_photo(_save(palette, tmp_path / "p.png")).alpha is None
+    photo = load_photo(_save(palette, tmp_path / "pt.png", transparency=0))
+    assert photo.alpha is not None and (photo.alpha == 0).any()
+
+
+def test_16bit_grey_keeps_its_precision(tmp_path):
+    ramp = (np.arange(64 * 64, dtype=np.uint32).reshape(64, 64) * 16).astype(np.uint16)
+    path = _save(Image.fromarray(ramp), tmp_path / "deep.png")
+    photo = load_photo(path)
+    assert photo.pixels.dtype == np.float32 and photo.pixels.shape == (64, 64)
+    np.testing.assert_allclose(photo.pixels, ramp / 65535, atol=1e-6)
+
+
+def test_cmyk_and_one_bit(tmp_path, rgb):
+    assert load_photo(_save(rgb.convert("CMYK"), tmp_path / "c.jpg")).pixels.shape[2] == 3
+    assert load_photo(_save(rgb.convert("1"), tmp_path / "b.png")).pixels.ndim == 2
+
+
+def test_exif_orientation_is_applied(tmp_path, rgb):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    path = _save(rgb, tmp_path / "r.jpg", exif=exif)
+    assert load_photo(path).size == (rgb.height, rgb.width)
+
+
+def test_animated_gif_takes_the_first_frame(tmp_path, rgb):
+    frames = [rgb.convert("P"), rgb.rotate(90).convert("P")]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    photo = load_photo(path)
+    assert photo.size == rgb.size and "2 frames" in photo.note
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "empty file"),
+        (b"hello, I am text\n" * 10, "not an image"),
+    ],
+)
+def test_bad_files_name_the_reason(tmp_path, content, reason):
+    path = tmp_path / "bad.jpg"
+    path.write_bytes(content)
+    with pytest.raises(PhotoError, match=reason) as caught:
+        load_photo(path)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_truncated_photos(tmp_path, rgb, fmt):
+    buffer = io.BytesIO()
+    rgb.save(buffer, format=fmt)
+    path = tmp_path / f"cut.{fmt.lower()}"
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    with pytest.raises(PhotoError, match="truncated or corrupt"):
+        load_photo(path)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(PhotoError, match="no such file"):
+        load_photo(tmp_path / "nope.jpg")
+    with pytest.raises(PhotoError, match="is a folder"):
+        load_photo(tmp_path)
+
+
+def test_pixel_limit_is_checked_before_decoding(tmp_path, rgb):
+    path = _save(rgb, tmp_path / "big.png")
+    with pytest.raises(PhotoError, match="over the limit"):
+        load_photo(path, max_pixels=1000)
+
+
+def test_save_is_atomic_and_never_clobbers(tmp_path, rgb):
+    target = tmp_path / "out" / "a.jpg"
+    save_photo(rgb, target)
+    first = target.read_bytes()
+    with pytest.raises(FileExistsError):
+        save_photo(rgb.convert("L"), target)
+    assert target.read_bytes() == first
+    save_photo(rgb.convert("L").convert("RGB"), target, overwrite=True)
+    assert target.read_bytes() != first
+    assert [p.name for p in target.parent.iterdir()] == ["a.jpg"]  # no temporary left behind
+
+
+def test_failed_save_leaves_nothing(tmp_path, rgb, monkeypatch):
+    def broken_save(self, stream, *args, **kwargs):
+        stream.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_photo(rgb, tmp_path / "a.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_jpeg_output_drops_alpha(tmp_path, rgb):
+    rgba = rgb.copy()
+    rgba.putalpha(128)
+    save_photo(rgba, tmp_path / "a.jpg")
+    assert Image.open(tmp_path / "a.jpg").mode == "RGB"
+
+
+def test_output_format_rules():
+    assert output_format(Path("a.JPG")) == ("JPEG", ".JPG")
+    assert output_format(Path("a.gif")) == ("PNG", ".png")
+    assert output_format(Path("a.jpg"), "webp") == ("WEBP", ".webp")
+    with pytest.raises(ValueError, match="unknown output format"):
+        output_format(Path("a.jpg"), "gif")
+
+
+def test_find_photos(tmp_path, rgb):
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    for name in ["a.jpg", "b.PNG", "notes.txt", ".hidden.jpg", "sub/c.webp", "sub/deeper/d.jpg"]:
+        (tmp_path / name).write_bytes(b"x")
+    os.symlink(tmp_path, tmp_path / "sub" / "loop")  # a link back up must not loop forever
+
+    flat = find_photos([str(tmp_path)])
+    assert [rel.as_posix() for _, rel in flat.photos] == ["a.jpg", "b.PNG"]
+    deep = find_photos([str(tmp_path)], recursive=True)
+    assert [rel.as_posix() for _, rel in deep.photos] == [
+        "a.jpg",
+        "b.PNG",
+        "sub/c.webp",
+        "sub/deeper/d.jpg",
+    ]
+    globbed = find_photos([str(tmp_path / "*.jpg"), str(tmp_path / "a.jpg")])
+    assert [p.name for p, _ in globbed.photos] == ["a.jpg"]  # duplicates collapse
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    found = find_photos([str(empty), str(tmp_path / "missing.jpg"), str(tmp_path / "*.bmp")])
+    assert found.photos == []
+    reasons = [problem.reason for problem in found.problems]
+    assert reasons == [
+        "no photos found in this folder",
+        "no such file or folder",
+        "no files match this pattern",
+    ]

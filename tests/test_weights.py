@@ -1,0 +1,113 @@
+"""Weights load only from data formats, round-trip exactly, and fail with a named reason."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from jkspnet import Colorizer, JKSPNet, WeightsError
+from jkspnet.weights import CONFIG_NAME, WEIGHTS_NAME, ModelConfig, bundled_weights
+
+
+def test_save_and_load_round_trip(fresh_weights, tmp_path, astronaut):
+    assert (fresh_weights / WEIGHTS_NAME).is_file()
+    config = json.loads((fresh_weights / CONFIG_NAME).read_text())
+    assert config["architecture"] == "JKSPNet" and config["size"] == 128
+    first = Colorizer.from_pretrained(fresh_weights, device="cpu")
+    first.config.temperature = 0.5
+    first.save_pretrained(tmp_path / "again")
+    second = Colorizer.from_pretrained(tmp_path / "again", device="cpu")
+    assert second.config.temperature == 0.5
+    for key, value in first.model.state_dict().items():
+        assert torch.equal(value, second.model.state_dict()[key]), key
+    photo = Image.fromarray(astronaut)
+    assert np.array_equal(np.asarray(first.colorize(photo)), np.asarray(second.colorize(photo)))
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == [CONFIG_NAME, WEIGHTS_NAME]
+
+
+def test_half_precision_weights_load_as_float32(fresh_weights, tmp_path):
+    colorizer = Colorizer.from_pretrained(fresh_weights, device="cpu")
+    colorizer.save_pretrained(tmp_path / "half", dtype=torch.float16)
+    tensors = load_file(str(tmp_path / "half" / WEIGHTS_NAME))
+    assert tensors["enc1.0.weight"].dtype == torch.float16
+    loaded = Colorizer.from_pretrained(tmp_path / "half" / WEIGHTS_NAME, device="cpu")
+    assert loaded.model.enc1[0].weight.dtype == torch.float32
+
+
+def test_pt_files_load_through_weights_only(tmp_path):
+    model = JKSPNet()
+    torch.save(
+        {"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, tmp_path / "w.pt"
+    )
+    loaded = Colorizer.from_pretrained(tmp_path / "w.pt", device="cpu")
+    assert torch.equal(loaded.model.abp.weight, model.abp.weight)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this code must never run",))
+
+
+def test_pickled_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pth"
+    path.write_bytes(pickle.dumps({"enc1.0.weight": _Payload()}))
+    with pytest.raises(WeightsError, match="cannot read PyTorch weights safely"):
+        Colorizer.from_pretrained(path, device="cpu")
+
+
+def test_a_mismatched_layer_is_named(tmp_path, fresh_weights):
+    tensors = load_file(str(fresh_weights / WEIGHTS_NAME))
+    tensors["dec2.0.weight"] = torch.zeros(3, 3, 3, 3)
+    save_file(tensors, str(tmp_path / "bad.safetensors"))
+    with pytest.raises(WeightsError, match=r"layer dec2\.0\.weight has shape \(3, 3, 3, 3\)"):
+        Colorizer.from_pretrained(tmp_path / "bad.safetensors", device="cpu")
+    del tensors["dec2.0.weight"]
+    save_file(tensors, str(tmp_path / "missing.safetensors"))
+    with pytest.raises(WeightsError, match=r"missing 1 tensors \(first: dec2\.0\.weight\)"):
+        Colorizer.from_pretrained(tmp_path / "missing.safetensors", device="cpu")
+
+
+def test_garbage_truncated_and_absent_files(tmp_path, fresh_weights):
+    data = (fresh_weights / WEIGHTS_NAME).read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
+    (tmp_path / "junk.safetensors").write_bytes(b"junk" * 100)
+    (tmp_path / "w.onnx").write_bytes(b"x")
+    for name, reason in [
+        ("cut.safetensors", "not a valid safetensors file"),
+        ("junk.safetensors", "not a valid safetensors file"),
+        ("w.onnx", "unknown weights format"),
+        ("absent.safetensors", "no such file or folder"),
+        (".", "folder holds no model.safetensors"),
+    ]:
+        with pytest.raises(WeightsError, match=reason):
+            Colorizer.from_pretrained(tmp_path / name, device="cpu")
+
+
+def test_invalid_config_is_named(tmp_path, fresh_weights):
+    folder = tmp_path / "w"
+    folder.mkdir()
+    (folder / WEIGHTS_NAME).write_bytes((fresh_weights / WEIGHTS_NAME).read_bytes())
+    (folder / CONFIG_NAME).write_text("{not json")
+    with pytest.raises(WeightsError, match="invalid config"):
+        Colorizer.from_pretrained(folder, device="cpu")
+    (folder / CONFIG_NAME).write_text(json.dumps({"architecture": "ResNet"}))
+    with pytest.raises(WeightsError, match="not JKSPNet"):
+        Colorizer.from_pretrained(folder, device="cpu")
+
+
+def test_no_default_weights_yet_says_so():
+    if bundled_weights() is not None:
+        pytest.skip("default weights ship with this version")
+    with pytest.raises(WeightsError, match="no default weights"):
+        Colorizer.from_pretrained(None)
+
+
+def test_model_config_ignores_unknown_keys():
+    config = ModelConfig.from_dict({"architecture": "JKSPNet", "size": 64, "future": 1})
+    assert config.size == 64

@@ -1,0 +1,576 @@
+#!/usr/bin/env python3
+"""Build the JKSPNet training photo set from Debian packages, reproducibly.
+
+Usage::
+
+    python scripts/build_photo_set.py --out photos [--list data/train-photos.csv]
+        [--short-side 256] [--debs .cache/debs] [--quality 92]
+
+For every package named in the list (rows ``package,path_in_package``) the script
+runs ``apt-get download PKG`` into ``--debs`` (a .deb already there is reused), unpacks
+it with ``dpkg-deb -x`` into a temporary directory (nothing is installed), and takes
+exactly the listed files. A path of the form ``bundle.rcc:path/inside/bundle`` names an
+entry inside a Qt binary resource bundle; those are read by the small rcc parser below
+(format versions 1-3, entries stored plain or zlib-compressed; zstd entries are
+reported as an error).
+
+Each photo is decoded with Pillow, turned upright (EXIF orientation), converted to
+sRGB when it carries an ICC profile, flattened onto white if it has transparency,
+resized with LANCZOS so that its short side is ``--short-side`` (never upscaled;
+0 keeps the full size) and saved as a baseline JPEG (4:4:4 chroma, no metadata) named
+``<package>__<sanitised path>.jpg``. ``OUT/manifest.csv`` lists every photo written,
+with the original's width and height (upright) and the package's licence.
+
+All writes are atomic (temporary file, then rename). A missing package or photo gets
+a one-line message and the build carries on; the exit status is then 1. Standard
+library and Pillow only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import os
+import re
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_LIST = REPO_ROOT / "data" / "train-photos.csv"
+
+MANIFEST_NAME = "manifest.csv"
+MANIFEST_COLUMNS = (
+    "file",
+    "package",
+    "package_version",
+    "path_in_package",
+    "width",
+    "height",
+    "licence",
+)
+
+# Per-package licence summaries, as given in the project's shared data notes
+# (data/README.md). opencv-doc's entry there has no licence; the one below is from
+# the package's own usr/share/doc/opencv-doc/copyright.
+LICENCES = {
+    "gcompris-qt-data": "CC-BY-SA / CC-BY / public domain (per file)",
+    "opencv-doc": "Apache-2.0 AND BSD-3-Clause (per debian/copyright)",
+    "tuxtype-data": "public domain / GPL (per file)",
+    "tuxpaint-data": "GPL-2+",
+    "lomiri-wallpapers-16.04": "CC-BY / CC-BY-SA / CC0 (per file)",
+    "lomiri-wallpapers-20.04": "CC-BY / CC-BY-SA / CC0 (per file)",
+    "mate-backgrounds": "GPL-2+",
+    "lxqt-themes": "CC-BY-SA-3.0",
+    "palapeli-data": "GPL-2+",
+}
+
+MAX_NAME_LEN = 200
+
+
+# --------------------------------------------------------------------------- rcc
+
+
+class RccError(Exception):
+    """A Qt resource bundle could not be parsed or an entry could not be read."""
+
+
+RCC_MAGIC = b"qres"
+RCC_FLAG_COMPRESSED = 0x01  # zlib, in qCompress framing
+RCC_FLAG_DIRECTORY = 0x02
+RCC_FLAG_COMPRESSED_ZSTD = 0x04
+
+
+@dataclass(frozen=True)
+class RccEntry:
+    """One file node of an rcc tree."""
+
+    path: str
+    flags: int
+    country: int
+    language: int
+    data_offset: int  # relative to the data section
+    last_modified: int  # ms since the epoch; 0 for format version 1
+
+
+class RccBundle:
+    """A parsed Qt binary resource bundle (the output of ``rcc -binary``).
+
+    Layout (all integers big-endian)::
+
+        header : "qres", version u32, tree offset u32, data offset u32,
+                 names offset u32, [version >= 3: overall flags u32]
+        tree   : nodes of 14 bytes (v1) or 22 bytes (v2+), node 0 is the root:
+                 name offset u32, flags u16, then
+                   directory: child count u32, index of first child u32
+                   file:      country u16, language u16, data offset u32
+                 [v2+: last modified u64, ms since the epoch]
+        names  : length u16 (UTF-16 code units), hash u32, UTF-16BE name
+        data   : length u32, bytes (zlib entries: u32 uncompressed length + zlib stream)
+    """
+
+    def __init__(self, data: bytes, name: str = "<bytes>") -> None:
+        self.name = name
+        self._data = bytes(data)
+        if len(self._data) < 20 or self._data[:4] != RCC_MAGIC:
+            raise RccError(f"{name}: not a Qt binary resource bundle (no 'qres' magic)")
+        version, tree, payload, names = struct.unpack_from(">IIII", self._data, 4)
+        if not 1 <= version <= 3:
+            raise RccError(f"{name}: unsupported rcc format version {version} (know 1-3)")
+        self.overall_flags = 0
+        if version >= 3:
+            if len(self._data) < 24:
+                raise RccError(f"{name}: truncated header")
+            (self.overall_flags,) = struct.unpack_from(">I", self._data, 20)
+        for label, off in (("tree", tree), ("data", payload), ("names", names)):
+            if off >= len(self._data):
+                raise RccError(f"{name}: {label} offset {off} beyond end of file")
+        self.version = version
+        self._tree = tree
+        self._payload = payload
+        self._names = names
+        self._node_size = 14 if version == 1 else 22
+        self.entries: dict[str, RccEntry] = {}
+        self._walk()
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> RccBundle:
+        return cls(Path(path).read_bytes(), name=str(path))
+
+    # -- low-level readers -------------------------------------------------------
+
+    def _unpack(self, fmt: str, offset: int) -> tuple[int, ...]:
+        if offset < 0 or offset + struct.calcsize(fmt) > len(self._data):
+            raise RccError(f"{self.name}: truncated (read at {offset} past end)")
+        return struct.unpack_from(fmt, self._data, offset)
+
+    def _node(self, index: int) -> tuple[int, int, int, int, int]:
+        """(name offset, flags, a, b, last modified) of a tree node.
+
+        For a directory (a, b) is (child count, first child index); for a file
+        a packs country << 16 | language and b is the data offset.
+        """
+        off = self._tree + index * self._node_size
+        name_off, flags, a, b = self._unpack(">IHII", off)
+        mtime = self._unpack(">Q", off + 14)[0] if self.version >= 2 else 0
+        return name_off, flags, a, b, mtime
+
+    def _name(self, name_offset: int) -> str:
+        off = self._names + name_offset
+        (length,) = self._unpack(">H", off)
+        start = off + 6  # skip length and hash
+        end = start + 2 * length
+        if end > len(self._data):
+            raise RccError(f"{self.name}: name at {name_offset} runs past end of file")
+        return self._data[start:end].decode("utf-16-be")
+
+    def _walk(self) -> None:
+        _, flags, count, first, _ = self._node(0)
+        if not flags & RCC_FLAG_DIRECTORY:
+            raise RccError(f"{self.name}: root node is not a directory")
+        stack: list[tuple[str, int, int]] = [("", count, first)]
+        seen_dirs = {0}
+        while stack:
+            prefix, count, first = stack.pop()
+            for index in range(first, first + count):
+                name_off, flags, a, b, mtime = self._node(index)
+                path = prefix + self._name(name_off)
+                if flags & RCC_FLAG_DIRECTORY:
+                    if index in seen_dirs:
+                        raise RccError(f"{self.name}: directory loop at node {index}")
+                    seen_dirs.add(index)
+                    stack.append((path + "/", a, b))
+                elif path not in self.entries:  # keep the first locale variant
+                    self.entries[path] = RccEntry(
+                        path=path,
+                        flags=flags,
+                        country=a >> 16,
+                        language=a & 0xFFFF,
+                        data_offset=b,
+                        last_modified=mtime,
+                    )
+
+    # -- public API --------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        """All file paths in the bundle, sorted ('dir/sub/file.ext', no leading slash)."""
+        return sorted(self.entries)
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and path.lstrip("/") in self.entries
+
+    def read(self, path: str) -> bytes:
+        """The (decompressed) bytes of one file entry."""
+        key = path.lstrip("/")
+        entry = self.entries.get(key)
+        if entry is None:
+            raise KeyError(f"{self.name}: no entry {key!r}")
+        off = self._payload + entry.data_offset
+        (size,) = self._unpack(">I", off)
+        if off + 4 + size > len(self._data):
+            raise RccError(f"{self.name}:{key}: data runs past end of file")
+        blob = self._data[off + 4 : off + 4 + size]
+        if entry.flags & RCC_FLAG_COMPRESSED_ZSTD:
+            raise RccError(
+                f"{self.name}:{key}: entry is zstd-compressed (rcc flag 0x04); "
+                "only plain and zlib entries are supported"
+            )
+        if entry.flags & RCC_FLAG_COMPRESSED:
+            if size < 4:
+                raise RccError(f"{self.name}:{key}: compressed entry shorter than 4 bytes")
+            (expected,) = struct.unpack_from(">I", blob, 0)
+            try:
+                out = zlib.decompress(blob[4:])
+            except zlib.error as exc:
+                raise RccError(f"{self.name}:{key}: bad zlib stream ({exc})") from exc
+            if len(out) != expected:
+                raise RccError(
+                    f"{self.name}:{key}: inflated to {len(out)} bytes, header says {expected}"
+                )
+            return out
+        return blob
+
+
+# ------------------------------------------------------------------- photo list
+
+
+@dataclass(frozen=True)
+class Photo:
+    index: int  # row number in the list (0-based, header excluded)
+    package: str
+    path: str
+    name: str  # output file name
+
+
+def output_name(package: str, path: str) -> str:
+    """Stable, file-system-safe output name: ``<package>__<sanitised path>.jpg``."""
+    rel = re.sub(r"^/?usr/share/", "", path)
+    stem, _ext = os.path.splitext(rel)
+    slug = stem.replace(":", "__").replace("/", "_")
+    slug = re.sub(r"[^A-Za-z0-9._+-]", "-", slug).strip("._-") or "photo"
+    name = f"{package}__{slug}.jpg"
+    if len(name) > MAX_NAME_LEN:
+        digest = hashlib.sha1(f"{package}\0{path}".encode()).hexdigest()[:10]
+        name = f"{name[: MAX_NAME_LEN - 16]}-{digest}.jpg"
+    return name
+
+
+def read_list(path: str | os.PathLike[str]) -> list[Photo]:
+    """Read ``package,path_in_package`` rows; blank lines and '#' comments are skipped."""
+    photos: list[Photo] = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.reader(fh) if r and r[0].strip() and not r[0].startswith("#")]
+    if not rows or [c.strip() for c in rows[0][:2]] != ["package", "path_in_package"]:
+        raise ValueError(f"{path}: expected a header 'package,path_in_package'")
+    for row in rows[1:]:
+        if len(row) != 2:
+            raise ValueError(f"{path}: bad row {row!r} (want package,path_in_package)")
+        pkg, rel = row[0].strip(), row[1].strip()
+        photos.append(Photo(len(photos), pkg, rel, output_name(pkg, rel)))
+    seen: dict[str, Photo] = {}
+    for p in photos:
+        if p.name in seen:
+            other = seen[p.name]
+            raise ValueError(
+                f"{path}: rows {other.package},{other.path} and {p.package},{p.path} "
+                f"both map to {p.name}"
+            )
+        seen[p.name] = p
+    return photos
+
+
+# ------------------------------------------------------------- Debian packages
+
+
+class FetchError(Exception):
+    """A package could not be downloaded or unpacked."""
+
+
+def _cached_deb(package: str, debs: Path) -> Path | None:
+    found = [p for p in debs.glob(f"{package}_*.deb") if p.name.split("_", 1)[0] == package]
+    if not found:
+        return None
+    return max(found, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+def fetch_deb(package: str, debs: Path) -> Path:
+    """Path of ``package``'s .deb in ``debs``, downloading it with apt-get if needed."""
+    cached = _cached_deb(package, debs)
+    if cached is not None:
+        return cached
+    debs.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".partial-", dir=debs) as tmp:
+        try:
+            res = subprocess.run(
+                ["apt-get", "download", "-q", package],
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        except FileNotFoundError as exc:
+            raise FetchError("apt-get not found (needs a Debian-based system)") from exc
+        got = sorted(Path(tmp).glob("*.deb"))
+        if res.returncode != 0 or len(got) != 1:
+            errs = [ln for ln in res.stderr.splitlines() if ln.startswith("E:")]
+            detail = errs[-1] if errs else (res.stderr.strip().splitlines() or ["no .deb"])[-1]
+            raise FetchError(
+                f"apt-get download {package} failed ({detail}); if the package is unknown "
+                "or the lists are stale, run 'apt-get update' once and retry"
+            )
+        dest = debs / got[0].name
+        os.replace(got[0], dest)
+    return dest
+
+
+def _dpkg_deb(*args: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(["dpkg-deb", *args], capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise FetchError("dpkg-deb not found (needs a Debian-based system)") from exc
+
+
+def deb_version(deb: Path) -> str:
+    res = _dpkg_deb("-f", str(deb), "Version")
+    if res.returncode != 0:
+        raise FetchError(f"{deb}: not a readable .deb ({res.stderr.strip()}); delete it and retry")
+    return res.stdout.strip()
+
+
+def extract_deb(deb: Path, dest: Path) -> None:
+    res = _dpkg_deb("-x", str(deb), str(dest))
+    if res.returncode != 0:
+        raise FetchError(f"dpkg-deb -x {deb} failed ({res.stderr.strip()}); delete it and retry")
+
+
+def resolve_in_root(root: Path, rel: str) -> Path | None:
+    """``rel`` inside an unpacked package, following symlinks without leaving ``root``."""
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    cur: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if cur:
+                cur.pop()
+            continue
+        cand = root.joinpath(*cur, part)
+        if cand.is_symlink():
+            hops += 1
+            if hops > 40:
+                return None
+            target = os.readlink(cand)
+            if target.startswith("/"):
+                cur = []
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        cur.append(part)
+    final = root.joinpath(*cur)
+    return final if final.is_file() else None
+
+
+class MissingPhoto(Exception):
+    """A listed photo is not in its package."""
+
+
+def load_source(root: Path, path: str, rcc_cache: dict[str, RccBundle]) -> bytes:
+    """The raw bytes of a listed file in an unpacked package (rcc entries included)."""
+    outer, sep, inner = path.partition(":")
+    file = resolve_in_root(root, outer)
+    if file is None:
+        raise MissingPhoto(f"{outer} not in package")
+    if not sep:
+        return file.read_bytes()
+    bundle = rcc_cache.get(outer)
+    if bundle is None:
+        bundle = rcc_cache[outer] = RccBundle.from_file(file)
+    if inner not in bundle:
+        raise MissingPhoto(f"{inner} not in {outer}")
+    return bundle.read(inner)
+
+
+# ----------------------------------------------------------------------- images
+
+
+def target_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """Size with the short side equal to ``short_side``; never upscales; 0 keeps the size."""
+    short = min(width, height)
+    if short_side <= 0 or short <= short_side:
+        return width, height
+    scale = short_side / short
+    if width <= height:
+        return short_side, max(1, round(height * scale))
+    return max(1, round(width * scale)), short_side
+
+
+def to_srgb_rgb(img: Image.Image) -> Image.Image:
+    """Upright RGB image: EXIF orientation applied, ICC profile to sRGB, alpha onto white."""
+    img = ImageOps.exif_transpose(img)
+    icc = img.info.get("icc_profile")
+    if icc and img.mode in ("RGB", "RGBA", "CMYK"):
+        try:
+            from PIL import ImageCms
+
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            dst = ImageCms.createProfile("sRGB")
+            mode = "RGBA" if img.mode == "RGBA" else "RGB"
+            img = ImageCms.profileToProfile(img, src, dst, outputMode=mode)
+        except Exception as exc:  # unreadable profile: keep the pixels as they are
+            print(f"note: ICC conversion skipped ({exc})", file=sys.stderr)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return img.convert("RGB")
+
+
+def convert_photo(data: bytes, short_side: int) -> tuple[Image.Image, tuple[int, int]]:
+    """Decode, normalise and resize one photo; returns (image, upright original size)."""
+    with Image.open(io.BytesIO(data)) as src:
+        src.load()
+        img = to_srgb_rgb(src)
+    original = img.size
+    size = target_size(*original, short_side)
+    if size != original:
+        img = img.resize(size, Image.Resampling.LANCZOS)
+    return img, original
+
+
+def _atomic_path(dest: Path) -> Path:
+    return dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+
+
+def save_jpeg(img: Image.Image, dest: Path, quality: int) -> int:
+    """Write ``img`` to ``dest`` atomically as JPEG; returns the file size."""
+    tmp = _atomic_path(dest)
+    try:
+        img.save(tmp, "JPEG", quality=quality, optimize=True, subsampling=0)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest.stat().st_size
+
+
+def write_manifest(path: Path, rows: Iterable[dict[str, object]]) -> None:
+    """Write the manifest CSV (MANIFEST_COLUMNS) atomically."""
+    tmp = _atomic_path(path)
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: row[k] for k in MANIFEST_COLUMNS})
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True, type=Path, help="output folder")
+    ap.add_argument("--list", default=DEFAULT_LIST, type=Path, help="photo list CSV")
+    ap.add_argument("--short-side", default=256, type=int, help="short side (0 = full size)")
+    ap.add_argument("--debs", default=Path(".cache/debs"), type=Path, help=".deb cache folder")
+    ap.add_argument("--quality", default=92, type=int, help="JPEG quality (1-95)")
+    args = ap.parse_args(argv)
+    if args.short_side < 0:
+        ap.error("--short-side must be >= 0")
+    if not 1 <= args.quality <= 100:
+        ap.error("--quality must be in 1..100")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    try:
+        photos = read_list(args.list)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+
+    by_package: dict[str, list[Photo]] = {}
+    for p in photos:
+        by_package.setdefault(p.package, []).append(p)
+
+    photo_index = {p.name: p.index for p in photos}
+    manifest: list[dict[str, object]] = []
+    missing = 0
+    total_bytes = 0
+    rcc_versions: dict[str, int] = {}
+    for package, items in by_package.items():
+        try:
+            deb = fetch_deb(package, args.debs)
+            version = deb_version(deb)
+        except FetchError as exc:
+            print(f"missing package {package}: {exc} ({len(items)} photos skipped)")
+            missing += len(items)
+            continue
+        written = 0
+        with tempfile.TemporaryDirectory(prefix="photo-set-") as tmp:
+            root = Path(tmp)
+            try:
+                extract_deb(deb, root)
+            except FetchError as exc:
+                print(f"missing package {package}: {exc} ({len(items)} photos skipped)")
+                missing += len(items)
+                continue
+            rcc_cache: dict[str, RccBundle] = {}
+            for p in items:
+                try:
+                    data = load_source(root, p.path, rcc_cache)
+                    img, (width, height) = convert_photo(data, args.short_side)
+                    total_bytes += save_jpeg(img, out / p.name, args.quality)
+                except (MissingPhoto, RccError, OSError, ValueError) as exc:
+                    print(f"missing photo {package},{p.path}: {exc}")
+                    missing += 1
+                    continue
+                written += 1
+                manifest.append(
+                    {
+                        "file": p.name,
+                        "package": package,
+                        "package_version": version,
+                        "path_in_package": p.path,
+                        "width": width,
+                        "height": height,
+                        "licence": LICENCES.get(package, f"see /usr/share/doc/{package}/copyright"),
+                    }
+                )
+            for outer, bundle in rcc_cache.items():
+                rcc_versions[f"{package}:{outer}"] = bundle.version
+        print(f"{package} {version}: {written}/{len(items)} photos")
+
+    manifest.sort(key=lambda r: photo_index[str(r["file"])])
+    write_manifest(out / MANIFEST_NAME, manifest)
+    if rcc_versions:
+        seen = sorted(set(rcc_versions.values()))
+        print(f"rcc bundles read: {len(rcc_versions)} (format versions {seen})")
+    elapsed = time.monotonic() - started
+    print(
+        f"wrote {len(manifest)} of {len(photos)} photos to {out} "
+        f"({total_bytes / 1e6:.1f} MB) in {elapsed:.0f} s"
+    )
+    if missing:
+        print(f"error: {missing} listed photo(s) missing", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

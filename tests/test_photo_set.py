@@ -1,0 +1,363 @@
+"""Tests for scripts/build_photo_set.py: the rcc parser, the resize rule and the manifest.
+
+No network and no apt: the rcc bundles are built here in bytes by a tiny writer that
+follows Qt's rcc binary layout, and the package step is replaced by a prepared folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import shutil
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "build_photo_set.py"
+
+
+def _load_script():
+    name = "build_photo_set"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look the module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+bps = _load_script()
+
+
+# --------------------------------------------------------------- a tiny rcc writer
+
+
+def qt_hash(name: str) -> int:
+    """qt_hash() over UTF-16 code units, as rcc stores with each name."""
+    h = 0
+    for unit in struct.unpack(f">{len(name.encode('utf-16-be')) // 2}H", name.encode("utf-16-be")):
+        h = ((h << 4) + unit) & 0xFFFFFFFF
+        h ^= (h & 0xF0000000) >> 23
+        h &= 0x0FFFFFFF
+    return h
+
+
+def build_rcc(files: dict[str, tuple[bytes, int]], version: int = 3) -> bytes:
+    """An rcc binary bundle holding ``files`` ({'a/b.txt': (data, flags)}).
+
+    flags: 0 plain, 1 zlib (qCompress framing), 4 zstd (payload stored as given).
+    Layout as written by Qt's rcc: header, data, names, tree; children of a directory
+    are contiguous nodes sorted by name hash, directories laid out breadth first.
+    """
+    root: dict = {}
+    for path, leaf in files.items():
+        *dirs, base = path.split("/")
+        node = root
+        for d in dirs:
+            node = node.setdefault(d, {})
+        node[base] = leaf
+
+    nodes: list[tuple[str, object]] = [("", root)]
+    children: dict[int, tuple[int, int]] = {}
+    i = 0
+    while i < len(nodes):
+        obj = nodes[i][1]
+        if isinstance(obj, dict):
+            kids = sorted(obj.items(), key=lambda kv: qt_hash(kv[0]))
+            children[i] = (len(kids), len(nodes))
+            nodes.extend(kids)
+        i += 1
+
+    data = bytearray()
+    names = bytearray()
+    tree = bytearray()
+    mtime = 1_700_000_000_000
+    for index, (name, obj) in enumerate(nodes):
+        name_off = 0
+        if index:
+            name_off = len(names)
+            encoded = name.encode("utf-16-be")
+            names += struct.pack(">HI", len(encoded) // 2, qt_hash(name)) + encoded
+        if isinstance(obj, dict):
+            count, first = children[index]
+            tree += struct.pack(">IHII", name_off, 0x02, count, first)
+        else:
+            raw, flags = obj
+            payload = raw
+            if flags == 0x01:
+                payload = struct.pack(">I", len(raw)) + zlib.compress(raw, 9)
+            data_off = len(data)
+            data += struct.pack(">I", len(payload)) + payload
+            tree += struct.pack(">IHHHI", name_off, flags, 0, 1, data_off)
+        if version >= 2:
+            tree += struct.pack(">Q", 0 if isinstance(obj, dict) else mtime)
+
+    header_len = 24 if version >= 3 else 20
+    data_off = header_len
+    names_off = data_off + len(data)
+    tree_off = names_off + len(names)
+    header = b"qres" + struct.pack(">IIII", version, tree_off, data_off, names_off)
+    if version >= 3:
+        header += struct.pack(">I", 0x01)
+    return bytes(header + data + names + tree)
+
+
+def _webp_bytes(size=(40, 30), color=(200, 40, 10)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "WEBP", lossless=True)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------- rcc parser
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_rcc_nested_plain_and_zlib(version: int) -> None:
+    plain = b"plain bytes \x00\x01\x02"
+    packed = bytes(range(256)) * 40
+    files = {
+        "top.txt": (b"top", 0),
+        "gcompris/src/activities/a/resource/cat.webp": (plain, 0),
+        "gcompris/src/activities/a/resource/dog.bin": (packed, 1),
+        "gcompris/src/activities/b/x.txt": (b"xx", 1),
+    }
+    bundle = bps.RccBundle(build_rcc(files, version))
+    assert bundle.version == version
+    assert bundle.names() == sorted(files)
+    for path, (raw, _) in files.items():
+        assert bundle.read(path) == raw
+        assert bundle.read("/" + path) == raw  # a leading slash is accepted
+    assert bundle.entries["gcompris/src/activities/a/resource/dog.bin"].flags == 1
+    assert "top.txt" in bundle
+    assert "nope.txt" not in bundle
+    with pytest.raises(KeyError):
+        bundle.read("gcompris/src/nope.txt")
+    if version >= 2:
+        assert bundle.entries["top.txt"].last_modified == 1_700_000_000_000
+
+
+def test_rcc_zstd_entry_is_a_clear_error() -> None:
+    bundle = bps.RccBundle(build_rcc({"a/z.webp": (b"\x28\xb5\x2f\xfd...", 4)}), "z.rcc")
+    with pytest.raises(bps.RccError, match="zstd"):
+        bundle.read("a/z.webp")
+
+
+def test_rcc_rejects_bad_input() -> None:
+    with pytest.raises(bps.RccError, match="qres"):
+        bps.RccBundle(b"PK\x03\x04" + b"\x00" * 40)
+    good = bytearray(build_rcc({"a.txt": (b"a", 0)}, 2))
+    good[4:8] = struct.pack(">I", 9)
+    with pytest.raises(bps.RccError, match="version 9"):
+        bps.RccBundle(bytes(good))
+    with pytest.raises(bps.RccError):
+        bps.RccBundle(build_rcc({"a/b.txt": (b"b", 0)}, 3)[:-10])
+
+
+def test_rcc_corrupt_zlib_entry() -> None:
+    blob = bytearray(build_rcc({"a.bin": (b"hello" * 50, 1)}, 3))
+    blob[24 + 4 + 4 + 2] ^= 0xFF  # inside the zlib stream
+    bundle = bps.RccBundle(bytes(blob))
+    with pytest.raises(bps.RccError):
+        bundle.read("a.bin")
+
+
+def test_load_source_reads_inside_a_bundle(tmp_path: Path) -> None:
+    webp = _webp_bytes()
+    rcc_dir = tmp_path / "usr/share/app/rcc"
+    rcc_dir.mkdir(parents=True)
+    (rcc_dir / "b.rcc").write_bytes(build_rcc({"img/cat.webp": (webp, 1)}, 3))
+    (tmp_path / "usr/share/app/plain.jpg").write_bytes(b"jpeg")
+    (tmp_path / "usr/share/app/link.jpg").symlink_to("/usr/share/app/plain.jpg")
+    cache: dict = {}
+    assert bps.load_source(tmp_path, "usr/share/app/rcc/b.rcc:img/cat.webp", cache) == webp
+    assert list(cache) == ["usr/share/app/rcc/b.rcc"]
+    assert bps.load_source(tmp_path, "usr/share/app/link.jpg", cache) == b"jpeg"
+    with pytest.raises(bps.MissingPhoto):
+        bps.load_source(tmp_path, "usr/share/app/rcc/b.rcc:img/dog.webp", cache)
+    with pytest.raises(bps.MissingPhoto):
+        bps.load_source(tmp_path, "usr/share/app/none.jpg", cache)
+
+
+# ------------------------------------------------------------------ resize rule
+
+
+@pytest.mark.parametrize(
+    ("size", "short", "expected"),
+    [
+        ((1000, 500), 256, (512, 256)),
+        ((500, 1000), 256, (256, 512)),
+        ((640, 480), 256, (341, 256)),
+        ((2560, 1600), 256, (410, 256)),
+        ((300, 300), 256, (256, 256)),
+        ((256, 900), 256, (256, 900)),  # already at the target: untouched
+        ((200, 100), 256, (200, 100)),  # never upscale
+        ((320, 188), 256, (320, 188)),
+        ((1000, 500), 0, (1000, 500)),  # 0 keeps the full size
+        ((10000, 3), 2, (6667, 2)),
+    ],
+)
+def test_target_size(size, short, expected) -> None:
+    assert bps.target_size(*size, short) == expected
+
+
+def _gradient(width: int, height: int) -> Image.Image:
+    y, x = np.mgrid[0:height, 0:width]
+    arr = np.stack([x * 255 // max(1, width - 1), y * 255 // max(1, height - 1), 128 + 0 * x], -1)
+    return Image.fromarray(arr.astype(np.uint8), "RGB")
+
+
+def _encode(img: Image.Image, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt)
+    return buf.getvalue()
+
+
+def test_convert_photo_resizes_down_only() -> None:
+    img, original = bps.convert_photo(_encode(_gradient(640, 480), "PNG"), 256)
+    assert original == (640, 480)
+    assert img.size == (341, 256)
+    assert img.mode == "RGB"
+    small, original = bps.convert_photo(_encode(_gradient(200, 120), "PNG"), 256)
+    assert original == small.size == (200, 120)
+    full, _ = bps.convert_photo(_encode(_gradient(640, 480), "PNG"), 0)
+    assert full.size == (640, 480)
+
+
+def test_convert_photo_flattens_alpha_onto_white_and_applies_exif() -> None:
+    rgba = Image.new("RGBA", (20, 10), (255, 0, 0, 255))
+    rgba.paste((0, 0, 255, 0), (10, 0, 20, 10))  # right half fully transparent
+    img, _ = bps.convert_photo(_encode(rgba, "PNG"), 256)
+    assert img.getpixel((2, 5)) == (255, 0, 0)
+    assert img.getpixel((15, 5)) == (255, 255, 255)
+
+    rotated = _gradient(40, 20)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    buf = io.BytesIO()
+    rotated.save(buf, "JPEG", exif=exif)
+    upright, original = bps.convert_photo(buf.getvalue(), 256)
+    assert original == upright.size == (20, 40)
+
+
+# --------------------------------------------------------------- names, manifest
+
+
+def test_output_names_are_stable_and_safe() -> None:
+    name = bps.output_name(
+        "gcompris-qt-data",
+        "usr/share/gcompris-qt/rcc/erase.rcc:gcompris/src/activities/erase/resource/cat 1.webp",
+    )
+    assert name == (
+        "gcompris-qt-data__gcompris-qt_rcc_erase.rcc__gcompris_src_activities_erase_resource_cat-1.jpg"
+    )
+    assert bps.output_name("p", "usr/share/x/a.png") == "p__x_a.jpg"
+    long = bps.output_name("p", "usr/share/" + "d/" * 150 + "a.jpg")
+    assert len(long) <= bps.MAX_NAME_LEN and long.endswith(".jpg")
+    assert long == bps.output_name("p", "usr/share/" + "d/" * 150 + "a.jpg")
+
+
+def test_read_list_rejects_colliding_names(tmp_path: Path) -> None:
+    lst = tmp_path / "list.csv"
+    lst.write_text("package,path_in_package\np,usr/share/a/b.jpg\np,usr/share/a/b.png\n")
+    with pytest.raises(ValueError, match="both map to"):
+        bps.read_list(lst)
+
+
+def test_save_jpeg_and_manifest_are_atomic(tmp_path: Path) -> None:
+    size = bps.save_jpeg(_gradient(64, 48), tmp_path / "a.jpg", 92)
+    assert size == (tmp_path / "a.jpg").stat().st_size > 0
+    with Image.open(tmp_path / "a.jpg") as im:
+        assert im.format == "JPEG" and im.mode == "RGB" and im.size == (64, 48)
+    row = {
+        "file": "a.jpg",
+        "package": "pkg",
+        "package_version": "1:2.0-1",
+        "path_in_package": "usr/share/x.rcc:a, b.webp",
+        "width": 640,
+        "height": 480,
+        "licence": "CC-BY-SA / CC-BY / public domain (per file)",
+    }
+    bps.write_manifest(tmp_path / "manifest.csv", [row])
+    with open(tmp_path / "manifest.csv", newline="") as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+    assert tuple(reader.fieldnames or ()) == bps.MANIFEST_COLUMNS
+    assert rows == [{k: str(row[k]) for k in bps.MANIFEST_COLUMNS}]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "manifest.csv"]
+
+
+# ------------------------------------------------------------ end to end, offline
+
+
+def test_main_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    pkg_root = tmp_path / "pkgroot"
+    (pkg_root / "usr/share/app/rcc").mkdir(parents=True)
+    (pkg_root / "usr/share/app/big.png").write_bytes(_encode(_gradient(600, 400), "PNG"))
+    (pkg_root / "usr/share/app/rcc/r.rcc").write_bytes(
+        build_rcc(
+            {
+                "res/img/cat.webp": (_webp_bytes((300, 500)), 0),
+                "res/img/dog.webp": (_webp_bytes((100, 80)), 1),
+            },
+            3,
+        )
+    )
+    lst = tmp_path / "list.csv"
+    lst.write_text(
+        "package,path_in_package\n"
+        "gcompris-qt-data,usr/share/app/rcc/r.rcc:res/img/cat.webp\n"
+        "gcompris-qt-data,usr/share/app/big.png\n"
+        "gcompris-qt-data,usr/share/app/rcc/r.rcc:res/img/gone.webp\n"
+        "nosuch-pkg,usr/share/x.jpg\n"
+        "gcompris-qt-data,usr/share/app/rcc/r.rcc:res/img/dog.webp\n"
+    )
+
+    def fake_fetch(package: str, debs: Path) -> Path:
+        if package == "nosuch-pkg":
+            raise bps.FetchError("apt-get download nosuch-pkg failed; run 'apt-get update'")
+        return debs / f"{package}_1.0-1_all.deb"
+
+    monkeypatch.setattr(bps, "fetch_deb", fake_fetch)
+    monkeypatch.setattr(bps, "deb_version", lambda deb: "1:1.0-1")
+    monkeypatch.setattr(
+        bps, "extract_deb", lambda deb, dest: shutil.copytree(pkg_root, dest, dirs_exist_ok=True)
+    )
+    out = tmp_path / "out"
+    code = bps.main(["--out", str(out), "--list", str(lst), "--debs", str(tmp_path / "debs")])
+    printed = capsys.readouterr()
+    assert code == 1
+    assert "missing photo gcompris-qt-data,usr/share/app/rcc/r.rcc:res/img/gone.webp" in printed.out
+    assert "missing package nosuch-pkg" in printed.out
+    assert "2 listed photo(s) missing" in printed.err
+    assert "wrote 3 of 5 photos" in printed.out
+
+    with open(out / "manifest.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["path_in_package"].rsplit("/", 1)[-1] for r in rows] == [
+        "cat.webp",
+        "big.png",
+        "dog.webp",
+    ]
+    assert [(r["width"], r["height"]) for r in rows] == [
+        ("300", "500"),
+        ("600", "400"),
+        ("100", "80"),
+    ]
+    assert {r["package_version"] for r in rows} == {"1:1.0-1"}
+    assert {r["licence"] for r in rows} == {"CC-BY-SA / CC-BY / public domain (per file)"}
+    sizes = {}
+    for r in rows:
+        with Image.open(out / r["file"]) as im:
+            sizes[r["path_in_package"].rsplit("/", 1)[-1]] = im.size
+    assert sizes == {"cat.webp": (256, 427), "big.png": (384, 256), "dog.webp": (100, 80)}
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*(r["file"] for r in rows), "manifest.csv"]
+    )

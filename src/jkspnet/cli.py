@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_colorize(commands)
     _add_summary(commands)
+    from .evaluate import add_eval_parser
+
+    add_eval_parser(commands)
+    from .train import add_train_parser
+
+    add_train_parser(commands)
     return parser
 
 

@@ -84,10 +84,15 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], ModelConfig]:
-    """Tensors and config from a folder written by ``save_pretrained`` or a single weights file."""
+    """Tensors and config from a ``save_pretrained`` folder, a training run or a weights file."""
     path = Path(path)
     if not path.exists():
         raise WeightsError(f"{path}: no such file or folder")
+    if path.is_dir() and not (path / WEIGHTS_NAME).exists():
+        for name in ("best", "last"):  # a training run's folder: its best, else its newest
+            if (path / name / WEIGHTS_NAME).is_file():
+                path = path / name
+                break
     if path.is_dir():
         folder, file = path, path / WEIGHTS_NAME
         if not file.is_file():

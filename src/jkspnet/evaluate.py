@@ -1,0 +1,626 @@
+"""``jkspnet eval``: score colorizations of a photo set against the photos' own colours.
+
+Each photo is colorized from its L alone and compared with the original, beside two references:
+the grey baseline (the photo's own L with ab = 0, what "no colour at all" scores) and the truth's
+own colourfulness. Several temperatures share one network pass per batch: the 313 logits are
+computed once and decoded at each temperature.
+
+Resolutions: PSNR, SSIM and colourfulness are measured at the photo's full resolution. The AuC
+(raw and class-rebalanced) is measured at the network's resolution, ``size`` x ``size``, as Zhang
+et al. (2016) evaluate it: output and truth are both resized to that square with the same
+(antialiased bilinear) resize. The rebalancing prior is the ab distribution of the evaluated
+set's own truths at that resolution, which takes a first, cheap pass over the photos.
+
+Photos whose truth has no colour at all (greyscale files, or RGB files with R = G = B) have truth
+colourfulness 0, so colour metrics mean nothing for them: they are counted and skipped.
+
+The report folder receives ``summary.json``, ``per_image.csv`` and ``grid.png`` (grey | ours at
+the first temperature | truth, one row per photo for the first few photos), each written
+atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import metrics
+from .cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    _positive_float,
+    _positive_int,
+    _size,
+)
+from .errors import JKSPNetError, PhotoError
+from .photos import _UMASK, DEFAULT_MAX_PIXELS, Photo, find_photos, load_photo
+
+if TYPE_CHECKING:
+    from .pipeline import Colorizer
+
+GRID_CELL_HEIGHT = 160
+"""Height in pixels of every cell of ``grid.png``; widths keep each photo's aspect ratio."""
+
+GRID_GAP = 4
+"""White gap in pixels between the cells and rows of ``grid.png``."""
+
+SUMMARY_NAME, PER_IMAGE_NAME, GRID_NAME = "summary.json", "per_image.csv", "grid.png"
+PER_IMAGE_FIELDS = ("file", "variant", "psnr", "ssim", "cf", "cf_truth", "auc", "auc_rebalanced")
+GRAY = "gray"
+
+_MIN_SIDE = metrics.SSIM_WINDOW  # SSIM needs at least 7x7 pixels
+_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def temperature_key(temperature: float) -> str:
+    """How a temperature names its ``model`` block and its variant: 0.38 -> "0.38", 1.0 -> "1"."""
+    return f"{temperature:g}"
+
+
+def variant_name(temperature: float) -> str:
+    return f"T={temperature_key(temperature)}"
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def _small(rgb: np.ndarray, size: int) -> np.ndarray:
+    """The image resized to ``size`` x ``size`` (antialiased bilinear), where AuC is measured."""
+    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BILINEAR))
+
+
+def _rgb(image: Image.Image) -> np.ndarray:
+    """An 8-bit (H, W, 3) array of a finished photo, alpha dropped."""
+    return np.asarray(image.convert("RGB") if image.mode != "RGB" else image)
+
+
+def _is_grey(pixels: np.ndarray) -> bool:
+    """True for a photo with no colour at all (a grey file, or R = G = B at every pixel)."""
+    if pixels.ndim == 2:
+        return True
+    return bool(
+        np.array_equal(pixels[..., 0], pixels[..., 1])
+        and np.array_equal(pixels[..., 1], pixels[..., 2])
+    )
+
+
+def _in_order(
+    pool: ThreadPoolExecutor, function: Callable[[T], R], items: Iterable[T], ahead: int
+) -> Iterator[R]:
+    """``map(function, items)`` run in ``pool``, in order, with at most ``ahead`` in flight."""
+    pending: list[Future[R]] = []
+    for item in items:
+        pending.append(pool.submit(function, item))
+        if len(pending) > ahead:
+            yield pending.pop(0).result()
+    while pending:
+        yield pending.pop(0).result()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, flush it, then rename it into place."""
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temp_name, 0o666 & ~_UMASK)
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+
+
+def _finite(value: float | None, digits: int) -> float | None:
+    """A JSON-safe rounded number: infinities (a perfect PSNR) and NaN become null."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), digits)
+
+
+def _text(value: float | None, digits: int) -> str:
+    if value is None:
+        return ""
+    return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Pass 1: which photos can be scored, and the ab prior of their truths
+
+
+@dataclass
+class _Checked:
+    path: Path
+    prior: torch.Tensor | None = None  # this photo's small truth's ab distribution
+    grey: bool = False
+    error: PhotoError | None = None
+    note: str | None = None
+
+
+def _check(path: Path, size: int, max_pixels: int) -> _Checked:
+    try:
+        photo = load_photo(path, max_pixels=max_pixels)
+    except PhotoError as error:
+        return _Checked(path, error=error)
+    if _is_grey(photo.pixels):
+        return _Checked(path, grey=True)
+    height, width = photo.pixels.shape[:2]
+    if min(height, width) < _MIN_SIDE:
+        reason = f"{width}x{height} is too small to score (SSIM needs at least 7x7 pixels)"
+        return _Checked(path, error=PhotoError(path, reason))
+    # float64, exactly as metrics.score_image computes the truth's ab, so that every truth
+    # pixel scored later falls in a bin this prior has seen.
+    truth_ab = metrics.ab_of(_small(photo.pixels, size), torch.float64)
+    return _Checked(path, prior=metrics.ab_prior([truth_ab]), note=photo.note)
+
+
+# --------------------------------------------------------------------------------------------
+# Pass 2: colorize, score
+
+
+@dataclass
+class _Scored:
+    """One photo's scores, one entry per variant (gray first, then each temperature)."""
+
+    path: Path
+    scores: list[metrics.ImageScores]
+
+
+@dataclass
+class _Run:
+    variants: list[str]
+    prior: torch.Tensor
+    size: int
+    scored: list[_Scored] = field(default_factory=list)
+    grid_rows: list[list[Image.Image]] = field(default_factory=list)
+    failed: int = 0
+
+
+def _score(output: Image.Image, truth: np.ndarray, small_truth: np.ndarray, run: _Run):
+    """Full-resolution PSNR, SSIM and CF; AuC (raw and rebalanced) at size x size."""
+    pred = _rgb(output)
+    at_size = metrics.score_image(_small(pred, run.size), small_truth, prior=run.prior)
+    return dataclasses.replace(
+        at_size,
+        psnr=metrics.psnr(pred, truth),
+        ssim=metrics.ssim(pred, truth),
+        cf_pred=metrics.colorfulness(pred),
+        cf_truth=metrics.colorfulness(truth),
+    )
+
+
+def _thumbnail(image: Image.Image | np.ndarray) -> Image.Image:
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    image = image.convert("RGB")
+    width = max(1, round(image.width * GRID_CELL_HEIGHT / image.height))
+    return image.resize((width, GRID_CELL_HEIGHT), Image.Resampling.LANCZOS)
+
+
+def _grid(rows: Sequence[Sequence[Image.Image]]) -> Image.Image:
+    widths = [sum(cell.width for cell in row) + GRID_GAP * (len(row) - 1) for row in rows]
+    height = len(rows) * GRID_CELL_HEIGHT + GRID_GAP * (len(rows) - 1)
+    canvas = Image.new("RGB", (max(widths), height), "white")
+    for index, row in enumerate(rows):
+        left, top = 0, index * (GRID_CELL_HEIGHT + GRID_GAP)
+        for cell in row:
+            canvas.paste(cell, (left, top))
+            left += cell.width + GRID_GAP
+    return canvas
+
+
+@torch.inference_mode()
+def _decode_all(
+    colorizer: Colorizer, network_input: torch.Tensor, temperatures: Sequence[float]
+) -> list[torch.Tensor]:
+    """ab (N, 2, s, s) at each temperature from one network pass (logits computed once)."""
+    x = network_input.to(colorizer.device, torch.float32)
+    if colorizer.device.type != "mps":
+        x = x.contiguous(memory_format=torch.channels_last)
+    logits = colorizer.model.logits(x)
+    return [colorizer.model.decode(logits, t).float() for t in temperatures]
+
+
+# --------------------------------------------------------------------------------------------
+# The report
+
+
+def _block(scores: metrics.SetScores) -> dict[str, float | None]:
+    return {
+        "psnr": _finite(scores.psnr, 4),
+        "ssim": _finite(scores.ssim, 6),
+        "cf": _finite(scores.cf_pred, 4),
+        "delta_cf": _finite(scores.delta_cf, 4),
+        "delta_cf_per_image": _finite(scores.delta_cf_per_photo, 4),
+        "auc": _finite(scores.auc, 6),
+        "auc_rebalanced": _finite(scores.auc_rebalanced, 6),
+    }
+
+
+def _per_image_csv(run: _Run) -> bytes:
+    stream = io.StringIO()
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(PER_IMAGE_FIELDS)
+    for photo in run.scored:
+        for variant, s in zip(run.variants, photo.scores, strict=True):
+            writer.writerow(
+                [
+                    str(photo.path),
+                    variant,
+                    _text(s.psnr, 4),
+                    _text(s.ssim, 6),
+                    _text(s.cf_pred, 4),
+                    _text(s.cf_truth, 4),
+                    _text(s.auc, 6),
+                    _text(s.auc_rebalanced, 6),
+                ]
+            )
+    return stream.getvalue().encode("utf-8")
+
+
+def format_table(summary: dict) -> str:
+    """The summary as a small text table: one row per variant (gray, each T) and the truth."""
+    model = summary["model"]
+    blocks = [(GRAY, summary["gray"])]
+    if "temperature" in summary:
+        blocks.append((variant_name(summary["temperature"]), model))
+    else:
+        blocks += [(f"T={key}", block) for key, block in model.items()]
+
+    def cell(value: float | None, digits: int) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    header = ("variant", "PSNR", "SSIM", "CF", "ΔCF", "AuC", "AuC(rebal)")
+    rows = [
+        (
+            name,
+            cell(b["psnr"], 2),
+            cell(b["ssim"], 4),
+            cell(b["cf"], 2),
+            cell(b["delta_cf"], 2),
+            cell(b["auc"], 4),
+            cell(b["auc_rebalanced"], 4),
+        )
+        for name, b in blocks
+    ]
+    rows.append(("truth", "-", "-", cell(summary["truth"]["cf"], 2), "-", "-", "-"))
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            text.ljust(width) if i == 0 else text.rjust(width)
+            for i, (text, width) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in [header, *rows]
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# The evaluation
+
+
+def evaluate(
+    colorizer: Colorizer,
+    photos: list[Path],
+    temperatures: list[float],
+    out_dir: Path,
+    grid_count: int = 8,
+    progress: bool = True,
+    *,
+    batch_size: int = 16,
+    weights: str | None = None,
+    report: Callable[[str], None] | None = None,
+) -> dict:
+    """Score ``colorizer`` on ``photos`` and write the report into ``out_dir``; return the summary.
+
+    Every photo is colorized from its L alone at each of ``temperatures`` (one network pass per
+    batch of ``batch_size``; an empty list means the colorizer's own temperature) and scored
+    against its original, beside the grey baseline (its L with ab = 0). Photos that cannot be
+    read are reported as ``error: path: reason`` and counted in ``failed``; photos whose truth
+    has no colour are counted in ``skipped_grey_truth``. ``weights`` is only recorded in the
+    summary. Raises :class:`JKSPNetError` when no photo could be scored (nothing is written).
+    """
+    from tqdm import tqdm
+
+    from .pipeline import check_temperature
+
+    temperatures = list(temperatures) or [colorizer.config.temperature]
+    unique: dict[str, float] = {}
+    for t in temperatures:
+        unique.setdefault(temperature_key(check_temperature(t)), float(t))
+    temperatures = list(unique.values())
+    size = colorizer.config.size
+    out_dir = Path(out_dir)
+    bar = None
+
+    def say(message: str) -> None:
+        if report is not None:
+            report(message)
+        else:
+            (tqdm.write if bar is not None else print)(message, file=sys.stderr)
+
+    checked: list[_Checked] = []
+    prior_sum: torch.Tensor | None = None
+    grey = failed = 0
+    show = progress and len(photos) > 1
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        # Pass 1: readable? coloured? and the truths' ab prior at size x size.
+        bar = tqdm(total=len(photos), desc="reading", unit="photo", disable=not show)
+        with bar:
+            check = lambda path: _check(path, size, colorizer.max_pixels)  # noqa: E731
+            for item in _in_order(pool, check, photos, ahead=2 * _WORKERS):
+                bar.update()
+                if item.error is not None:
+                    say(f"error: {item.error}")
+                    failed += 1
+                elif item.grey:
+                    grey += 1
+                else:
+                    if item.note:
+                        say(f"note: {item.path}: {item.note}")
+                    prior_sum = item.prior if prior_sum is None else prior_sum + item.prior
+                    item.prior = None  # summed; don't hold one per photo
+                    checked.append(item)
+        bar = None
+        if grey:
+            say(
+                f"warning: {grey} photo(s) have no colour (grey truth, colourfulness 0); "
+                "skipped, since colour metrics mean nothing for them"
+            )
+        if prior_sum is None:
+            raise JKSPNetError(
+                f"no photo could be scored ({failed} failed, {grey} with grey truth skipped)"
+            )
+        # Every small truth has size * size pixels, so the set's prior is the mean of the photos'.
+        run = _Run([GRAY, *map(variant_name, temperatures)], prior_sum / len(checked), size)
+
+        # Pass 2: colorize each batch once per temperature, score every variant.
+        bar = tqdm(total=len(checked), desc="scoring", unit="photo", disable=not show)
+        with bar:
+            paths = [item.path for item in checked]
+            batches = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
+            loads = _in_order(pool, _load_batch(colorizer.max_pixels), batches, ahead=1)
+            for batch, loaded in zip(batches, loads, strict=True):
+                _run_batch(colorizer, temperatures, batch, loaded, run, grid_count, pool, say)
+                bar.update(len(batch))
+        bar = None
+    failed += run.failed
+    if not run.scored:
+        raise JKSPNetError(
+            f"no photo could be scored ({failed} failed, {grey} with grey truth skipped)"
+        )
+
+    sets = [
+        metrics.aggregate_scores([photo.scores[i] for photo in run.scored])
+        for i in range(len(run.variants))
+    ]
+    blocks = {temperature_key(t): _block(s) for t, s in zip(temperatures, sets[1:], strict=True)}
+    summary: dict = {"n": len(run.scored)}
+    if len(temperatures) == 1:
+        summary["temperature"] = temperatures[0]
+        summary["model"] = next(iter(blocks.values()))
+    else:
+        summary["model"] = blocks
+    summary["gray"] = _block(sets[0])
+    summary["truth"] = {"cf": _finite(sets[0].cf_truth, 4)}
+    summary.update(
+        weights=weights,
+        size=size,
+        auc_size=f"{size}x{size}",
+        device=str(colorizer.device),
+        failed=failed,
+        skipped_grey_truth=grey,
+    )
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out_dir / SUMMARY_NAME, (json.dumps(summary, indent=2) + "\n").encode())
+    _write_atomic(out_dir / PER_IMAGE_NAME, _per_image_csv(run))
+    if run.grid_rows:
+        png = io.BytesIO()
+        _grid(run.grid_rows).save(png, format="PNG")
+        _write_atomic(out_dir / GRID_NAME, png.getvalue())
+    return summary
+
+
+def _load_batch(max_pixels: int) -> Callable[[list[Path]], list[Photo | PhotoError]]:
+    def load(batch: list[Path]) -> list[Photo | PhotoError]:
+        out: list[Photo | PhotoError] = []
+        for path in batch:
+            try:
+                out.append(load_photo(path, max_pixels=max_pixels))
+            except PhotoError as error:
+                out.append(error)
+        return out
+
+    return load
+
+
+def _run_batch(
+    colorizer: Colorizer,
+    temperatures: list[float],
+    batch: list[Path],
+    loaded: list[Photo | PhotoError],
+    run: _Run,
+    grid_count: int,
+    pool: ThreadPoolExecutor,
+    say: Callable[[str], None],
+) -> None:
+    items = []
+    for path, photo in zip(batch, loaded, strict=True):
+        if isinstance(photo, PhotoError):  # it read in pass 1: changed on disk meanwhile
+            say(f"error: {photo}")
+            run.failed += 1
+        elif _is_grey(photo.pixels):
+            say(f"error: {path}: changed during the evaluation (now without colour)")
+            run.failed += 1
+        else:
+            items.append((path, photo.pixels, colorizer.prepare(photo)))
+    if not items:
+        return
+    abs_by_t = _decode_all(
+        colorizer, torch.stack([p.network_input for *_, p in items]), temperatures
+    )
+    zeros = torch.zeros((2, run.size, run.size), device=colorizer.device)
+    jobs = []
+    for index, (path, truth, prepared) in enumerate(items):
+        outputs = [colorizer.finish(prepared, zeros)]
+        outputs += [colorizer.finish(prepared, ab[index]) for ab in abs_by_t]
+        small_truth = _small(truth, run.size)
+        futures = [pool.submit(_score, out, truth, small_truth, run) for out in outputs]
+        jobs.append((path, futures))
+        if len(run.grid_rows) < grid_count:
+            run.grid_rows.append(
+                [_thumbnail(outputs[0]), _thumbnail(outputs[1]), _thumbnail(truth)]
+            )
+    for path, futures in jobs:
+        try:
+            run.scored.append(_Scored(path, [future.result() for future in futures]))
+        except ValueError as error:  # e.g. a truth colour outside the prior: changed on disk
+            say(f"error: {path}: cannot score ({error})")
+            run.failed += 1
+
+
+# --------------------------------------------------------------------------------------------
+# The command
+
+
+def _temperatures(text: str) -> list[float]:
+    values = [_positive_float(part.strip()) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"no temperature given in {text!r}")
+    return values
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def add_eval_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``jkspnet eval`` on the CLI's subcommands."""
+    parser = commands.add_parser(
+        "eval",
+        help="score colorizations of a photo set against the originals",
+        description="Colorize each photo from its L alone and score it against the original "
+        "(PSNR, SSIM, colourfulness and ΔCF at full resolution; AuC and class-rebalanced AuC at "
+        "size x size), beside the grey baseline (ab = 0). Writes summary.json, per_image.csv "
+        "and grid.png into REPORT and prints a short table.",
+    )
+    parser.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="DIR",
+        help="folder of colour photos, searched recursively (repeatable; files and globs too)",
+    )
+    parser.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="weights folder or file (default: the weights bundled with the package)",
+    )
+    parser.add_argument(
+        "--size", type=_size, help="network input side, a multiple of 8 (default: weights')"
+    )
+    parser.add_argument(
+        "--temperature",
+        type=_temperatures,
+        metavar="T[,T...]",
+        help="one or more temperatures, comma-separated, to compare (default: weights')",
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    parser.add_argument(
+        "--batch-size", type=_positive_int, default=16, help="photos per network pass (16)"
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse photos larger than this many pixels (default {DEFAULT_MAX_PIXELS:,})",
+    )
+    parser.add_argument(
+        "--grid", type=_count, default=8, metavar="N", help="photos shown in grid.png (8; 0: none)"
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="REPORT", help="report folder (created if missing)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="write into a REPORT folder that is not empty"
+    )
+    parser.add_argument(
+        "--limit", type=_positive_int, metavar="N", help="evaluate only the first N photos"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run_eval)
+    return parser
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """The ``eval`` handler: 0 if every photo was scored, 1 if some failed; errors raise."""
+    from .pipeline import Colorizer, check_size
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise JKSPNetError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise JKSPNetError(f"{out}: exists and is not empty; use --overwrite to write into it")
+    found = find_photos(args.data, recursive=True)
+    if found.problems:
+        raise JKSPNetError("; ".join(str(problem) for problem in found.problems))
+    photos = [path for path, _ in found.photos][: args.limit]
+
+    colorizer = Colorizer.from_pretrained(
+        args.weights, device=args.device, max_pixels=args.max_pixels
+    )
+    if args.size is not None:
+        colorizer.config.size = check_size(args.size)
+    summary = evaluate(
+        colorizer,
+        photos,
+        args.temperature or [colorizer.config.temperature],
+        out,
+        grid_count=args.grid,
+        progress=not args.quiet,
+        batch_size=args.batch_size,
+        weights="bundled" if args.weights is None else str(args.weights),
+    )
+    notes = [f"{summary['n']} photo(s) scored"]
+    if summary["failed"]:
+        notes.append(f"{summary['failed']} failed")
+    if summary["skipped_grey_truth"]:
+        notes.append(f"{summary['skipped_grey_truth']} skipped (grey truth)")
+    print(f"{', '.join(notes)}; AuC at {summary['auc_size']}, the rest at full resolution")
+    print(format_table(summary))
+    written = [SUMMARY_NAME, PER_IMAGE_NAME] + ([GRID_NAME] if args.grid else [])
+    print(f"wrote {', '.join(str(out / name) for name in written)}")
+    return EXIT_FAILED if summary["failed"] else EXIT_OK
+
+
+__all__ = ["add_eval_parser", "evaluate", "format_table", "run_eval"]

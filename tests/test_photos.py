@@ -184,3 +184,24 @@ def test_find_photos(tmp_path, rgb):
         "no such file or folder",
         "no files match this pattern",
     ]
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A tiny PNG that declares a huge image: a decompression bomb's shape."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+def test_a_declared_huge_photo_is_refused_from_its_header(tmp_path):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_header_only(40_000, 40_000))
+    with pytest.raises(PhotoError, match="40000x40000 is 1,600,000,000 pixels, over the limit"):
+        load_photo(path)
+    assert Image.MAX_IMAGE_PIXELS is not None  # PIL's own guard is left as it was

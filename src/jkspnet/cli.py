@@ -69,23 +69,11 @@ def _add_colorize(commands: argparse._SubParsersAction) -> None:
         metavar="OUT",
         help="output file (for one input photo) or folder (created if missing)",
     )
-    parser.add_argument(
-        "--weights",
-        metavar="PATH",
-        help="weights: a folder from save_pretrained/training, or a .safetensors/.pt file "
-        "(default: the weights bundled with the package, where they ship)",
-    )
-    parser.add_argument(
-        "--size", type=_size, help="network input side, a multiple of 8 (default: weights')"
-    )
+    add_model_options(parser)
     parser.add_argument(
         "--temperature",
         type=_positive_float,
         help="colour temperature T: lower is more vivid, 1 is the plain mean (default: weights')",
-    )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
-    parser.add_argument(
-        "--batch-size", type=_positive_int, default=16, help="photos per network pass (16)"
     )
     parser.add_argument(
         "--format",
@@ -94,14 +82,31 @@ def _add_colorize(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=_colorize)
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Options of every command that colorizes: which weights, where, how big."""
+    parser.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="weights: a folder from save_pretrained or a training run, or a .safetensors/.pt "
+        "file (default: the weights bundled with the package, where they ship)",
+    )
+    parser.add_argument(
+        "--size", type=_size, help="network input side, a multiple of 8 (default: weights')"
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    parser.add_argument(
+        "--batch-size", type=_positive_int, default=16, help="photos per network pass (16)"
+    )
     parser.add_argument(
         "--max-pixels",
         type=_positive_int,
         default=DEFAULT_MAX_PIXELS,
         help=f"refuse photos larger than this many pixels (default {DEFAULT_MAX_PIXELS:,})",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=_colorize)
 
 
 def _add_summary(commands: argparse._SubParsersAction) -> None:

@@ -47,10 +47,10 @@ from .cli import (
     EXIT_OK,
     _positive_float,
     _positive_int,
-    _size,
+    add_model_options,
 )
 from .errors import JKSPNetError, PhotoError
-from .photos import _UMASK, DEFAULT_MAX_PIXELS, Photo, find_photos, load_photo
+from .photos import _UMASK, Photo, find_photos, load_photo
 
 if TYPE_CHECKING:
     from .pipeline import Colorizer
@@ -541,29 +541,12 @@ def add_eval_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPa
         metavar="DIR",
         help="folder of colour photos, searched recursively (repeatable; files and globs too)",
     )
-    parser.add_argument(
-        "--weights",
-        metavar="PATH",
-        help="weights folder or file (default: the weights bundled with the package)",
-    )
-    parser.add_argument(
-        "--size", type=_size, help="network input side, a multiple of 8 (default: weights')"
-    )
+    add_model_options(parser)
     parser.add_argument(
         "--temperature",
         type=_temperatures,
         metavar="T[,T...]",
         help="one or more temperatures, comma-separated, to compare (default: weights')",
-    )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
-    parser.add_argument(
-        "--batch-size", type=_positive_int, default=16, help="photos per network pass (16)"
-    )
-    parser.add_argument(
-        "--max-pixels",
-        type=_positive_int,
-        default=DEFAULT_MAX_PIXELS,
-        help=f"refuse photos larger than this many pixels (default {DEFAULT_MAX_PIXELS:,})",
     )
     parser.add_argument(
         "--grid", type=_count, default=8, metavar="N", help="photos shown in grid.png (8; 0: none)"

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -102,6 +103,24 @@ def _decode(image: Image.Image, source: str | None) -> Photo:
     raise PhotoError(source, f"unsupported image mode {mode}")
 
 
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+def _open_without_pil_limit(path: Path) -> Image.Image:
+    """Open (read the header of) a photo with PIL's own pixel limit lifted: we apply ours.
+
+    PIL's limit is a module global, so it is swapped under a lock (photos open in threads).
+    """
+    with _PIL_LIMIT_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        previous_limit = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            return Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous_limit
+
+
 def load_photo(
     source: str | os.PathLike[str] | Image.Image, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> Photo:
@@ -118,23 +137,16 @@ def load_photo(
     try:
         if path.stat().st_size == 0:
             raise PhotoError(name, "empty file (0 bytes)")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            previous_limit = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = None  # we apply our own limit below, before decoding
-            try:
-                with Image.open(path) as image:
-                    width, height = image.size
-                    if width * height > max_pixels:
-                        raise PhotoError(
-                            name,
-                            f"{width}x{height} is {width * height:,} pixels, over the limit of "
-                            f"{max_pixels:,}",
-                        )
-                    image.load()
-                    return _decode(image, name)
-            finally:
-                Image.MAX_IMAGE_PIXELS = previous_limit
+        with _open_without_pil_limit(path) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise PhotoError(
+                    name,
+                    f"{width}x{height} is {width * height:,} pixels, over the limit of "
+                    f"{max_pixels:,}",
+                )
+            image.load()
+            return _decode(image, name)
     except PhotoError:
         raise
     except FileNotFoundError:

@@ -12,7 +12,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from jkspnet import Colorizer, JKSPNet, WeightsError
-from jkspnet.weights import CONFIG_NAME, WEIGHTS_NAME, ModelConfig, bundled_weights
+from jkspnet.weights import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
 
 
 def test_save_and_load_round_trip(fresh_weights, tmp_path, astronaut):
@@ -101,11 +101,23 @@ def test_invalid_config_is_named(tmp_path, fresh_weights):
         Colorizer.from_pretrained(folder, device="cpu")
 
 
-def test_no_default_weights_yet_says_so():
-    if bundled_weights() is not None:
-        pytest.skip("default weights ship with this version")
+def test_missing_default_weights_say_so(monkeypatch):
+    monkeypatch.setattr("jkspnet.pipeline.bundled_weights", lambda: None)
     with pytest.raises(WeightsError, match="no default weights"):
         Colorizer.from_pretrained(None)
+
+
+def test_an_altered_weights_file_fails_its_checksum(tmp_path, fresh_weights):
+    config = json.loads((fresh_weights / CONFIG_NAME).read_text())
+    assert len(config["sha256"]) == 64
+    folder = tmp_path / "w"
+    folder.mkdir()
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    data = bytearray((fresh_weights / WEIGHTS_NAME).read_bytes())
+    data[-1] ^= 0xFF  # one flipped bit in a weight: still valid safetensors
+    (folder / WEIGHTS_NAME).write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match=r"sha256 does not match config\.json"):
+        Colorizer.from_pretrained(folder, device="cpu")
 
 
 def test_model_config_ignores_unknown_keys():

@@ -1,12 +1,14 @@
 """Reading and writing JKSPNet weights: safetensors plus a small JSON config.
 
 Only data formats are read: safetensors, or a PyTorch pickle through
-``torch.load(weights_only=True)``, which refuses to run code. Every failure names the file and
-the reason (and, for a shape mismatch, the layer).
+``torch.load(weights_only=True)``, which refuses to run code. A folder's ``config.json`` records
+the sha256 of its weights, checked at load (the bundled default weights included). Every failure
+names the file and the reason (and, for a shape mismatch, the layer).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import warnings
@@ -103,9 +105,15 @@ def load_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
     config_file = folder / CONFIG_NAME
     if config_file.is_file():
         try:
-            config = ModelConfig.from_dict(json.loads(config_file.read_text("utf-8")))
+            data = json.loads(config_file.read_text("utf-8"))
+            config = ModelConfig.from_dict(data)
         except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as error:
             raise WeightsError(f"{config_file}: invalid config ({error})") from None
+        expected = data.get("sha256")
+        if expected and file.name == WEIGHTS_NAME and _sha256(file) != expected:
+            raise WeightsError(
+                f"{file}: sha256 does not match {config_file.name}: the file is corrupt or altered"
+            )
     return _strip_wrappers(_read_tensors(file)), config
 
 
@@ -150,12 +158,25 @@ def save_weights(
     save_file(state, str(weights_tmp), metadata={"format": "pt", "jkspnet": __version__})
     _fsync(weights_tmp)
     config_tmp = folder / f".{CONFIG_NAME}.tmp"
-    data = {**asdict(config), "jkspnet_version": __version__, "dtype": str(dtype)[6:]}
+    data = {
+        **asdict(config),
+        "jkspnet_version": __version__,
+        "dtype": str(dtype).removeprefix("torch."),
+        "sha256": _sha256(weights_tmp),
+    }
     config_tmp.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
     _fsync(config_tmp)
     os.replace(weights_tmp, folder / WEIGHTS_NAME)
     os.replace(config_tmp, folder / CONFIG_NAME)
     return folder
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _fsync(path: Path) -> None:

@@ -22,7 +22,6 @@ atomically.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import dataclasses
 import io
@@ -30,7 +29,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -50,7 +48,8 @@ from .cli import (
     add_model_options,
 )
 from .errors import JKSPNetError, PhotoError
-from .photos import _UMASK, Photo, find_photos, load_photo
+from .files import write_atomic
+from .photos import Photo, find_photos, load_photo
 
 if TYPE_CHECKING:
     from .pipeline import Colorizer
@@ -116,22 +115,6 @@ def _in_order(
             yield pending.pop(0).result()
     while pending:
         yield pending.pop(0).result()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, flush it, then rename it into place."""
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temp_name, 0o666 & ~_UMASK)
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
 
 
 def _finite(value: float | None, digits: int) -> float | None:
@@ -436,12 +419,12 @@ def evaluate(
     )
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out_dir / SUMMARY_NAME, (json.dumps(summary, indent=2) + "\n").encode())
-    _write_atomic(out_dir / PER_IMAGE_NAME, _per_image_csv(run))
+    write_atomic(out_dir / SUMMARY_NAME, (json.dumps(summary, indent=2) + "\n").encode())
+    write_atomic(out_dir / PER_IMAGE_NAME, _per_image_csv(run))
     if run.grid_rows:
         png = io.BytesIO()
         _grid(run.grid_rows).save(png, format="PNG")
-        _write_atomic(out_dir / GRID_NAME, png.getvalue())
+        write_atomic(out_dir / GRID_NAME, png.getvalue())
     return summary
 
 

@@ -7,10 +7,7 @@ an existing file is never replaced unless asked.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
-import tempfile
 import threading
 import warnings
 from collections.abc import Iterable, Iterator
@@ -21,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import PhotoError
+from .files import write_atomic
 
 DEFAULT_MAX_PIXELS = 150_000_000
 """Photos declaring more pixels than this are refused before decoding (decompression bombs)."""
@@ -187,37 +185,8 @@ def save_photo(image: Image.Image, path: str | os.PathLike[str], overwrite: bool
     fmt = _WRITABLE_SUFFIXES.get(path.suffix.lower(), "PNG")
     if fmt in _NO_ALPHA_FORMATS and image.mode == "RGBA":
         image = image.convert("RGB")
-    if not overwrite and path.exists():
-        raise FileExistsError(str(path))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:  # a file stands where a folder is needed: not a "target exists"
-        raise NotADirectoryError(errno.ENOTDIR, "a file stands in its folder path") from None
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            image.save(stream, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temp_name, 0o666 & ~_UMASK)
-        if overwrite:
-            os.replace(temp_name, path)
-        else:
-            os.link(temp_name, path)  # fails if the target appeared meanwhile: never clobber
-            os.unlink(temp_name)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
-
-
-def _read_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()  # read once: os.umask is process-wide and threads save photos
+    options = _SAVE_OPTIONS.get(fmt, {})
+    write_atomic(path, lambda stream: image.save(stream, format=fmt, **options), overwrite)
 
 
 def _walk(folder: Path, recursive: bool) -> Iterator[Path]:

@@ -44,6 +44,7 @@ from torch import nn
 from .data import EpochSampler, PhotoCrops, grey_to_rgb, lab_batch, list_photos, scan_photos
 from .data import split_validation as _split
 from .errors import JKSPNetError
+from .files import write_atomic
 from .losses import ColorizationLoss, ab_histogram, rebalance_weights
 from .model import JKSPNet, ab_bins
 from .pipeline import resolve_device
@@ -258,7 +259,7 @@ class Trainer:
                 f"{self.run}: already holds a run; use --resume {self.run} or another --out"
             )
         self.run.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.run / "config.toml", self.config.to_toml())
+        write_atomic(self.run / "config.toml", self.config.to_toml())
 
     def _log(self, message: str) -> None:
         if self.env.main:
@@ -340,7 +341,7 @@ class Trainer:
                 "prior": prior.cpu().tolist(),
                 "weights": weights.cpu().tolist(),
             }
-            _write_atomic(path, json.dumps(data) + "\n")
+            write_atomic(path, json.dumps(data) + "\n")
         self.env.barrier()
         return torch.tensor(json.loads(path.read_text("utf-8"))["weights"])
 
@@ -418,7 +419,7 @@ class Trainer:
         temp, best = self.run / ".best.tmp", self.run / "best"
         shutil.rmtree(temp, ignore_errors=True)
         save_weights(self.net, temp, self._model_config())
-        _write_atomic(temp / "meta.json", json.dumps({"step": step, **figures}) + "\n")
+        write_atomic(temp / "meta.json", json.dumps({"step": step, **figures}) + "\n")
         old = self.run / ".best.old"
         shutil.rmtree(old, ignore_errors=True)
         if best.exists():
@@ -605,7 +606,7 @@ class Trainer:
             "best_val_loss": self.best_val,
         }
         if env.main:
-            _write_atomic(self.run / "final.json", json.dumps(summary, indent=2) + "\n")
+            write_atomic(self.run / "final.json", json.dumps(summary, indent=2) + "\n")
             if self.writer is not None:
                 self.writer.close()
             self._log(f"stopped at step {step}: {reason}; weights in {self.run / 'last'}")
@@ -628,15 +629,6 @@ def _sample_grid(x: torch.Tensor, ab: torch.Tensor, rgb: torch.Tensor, count: in
     return torch.cat(rows, dim=1).cpu()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    with open(temp, "w", encoding="utf-8") as stream:
-        stream.write(text)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temp, path)
-
-
 def _truncate_metrics(path: Path, step: int) -> None:
     """Drop records logged after the checkpoint we resume from: they will be logged again."""
     if not path.exists():
@@ -646,7 +638,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
         for line in path.read_text("utf-8").splitlines()
         if line.strip() and json.loads(line)["step"] <= step
     ]
-    _write_atomic(path, "".join(line + "\n" for line in kept))
+    write_atomic(path, "".join(line + "\n" for line in kept))
 
 
 # ------------------------------------------------------------------------------ command line

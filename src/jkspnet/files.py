@@ -1,0 +1,63 @@
+"""Writing files so that a crash or a kill never leaves half of one, and nothing is clobbered.
+
+Every output of JKSPNet (photos, reports, run records) goes through :func:`write_atomic`: the
+bytes go to a temporary file beside the target, are flushed to disk, and the file is renamed
+into place in one step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once: os.umask is process-wide, and threads write files
+
+
+def write_atomic(
+    path: str | os.PathLike[str],
+    content: bytes | str | Callable[[BinaryIO], None],
+    overwrite: bool = True,
+) -> None:
+    """Write ``content`` (bytes, text as UTF-8, or a function that writes to a binary stream).
+
+    The folder is created if missing. Without ``overwrite`` an existing file is left alone and
+    :class:`FileExistsError` is raised, even if it appears while we write.
+    """
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise FileExistsError(str(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file stands where a folder is needed: not a "target exists"
+        raise NotADirectoryError(errno.ENOTDIR, "a file stands in its folder path") from None
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            if callable(content):
+                content(stream)
+            else:
+                stream.write(content.encode("utf-8") if isinstance(content, str) else content)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temp_name, 0o666 & ~_UMASK)
+        if overwrite:
+            os.replace(temp_name, path)
+        else:
+            os.link(temp_name, path)  # fails if the target appeared meanwhile: never clobber
+            os.unlink(temp_name)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise

@@ -1,0 +1,47 @@
+"""Atomic writes: all or nothing, never clobbering unless asked."""
+
+from __future__ import annotations
+
+import pytest
+
+from jkspnet.files import write_atomic
+
+
+def test_bytes_text_and_streams(tmp_path):
+    write_atomic(tmp_path / "a" / "b.bin", b"\x00\x01")
+    write_atomic(tmp_path / "t.txt", "héllo")
+    write_atomic(tmp_path / "s.bin", lambda stream: stream.write(b"streamed"))
+    assert (tmp_path / "a" / "b.bin").read_bytes() == b"\x00\x01"
+    assert (tmp_path / "t.txt").read_text("utf-8") == "héllo"
+    assert (tmp_path / "s.bin").read_bytes() == b"streamed"
+
+
+def test_no_clobber_unless_asked(tmp_path):
+    target = tmp_path / "f.txt"
+    write_atomic(target, "first", overwrite=False)
+    with pytest.raises(FileExistsError):
+        write_atomic(target, "second", overwrite=False)
+    assert target.read_text() == "first"
+    write_atomic(target, "third")
+    assert target.read_text() == "third"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "f.txt"
+    target.write_text("kept")
+
+    def fail(stream):
+        stream.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(target, fail)
+    assert target.read_text() == "kept"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_a_file_in_the_folder_path(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        write_atomic(tmp_path / "file" / "out.txt", "y")

@@ -1,0 +1,300 @@
+"""The web API (``jkspnet serve``): success, every error code, health, OpenAPI, concurrency.
+
+Fresh (untrained) weights: these tests check plumbing (sizes, codes, batching), never colours.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi")
+pytest.importorskip("multipart")
+
+from fastapi.testclient import TestClient
+
+from jkspnet import Colorizer
+from jkspnet.cli import main
+from jkspnet.server import _weights_sha256, create_app
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def jpeg_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height grey pixels; its data is one tiny chunk."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    data = zlib.compress(b"\0" * 1024)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture(scope="module")
+def server_colorizer(fresh_weights: Path) -> Colorizer:
+    return Colorizer.from_pretrained(fresh_weights, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def client(server_colorizer: Colorizer, fresh_weights: Path) -> Iterator[TestClient]:
+    app = create_app(
+        server_colorizer, weights_sha256=_weights_sha256(fresh_weights), max_bytes=2_000_000
+    )
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def astronaut_jpeg(astronaut: np.ndarray) -> bytes:
+    return jpeg_bytes(astronaut)
+
+
+def post(client: TestClient, data: bytes, name="photo.jpg", kind="image/jpeg", **fields):
+    return client.post(
+        "/api/colorize",
+        files={"image": (name, data, kind)},
+        data={k: str(v) for k, v in fields.items()},
+    )
+
+
+def assert_error(response, status: int) -> str:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    message = response.json()["error"]
+    assert message and "Traceback" not in message and "/tmp" not in message
+    return message
+
+
+# ------------------------------------------------------------------------------------ success
+def test_colorize_returns_png_of_the_photo_size(client, astronaut, astronaut_jpeg):
+    response = post(client, astronaut_jpeg)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    result = Image.open(io.BytesIO(response.content))
+    assert result.format == "PNG"
+    assert result.size == (astronaut.shape[1], astronaut.shape[0])
+    assert result.mode == "RGB"
+
+
+def test_rgba_grey_and_options_keep_the_size(client, astronaut):
+    rgba = Image.fromarray(astronaut).convert("RGBA")
+    rgba.putalpha(128)
+    response = post(client, png_bytes(rgba), "a.png", "image/png", temperature=0.4, size=64)
+    assert response.status_code == 200, response.text
+    result = Image.open(io.BytesIO(response.content))
+    assert result.size == rgba.size and result.mode == "RGBA"
+    assert np.asarray(result)[..., 3].min() == 128
+    grey = png_bytes(Image.fromarray(astronaut).convert("L").resize((97, 61)))
+    response = post(client, grey, "g.bin", "application/octet-stream")  # sniffed by decoding
+    assert response.status_code == 200, response.text
+    assert Image.open(io.BytesIO(response.content)).size == (97, 61)
+
+
+def test_temperature_changes_the_result(client, astronaut_jpeg):
+    plain = post(client, astronaut_jpeg, temperature=1.0).content
+    vivid = post(client, astronaut_jpeg, temperature=0.2).content
+    assert plain != vivid
+
+
+# ------------------------------------------------------------------------------------- errors
+def test_not_an_image_is_400(client):
+    message = assert_error(post(client, b"hello, I am not a photo", "x.jpg"), 400)
+    assert "not" in message.lower()
+    assert_error(post(client, b"\x89PNG\r\n\x1a\n" + b"\0" * 50, "t.png", "image/png"), 400)
+    assert_error(post(client, b"", "empty.jpg"), 400)
+    no_field = client.post("/api/colorize", files={"photo": ("a.jpg", b"123", "image/jpeg")})
+    assert_error(no_field, 400)
+
+
+def test_declared_non_image_type_is_415(client, astronaut_jpeg):
+    assert_error(post(client, b"just text", "notes.txt", "text/plain"), 415)
+    assert_error(post(client, b"%PDF-1.4", "doc.pdf", "application/pdf"), 415)
+    raw = client.post(
+        "/api/colorize", content=astronaut_jpeg, headers={"content-type": "image/jpeg"}
+    )
+    assert_error(raw, 415)
+
+
+def test_too_many_bytes_is_413(client):
+    big = b"\xff" * 2_100_000
+    assert_error(post(client, big), 413)
+
+    def chunks():  # no Content-Length: counted while reading
+        boundary = b"xyz"
+        yield b"--" + boundary + b'\r\nContent-Disposition: form-data; name="image"; '
+        yield b'filename="big.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+        for _ in range(40):
+            yield b"\xff" * 65536
+        yield b"\r\n--" + boundary + b"--\r\n"
+
+    response = client.post(
+        "/api/colorize",
+        content=chunks(),
+        headers={"content-type": "multipart/form-data; boundary=xyz"},
+    )
+    assert_error(response, 413)
+
+
+def test_too_many_pixels_is_413_before_decoding(client):
+    started = time.perf_counter()
+    message = assert_error(post(client, bomb_png(60_000, 60_000), "bomb.png", "image/png"), 413)
+    assert "3,600,000,000 pixels" in message
+    assert time.perf_counter() - started < 5  # never decoded 3.6 gigapixels
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("temperature", "warm"),
+        ("temperature", "0"),
+        ("temperature", "-1"),
+        ("temperature", "nan"),
+        ("temperature", "1e9"),
+        ("size", "abc"),
+        ("size", "100"),
+        ("size", "0"),
+        ("size", "4096"),
+    ],
+)
+def test_bad_parameters_are_422(client, astronaut_jpeg, field, value):
+    message = assert_error(post(client, astronaut_jpeg, **{field: value}), 422)
+    assert field in message
+
+
+# ------------------------------------------------------------------------- health and openapi
+def test_health(client, fresh_weights):
+    health = client.get("/api/health").json()
+    assert health["model"] == "JKSPNet"
+    assert health["device"] == "cpu"
+    assert len(health["weights_sha256"]) == 64
+    assert health["weights_sha256"] == _weights_sha256(fresh_weights)
+    assert _weights_sha256(fresh_weights / "model.safetensors") == health["weights_sha256"]
+
+
+def test_weights_without_config_have_no_sha(tmp_path, fresh_weights):
+    lone = tmp_path / "other.safetensors"
+    lone.write_bytes((fresh_weights / "model.safetensors").read_bytes())
+    assert _weights_sha256(lone) is None
+
+
+def test_openapi_and_page(client):
+    spec = client.get("/openapi.json").json()
+    operation = spec["paths"]["/api/colorize"]["post"]
+    schema = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert {"image", "temperature", "size"} <= set(schema["properties"])
+    assert "image/png" in operation["responses"]["200"]["content"]
+    assert {"400", "413", "415", "422", "503"} <= set(operation["responses"])
+    assert "/api/health" in spec["paths"]
+    page = client.get("/")
+    assert page.status_code == 200 and "JKSPNet" in page.text
+    for asset in ("app.js", "style.css"):
+        assert client.get(f"/static/{asset}").status_code == 200
+        assert f"/static/{asset}" in page.text
+    assert "http" not in page.text.replace("http-equiv", "")  # nothing from outside
+    assert client.get("/static/..%2Fserver.py").status_code == 404
+    assert client.get("/docs").status_code == 404  # FastAPI's docs load from a CDN
+
+
+def test_serve_without_web_extra(monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_fastapi(name, *args, **kwargs):
+        if name.split(".")[0] in {"fastapi", "uvicorn", "multipart"}:
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_fastapi)
+    assert main(["serve", "--port", "8123"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: jkspnet serve needs the web extra: pip install 'jkspnet[web]'"]
+
+
+# ------------------------------------------------------------------------------- concurrency
+class SlowPredict:
+    """Wraps predict_ab: counts calls and batch sizes, and takes ``delay`` seconds."""
+
+    def __init__(self, colorizer: Colorizer, delay: float) -> None:
+        self.inner = colorizer.predict_ab
+        self.delay = delay
+        self.calls: list[int] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, batch, temperature=None):
+        with self.lock:
+            self.calls.append(len(batch))
+        time.sleep(self.delay)
+        return self.inner(batch, temperature)
+
+
+def fire(client: TestClient, data: bytes, count: int) -> list:
+    responses: list = [None] * count
+    barrier = threading.Barrier(count)
+
+    def one(index: int) -> None:
+        barrier.wait()
+        responses[index] = post(client, data)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return responses
+
+
+def test_concurrent_requests_are_batched(fresh_weights, astronaut, monkeypatch):
+    colorizer = Colorizer.from_pretrained(fresh_weights, device="cpu")
+    slow = SlowPredict(colorizer, delay=0.3)
+    monkeypatch.setattr(colorizer, "predict_ab", slow)
+    app = create_app(colorizer, workers=1, queue_size=16, max_batch=8, batch_wait_s=0.02)
+    small = jpeg_bytes(astronaut[:64, :80])
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        responses = fire(test_client, small, 8)
+    assert [r.status_code for r in responses] == [200] * 8
+    for response in responses:
+        assert Image.open(io.BytesIO(response.content)).size == (80, 64)
+    assert sum(slow.calls) == 8
+    assert len(slow.calls) < 8, slow.calls  # several photos shared a forward pass
+    assert max(slow.calls) > 1
+
+
+def test_full_queue_is_503(fresh_weights, astronaut, monkeypatch):
+    colorizer = Colorizer.from_pretrained(fresh_weights, device="cpu")
+    monkeypatch.setattr(colorizer, "predict_ab", SlowPredict(colorizer, delay=1.0))
+    app = create_app(colorizer, workers=1, queue_size=1, max_batch=1)
+    small = jpeg_bytes(astronaut[:32, :40])
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        responses = fire(test_client, small, 6)
+        codes = sorted(r.status_code for r in responses)
+        assert set(codes) == {200, 503}, codes
+        assert codes.count(200) >= 2
+        busy = next(r for r in responses if r.status_code == 503)
+        assert "busy" in assert_error(busy, 503)
+        assert busy.headers["retry-after"] == "1"
+        assert app.state.counters["in_flight"] == 0  # every slot was given back
+        assert post(test_client, small).status_code == 200

@@ -71,6 +71,13 @@ def _add_colorize(commands: argparse._SubParsersAction) -> None:
     )
     add_model_options(parser)
     parser.add_argument(
+        "--backend",
+        choices=("torch", "onnxruntime"),
+        default="torch",
+        help="torch (default), or onnxruntime with --weights FILE.onnx made by 'jkspnet export' "
+        "(CPU; --size and --temperature still apply)",
+    )
+    parser.add_argument(
         "--temperature",
         type=_positive_float,
         help="colour temperature T: lower is more vivid, 1 is the plain mean (default: weights')",
@@ -135,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .train import add_train_parser
 
     add_train_parser(commands)
+    from .server import add_serve_parser
+
+    add_serve_parser(commands)
+    from .export import add_export_parser
+
+    add_export_parser(commands)
     return parser
 
 
@@ -207,7 +220,8 @@ def _plan(args: argparse.Namespace, tally: _Tally, report) -> list[_Job]:
 def _colorize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .pipeline import Colorizer, check_size
+    from .backends import load_colorizer
+    from .pipeline import check_size
 
     tally = _Tally()
     bar = None
@@ -217,8 +231,8 @@ def _colorize(args: argparse.Namespace) -> int:
 
     jobs = _plan(args, tally, report)
     if jobs:
-        colorizer = Colorizer.from_pretrained(
-            args.weights, device=args.device, max_pixels=args.max_pixels
+        colorizer = load_colorizer(
+            args.backend, args.weights, device=args.device, max_pixels=args.max_pixels
         )
         if args.size is not None:
             colorizer.config.size = check_size(args.size)

@@ -36,6 +36,9 @@ def test_half_precision_weights_load_as_float32(fresh_weights, tmp_path):
     colorizer.save_pretrained(tmp_path / "half", dtype=torch.float16)
     tensors = load_file(str(tmp_path / "half" / WEIGHTS_NAME))
     assert tensors["enc1.0.weight"].dtype == torch.float16
+    # Running variances of trained weights exceed float16's range: buffers stay float32.
+    assert tensors["enc1.4.running_var"].dtype == torch.float32
+    assert (tmp_path / "half" / WEIGHTS_NAME).stat().st_mode & 0o044  # readable by all (umask)
     loaded = Colorizer.from_pretrained(tmp_path / "half" / WEIGHTS_NAME, device="cpu")
     assert loaded.model.enc1[0].weight.dtype == torch.float32
 

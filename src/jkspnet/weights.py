@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from . import __version__
 from .errors import WeightsError
+from .files import _UMASK
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -147,11 +148,16 @@ def save_weights(
     config: ModelConfig,
     dtype: torch.dtype = torch.float32,
 ) -> Path:
-    """Write ``model.safetensors`` and ``config.json`` into ``folder`` (created), atomically."""
+    """Write ``model.safetensors`` and ``config.json`` into ``folder`` (created), atomically.
+
+    ``dtype`` applies to the parameters; buffers (BatchNorm's running statistics) stay float32,
+    since running variances after ReLU exceed float16's range (65504) in trained weights.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    parameters = set(_strip_wrappers(dict(model.named_parameters())))
     state = {
-        k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous()
+        k: (v.to(dtype) if k in parameters else v).detach().cpu().contiguous()
         for k, v in _strip_wrappers(model.state_dict()).items()
     }
     weights_tmp = folder / f".{WEIGHTS_NAME}.tmp"
@@ -166,6 +172,7 @@ def save_weights(
     }
     config_tmp.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
     _fsync(config_tmp)
+    os.chmod(weights_tmp, 0o666 & ~_UMASK)  # safetensors creates its file owner-only
     os.replace(weights_tmp, folder / WEIGHTS_NAME)
     os.replace(config_tmp, folder / CONFIG_NAME)
     return folder

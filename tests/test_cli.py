@@ -192,18 +192,27 @@ def test_summary_command(capsys):
     assert "Total params: 17,639,339" in out and "Total mult-adds (G): 570.51" in out
 
 
-def test_module_entry_point_and_missing_default_weights(tmp_path, photo_dir):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run(
-        [sys.executable, "-m", "jkspnet", "colorize", str(photo_dir), "-o", str(tmp_path / "o")],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=Path(__file__).parent,
-    )
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
+def test_missing_default_weights_are_one_line(capsys, tmp_path, photo_dir, monkeypatch):
+    monkeypatch.setattr("jkspnet.pipeline.bundled_weights", lambda: None)
+    code, _, err = run(capsys, "colorize", photo_dir, "-o", tmp_path / "o")
+    assert code == 2
+    assert err.strip().splitlines() == [
         "error: no default weights are bundled with this version yet; pass --weights PATH "
         "(a folder written by save_pretrained or a .safetensors file)"
     ]
     assert not (tmp_path / "o").exists()
+
+
+def test_module_entry_point_colorizes_the_example_with_the_bundled_weights(tmp_path):
+    example = Path(__file__).parent.parent / "examples" / "lighthouse.jpg"
+    before = digest(example)
+    result = subprocess.run(
+        [sys.executable, "-m", "jkspnet", "colorize", str(example), "-o", str(tmp_path / "c.jpg")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert result.returncode == 0, result.stderr
+    output = Image.open(tmp_path / "c.jpg")
+    assert output.size == Image.open(example).size and output.mode == "RGB"
+    assert digest(example) == before

@@ -93,6 +93,22 @@ def _add_colorize(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_colorize)
 
 
+def colorizer_from_options(args: argparse.Namespace):
+    """The Colorizer that :func:`add_model_options`' flags (and ``--backend``, if any) ask for."""
+    from .backends import load_colorizer
+    from .pipeline import check_size
+
+    colorizer = load_colorizer(
+        getattr(args, "backend", "torch"),
+        args.weights,
+        device=args.device,
+        max_pixels=args.max_pixels,
+    )
+    if args.size is not None:
+        colorizer.config.size = check_size(args.size)
+    return colorizer
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Options of every command that colorizes: which weights, where, how big."""
     parser.add_argument(
@@ -220,9 +236,6 @@ def _plan(args: argparse.Namespace, tally: _Tally, report) -> list[_Job]:
 def _colorize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .backends import load_colorizer
-    from .pipeline import check_size
-
     tally = _Tally()
     bar = None
 
@@ -231,11 +244,7 @@ def _colorize(args: argparse.Namespace) -> int:
 
     jobs = _plan(args, tally, report)
     if jobs:
-        colorizer = load_colorizer(
-            args.backend, args.weights, device=args.device, max_pixels=args.max_pixels
-        )
-        if args.size is not None:
-            colorizer.config.size = check_size(args.size)
+        colorizer = colorizer_from_options(args)
         show_bar = len(jobs) > 1 and not args.quiet
         bar = tqdm(total=len(jobs), unit="photo", disable=not show_bar, file=sys.stderr)
         with bar, ThreadPoolExecutor(max_workers=2) as pool:

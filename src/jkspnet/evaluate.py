@@ -46,6 +46,7 @@ from .cli import (
     _positive_float,
     _positive_int,
     add_model_options,
+    colorizer_from_options,
 )
 from .errors import JKSPNetError, PhotoError
 from .files import write_atomic
@@ -550,7 +551,6 @@ def add_eval_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPa
 
 def run_eval(args: argparse.Namespace) -> int:
     """The ``eval`` handler: 0 if every photo was scored, 1 if some failed; errors raise."""
-    from .pipeline import Colorizer, check_size
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -562,11 +562,7 @@ def run_eval(args: argparse.Namespace) -> int:
         raise JKSPNetError("; ".join(str(problem) for problem in found.problems))
     photos = [path for path, _ in found.photos][: args.limit]
 
-    colorizer = Colorizer.from_pretrained(
-        args.weights, device=args.device, max_pixels=args.max_pixels
-    )
-    if args.size is not None:
-        colorizer.config.size = check_size(args.size)
+    colorizer = colorizer_from_options(args)
     summary = evaluate(
         colorizer,
         photos,

@@ -555,13 +555,9 @@ def _serve(args: argparse.Namespace) -> int:
     _require_web()
     import uvicorn
 
-    from .pipeline import Colorizer, check_size
+    from .cli import colorizer_from_options
 
-    colorizer = Colorizer.from_pretrained(
-        args.weights, device=args.device, max_pixels=args.max_pixels
-    )
-    if args.size is not None:
-        colorizer.config.size = check_size(args.size)
+    colorizer = colorizer_from_options(args)
     app = create_app(
         colorizer,
         weights_sha256=_weights_sha256(args.weights),

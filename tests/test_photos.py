@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jkspnet.errors import PhotoError
+from jkspnet.errors import PhotoError, PhotoTooLargeError
 from jkspnet.photos import find_photos, load_photo, output_format, save_photo
 
 
@@ -202,6 +202,8 @@ def _png_header_only(width: int, height: int) -> bytes:
 def test_a_declared_huge_photo_is_refused_from_its_header(tmp_path):
     path = tmp_path / "bomb.png"
     path.write_bytes(_png_header_only(40_000, 40_000))
-    with pytest.raises(PhotoError, match="40000x40000 is 1,600,000,000 pixels, over the limit"):
+    with pytest.raises(
+        PhotoTooLargeError, match="40000x40000 is 1,600,000,000 pixels, over the limit"
+    ):
         load_photo(path)
     assert Image.MAX_IMAGE_PIXELS is not None  # PIL's own guard is left as it was

@@ -6,6 +6,7 @@ Fresh (untrained) weights: these tests check plumbing (sizes, codes, batching), 
 from __future__ import annotations
 
 import io
+import json
 import struct
 import threading
 import time
@@ -24,7 +25,7 @@ from fastapi.testclient import TestClient
 
 from jkspnet import Colorizer
 from jkspnet.cli import main
-from jkspnet.server import _weights_sha256, create_app
+from jkspnet.server import create_app
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -60,9 +61,7 @@ def server_colorizer(fresh_weights: Path) -> Colorizer:
 
 @pytest.fixture(scope="module")
 def client(server_colorizer: Colorizer, fresh_weights: Path) -> Iterator[TestClient]:
-    app = create_app(
-        server_colorizer, weights_sha256=_weights_sha256(fresh_weights), max_bytes=2_000_000
-    )
+    app = create_app(server_colorizer, max_bytes=2_000_000)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
@@ -190,14 +189,16 @@ def test_health(client, fresh_weights):
     assert health["model"] == "JKSPNet"
     assert health["device"] == "cpu"
     assert len(health["weights_sha256"]) == 64
-    assert health["weights_sha256"] == _weights_sha256(fresh_weights)
-    assert _weights_sha256(fresh_weights / "model.safetensors") == health["weights_sha256"]
+    recorded = json.loads((fresh_weights / "config.json").read_text())["sha256"]
+    assert health["weights_sha256"] == recorded
+    by_file = Colorizer.from_pretrained(fresh_weights / "model.safetensors", device="cpu")
+    assert by_file.config.sha256 == health["weights_sha256"]
 
 
 def test_weights_without_config_have_no_sha(tmp_path, fresh_weights):
     lone = tmp_path / "other.safetensors"
     lone.write_bytes((fresh_weights / "model.safetensors").read_bytes())
-    assert _weights_sha256(lone) is None
+    assert Colorizer.from_pretrained(lone, device="cpu").config.sha256 is None
 
 
 def test_openapi_and_page(client):

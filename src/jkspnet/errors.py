@@ -18,5 +18,9 @@ class PhotoError(JKSPNetError):
         super().__init__(reason if path is None else f"{path}: {reason}")
 
 
+class PhotoTooLargeError(PhotoError):
+    """A photo whose header declares more pixels than allowed; refused before decoding."""
+
+
 class WeightsError(JKSPNetError):
     """Weights that are missing, unreadable or do not fit the network."""

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import PhotoError
+from .errors import PhotoError, PhotoTooLargeError
 from .files import write_atomic
 
 DEFAULT_MAX_PIXELS = 150_000_000
@@ -138,7 +138,7 @@ def load_photo(
         with _open_without_pil_limit(path) as image:
             width, height = image.size
             if width * height > max_pixels:
-                raise PhotoError(
+                raise PhotoTooLargeError(
                     name,
                     f"{width}x{height} is {width * height:,} pixels, over the limit of "
                     f"{max_pixels:,}",

@@ -158,12 +158,15 @@ class Colorizer:
                 lightness[top:bottom] = luminance_to_l(srgb_to_linear(band.float()))
         return lightness
 
-    def prepare(self, photo: Photo | PhotoInput) -> PreparedPhoto:
-        """Decode (if needed) and compute the full L and the network's small input."""
+    def prepare(self, photo: Photo | PhotoInput, size: int | None = None) -> PreparedPhoto:
+        """Decode (if needed) and compute the full L and the network's small input.
+
+        ``size`` overrides the network input side (default: the config's) for this photo.
+        """
         if not isinstance(photo, Photo):
             photo = load_photo(photo, max_pixels=self.max_pixels)
         lightness = self._lightness(photo.pixels)
-        size = self.config.size
+        size = self.config.size if size is None else check_size(size)
         small = F.interpolate(
             lightness[None, None], size=(size, size), mode="bilinear", antialias=True
         )

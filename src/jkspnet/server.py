@@ -14,7 +14,6 @@ built, so the rest of the command line works without them.
 import argparse
 import asyncio
 import io
-import json
 import math
 import os
 import queue
@@ -27,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import JKSPNetError, PhotoError
+from .errors import JKSPNetError, PhotoError, PhotoTooLargeError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -142,43 +141,6 @@ class Batcher:
 
 
 # ------------------------------------------------------------------------------ photo work
-def _weights_sha256(path: str | os.PathLike[str] | None) -> str | None:
-    """The sha256 recorded in the config.json beside the weights that were loaded, if any."""
-    from .weights import CONFIG_NAME, WEIGHTS_NAME, bundled_weights
-
-    target = Path(path) if path is not None else bundled_weights()
-    if target is None:
-        return None
-    if target.is_dir() and not (target / WEIGHTS_NAME).exists():
-        for name in ("best", "last"):
-            if (target / name / WEIGHTS_NAME).is_file():
-                target = target / name
-                break
-    if target.is_dir():
-        folder = target
-    elif target.name == WEIGHTS_NAME:
-        folder = target.parent
-    else:
-        return None  # a lone weights file: a config beside it describes another file
-    try:
-        value = json.loads((folder / CONFIG_NAME).read_text("utf-8")).get("sha256")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
-
-
-def _declared_pixels(path: Path) -> int | None:
-    """Width x height from the photo's header, without decoding it; None if unreadable."""
-    from .photos import _open_without_pil_limit
-
-    try:
-        with _open_without_pil_limit(path) as image:
-            width, height = image.size
-            return width * height
-    except Exception:  # not an image: load_photo says why
-        return None
-
-
 class PhotoWork:
     """The per-photo steps around the network, run in worker threads."""
 
@@ -190,9 +152,6 @@ class PhotoWork:
         """Decode an uploaded (spooled) file and compute the network input at ``size``."""
         import shutil
 
-        import torch.nn.functional as F
-
-        from .color import normalize_l
         from .photos import load_photo
 
         with tempfile.TemporaryDirectory(prefix="jkspnet-") as folder:
@@ -200,23 +159,13 @@ class PhotoWork:
             upload_file.seek(0)
             with open(path, "wb") as stream:
                 shutil.copyfileobj(upload_file, stream, 1 << 20)
-            pixels = _declared_pixels(path)
-            if pixels is not None and pixels > self.max_pixels:
-                raise ApiError(
-                    413,
-                    f"photo has {pixels:,} pixels, over this server's limit of {self.max_pixels:,}",
-                )
-            try:
+            try:  # the pixel limit is checked from the header, before decoding
                 photo = load_photo(path, max_pixels=self.max_pixels)
+            except PhotoTooLargeError as error:
+                raise ApiError(413, f"photo too large: {error.reason}") from None
             except PhotoError as error:
                 raise ApiError(400, f"not a usable photo: {error.reason}") from None
-        prepared = self.colorizer.prepare(photo)
-        if size != self.colorizer.config.size:
-            small = F.interpolate(
-                prepared.lightness[None, None], size=(size, size), mode="bilinear", antialias=True
-            )
-            prepared.network_input = normalize_l(small[0])
-        return prepared
+        return self.colorizer.prepare(photo, size)
 
     def finish(self, prepared, ab) -> bytes:
         image = self.colorizer.finish(prepared, ab)
@@ -331,7 +280,6 @@ _COLORIZE_OPENAPI = {
 def create_app(
     colorizer: "Colorizer",
     *,
-    weights_sha256: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int | None = None,
     workers: int = 1,
@@ -423,7 +371,7 @@ def create_app(
             "status": "ok",
             "model": colorizer.config.architecture,
             "version": __version__,
-            "weights_sha256": weights_sha256,
+            "weights_sha256": colorizer.config.sha256,
             "device": str(colorizer.device),
             "size": colorizer.config.size,
             "temperature": colorizer.config.temperature,
@@ -560,7 +508,6 @@ def _serve(args: argparse.Namespace) -> int:
     colorizer = colorizer_from_options(args)
     app = create_app(
         colorizer,
-        weights_sha256=_weights_sha256(args.weights),
         max_bytes=args.max_bytes,
         max_pixels=args.max_pixels,
         workers=args.workers,

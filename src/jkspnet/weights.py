@@ -35,6 +35,7 @@ class ModelConfig:
     architecture: str = "JKSPNet"
     size: int = 128
     temperature: float = 1.0
+    sha256: str | None = None  # of the weights file, set at load once it has been checked
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> ModelConfig:
@@ -110,11 +111,15 @@ def load_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
             config = ModelConfig.from_dict(data)
         except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as error:
             raise WeightsError(f"{config_file}: invalid config ({error})") from None
+        config.sha256 = None  # the recorded sha256 speaks only for its folder's own file
         expected = data.get("sha256")
-        if expected and file.name == WEIGHTS_NAME and _sha256(file) != expected:
-            raise WeightsError(
-                f"{file}: sha256 does not match {config_file.name}: the file is corrupt or altered"
-            )
+        if expected and file.name == WEIGHTS_NAME:
+            if _sha256(file) != expected:
+                raise WeightsError(
+                    f"{file}: sha256 does not match {config_file.name}: "
+                    "the file is corrupt or altered"
+                )
+            config.sha256 = expected
     return _strip_wrappers(_read_tensors(file)), config
 
 

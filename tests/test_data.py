@@ -88,6 +88,22 @@ def test_sampler_shards_and_resumes_mid_epoch():
     assert list(whole) != full
 
 
+def test_endless_sampler_runs_on_through_the_epochs_it_would_start():
+    dataset = list(range(37))
+    single = EpochSampler(dataset, 4, 0, 1, seed=0)
+    epochs = []
+    for epoch in (3, 4, 5):
+        single.start(epoch)
+        epochs += list(single)
+    endless = EpochSampler(dataset, 4, 0, 1, seed=0, endless=True)
+    endless.start(3, skip_batches=2)
+    stream = iter(endless)
+    taken = [next(stream) for _ in range(len(epochs) - 8)]
+    assert taken == epochs[8:]  # resumes mid-epoch 3, then epochs 4 and 5 exactly
+    with pytest.raises(TypeError):
+        len(endless)
+
+
 def test_lab_batch_matches_the_colour_module(coffee):
     rgb = torch.from_numpy(np.ascontiguousarray(coffee[:32, :48])).permute(2, 0, 1)[None]
     x, ab = lab_batch(rgb)

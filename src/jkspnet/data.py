@@ -208,14 +208,26 @@ class EpochSampler(Sampler[tuple[int, int]]):
     """A :class:`DistributedSampler` that yields (epoch, index) and can start mid-epoch.
 
     One process is the case of one replica. ``skip`` batches' worth of samples are dropped from
-    the start of the current epoch, so a resumed run continues exactly where it stopped.
+    the start of the current epoch, so a resumed run continues exactly where it stopped. With
+    ``endless`` it runs on into the following epochs, so one loader iterator serves a whole run:
+    on a small photo set an epoch is only a few batches, and restarting the workers' pipeline at
+    every epoch would leave a GPU waiting.
     """
 
-    def __init__(self, dataset: Dataset, batch_size: int, rank: int, world: int, seed: int) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        rank: int,
+        world: int,
+        seed: int,
+        endless: bool = False,
+    ) -> None:
         self.inner = DistributedSampler(
             dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True
         )
         self.batch_size = batch_size
+        self.endless = endless
         self.epoch = 0
         self.skip = 0
 
@@ -226,13 +238,22 @@ class EpochSampler(Sampler[tuple[int, int]]):
     def start(self, epoch: int, skip_batches: int = 0) -> None:
         self.epoch = epoch
         self.skip = skip_batches * self.batch_size
+
+    def _epoch(self, epoch: int) -> list[int]:
         self.inner.set_epoch(epoch)
+        return list(self.inner)[: self.batches_per_epoch * self.batch_size]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        indices = list(self.inner)[: self.batches_per_epoch * self.batch_size]
-        return iter([(self.epoch, i) for i in indices[self.skip :]])
+        epoch, skip = self.epoch, self.skip
+        while True:
+            yield from ((epoch, i) for i in self._epoch(epoch)[skip:])
+            if not self.endless:
+                return
+            epoch, skip = epoch + 1, 0
 
     def __len__(self) -> int:
+        if self.endless:
+            raise TypeError("an endless EpochSampler has no length")
         return self.batches_per_epoch * self.batch_size - self.skip
 
 

@@ -48,6 +48,7 @@ from .cli import (
     add_model_options,
     colorizer_from_options,
 )
+from .data import list_photos
 from .errors import JKSPNetError, PhotoError
 from .files import write_atomic
 from .photos import Photo, find_photos, load_photo
@@ -523,7 +524,8 @@ def add_eval_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPa
         action="append",
         required=True,
         metavar="DIR",
-        help="folder of colour photos, searched recursively (repeatable; files and globs too)",
+        help="folder of colour photos, searched recursively (repeatable; files, globs, and .txt "
+        "lists of photos such as a training run's val_photos.txt)",
     )
     add_model_options(parser)
     parser.add_argument(
@@ -549,6 +551,18 @@ def add_eval_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPa
     return parser
 
 
+def _expand_lists(inputs: list[str]) -> list[str]:
+    """Replace each .txt file among ``inputs`` by the photos it lists (one a line, as training)."""
+    expanded: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_file() and path.suffix.lower() == ".txt":
+            expanded.extend(str(photo) for photo in list_photos([path]))
+        else:
+            expanded.append(item)
+    return expanded
+
+
 def run_eval(args: argparse.Namespace) -> int:
     """The ``eval`` handler: 0 if every photo was scored, 1 if some failed; errors raise."""
 
@@ -557,7 +571,7 @@ def run_eval(args: argparse.Namespace) -> int:
         raise JKSPNetError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not args.overwrite:
         raise JKSPNetError(f"{out}: exists and is not empty; use --overwrite to write into it")
-    found = find_photos(args.data, recursive=True)
+    found = find_photos(_expand_lists(args.data), recursive=True)
     if found.problems:
         raise JKSPNetError("; ".join(str(problem) for problem in found.problems))
     photos = [path for path, _ in found.photos][: args.limit]

@@ -240,6 +240,8 @@ class Trainer:
         device = resolve_device(config.device)
         self.env, self.device = _init_distributed(device)
         torch.manual_seed(config.seed + self.env.rank)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # every batch has the same shape
         self.amp = config.amp == "bf16" or (config.amp == "auto" and self.device.type == "cuda")
         self.start_step = 0
         self.best_val = math.inf
@@ -283,6 +285,9 @@ class Trainer:
         val_scanned = scan_photos(val_files, cache=config.cache, load_side=load_side)
         if val_files:
             self._log(val_scanned.report("validation set"))
+        if self.env.main:  # so `jkspnet eval --data RUN/val_photos.txt` scores the held-out set
+            listed = "".join(f"{path.resolve()}\n" for path in val_scanned.photos)
+            write_atomic(self.run / "val_photos.txt", listed)
         common = {"crop_size": config.crop_size, "seed": config.seed, "load_side": load_side}
         self.train_set = PhotoCrops(
             scanned.photos,
@@ -295,7 +300,12 @@ class Trainer:
             val_scanned.photos, train=False, images=val_scanned.images, **common
         )
         self.sampler = EpochSampler(
-            self.train_set, config.batch_size, self.env.rank, self.env.world, config.seed
+            self.train_set,
+            config.batch_size,
+            self.env.rank,
+            self.env.world,
+            config.seed,
+            endless=True,
         )
         workers = config.workers
         if workers < 0:
@@ -487,8 +497,7 @@ class Trainer:
     def fit(self) -> dict[str, object]:
         config, env = self.config, self.env
         step = self.start_step
-        epoch, skip = divmod(step, self.steps_per_epoch)
-        self.sampler.start(epoch, skip)
+        self.sampler.start(*divmod(step, self.steps_per_epoch))
         started = time.monotonic()
         window = {"loss": 0.0, "ce": 0.0, "ab": 0.0, "n": 0, "grad_norm": 0.0}
         window_start, window_images = time.perf_counter(), 0
@@ -500,92 +509,86 @@ class Trainer:
 
             bar = tqdm(total=self.total_steps, initial=step, unit="step", file=sys.stderr)
         self.net.train()
+        batches = iter(self.loader)  # endless: one iterator for the whole run
         while step < self.total_steps:
-            for rgb in self.loader:
-                x, ab_true = lab_batch(rgb.to(self.device, non_blocking=True))
-                if config.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                    logits, ab = self.view(x)
-                parts = self.loss(logits, ab, ab_true)
-                loss = parts["loss"]
-                finite = bool(torch.isfinite(loss))
-                if _any_rank(not finite, env, self.device):
-                    self.optimizer.zero_grad(set_to_none=True)
-                    bad_steps, skipped = bad_steps + 1, skipped + 1
-                    if bad_steps >= _MAX_BAD_STEPS:
-                        raise TrainingError(
-                            f"loss was NaN/inf for {bad_steps} steps in a row at step {step}; "
-                            "the last good checkpoint is kept; try a lower --lr"
-                        )
-                else:
-                    bad_steps = 0
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    grad_norm = torch.nn.utils.clip_grad_norm_(
-                        self.net.parameters(), config.grad_clip
+            rgb = next(batches)
+            x, ab_true = lab_batch(rgb.to(self.device, non_blocking=True))
+            if config.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                logits, ab = self.view(x)
+            parts = self.loss(logits, ab, ab_true)
+            loss = parts["loss"]
+            finite = bool(torch.isfinite(loss))
+            if _any_rank(not finite, env, self.device):
+                self.optimizer.zero_grad(set_to_none=True)
+                bad_steps, skipped = bad_steps + 1, skipped + 1
+                if bad_steps >= _MAX_BAD_STEPS:
+                    raise TrainingError(
+                        f"loss was NaN/inf for {bad_steps} steps in a row at step {step}; "
+                        "the last good checkpoint is kept; try a lower --lr"
                     )
-                    if torch.isfinite(grad_norm):
-                        self.optimizer.step()
-                        window["grad_norm"] += grad_norm.item()
-                    else:
-                        skipped += 1
-                    for key in ("loss", "ce", "ab"):
-                        window[key] += parts[key].item()
-                    window["n"] += 1
-                self.scheduler.step()
-                step += 1
-                window_images += len(rgb) * env.world
-                if bar is not None:
-                    bar.update()
-                if env.main and (step % config.log_every == 0 or step == self.total_steps):
-                    elapsed = time.perf_counter() - window_start
-                    n = max(1, window["n"])
-                    record = {
-                        "step": step,
-                        "epoch": step / self.steps_per_epoch,
-                        "loss": window["loss"] / n,
-                        "ce": window["ce"] / n,
-                        "ab": window["ab"] / n,
-                        "grad_norm": window["grad_norm"] / n,
-                        "lr": self.scheduler.get_last_lr()[0],
-                        "img_per_s": window_images / max(elapsed, 1e-9),
-                        "skipped_steps": skipped,
-                    }
-                    self._log_metrics(record)
-                    if bar is not None:
-                        bar.set_postfix(
-                            loss=f"{record['loss']:.3f}", img_s=f"{record['img_per_s']:.1f}"
-                        )
-                    window = dict.fromkeys(window, 0.0)
-                    window["n"] = 0
-                    window_start, window_images = time.perf_counter(), 0
-                out_of_time = config.time_limit > 0 and (
-                    time.monotonic() - started >= config.time_limit
-                )
-                out_of_time = _any_rank(out_of_time, env, self.device)
-                paused = 0 < config.stop_at <= step
-                done = step >= self.total_steps or out_of_time or paused
-                if env.main and (step % config.val_every == 0 or done):
-                    figures = self.validate(step)
-                    if figures:
-                        self._log_metrics({"step": step, **figures})
-                        if figures["val_loss"] < self.best_val:
-                            self.best_val = figures["val_loss"]
-                            self._save_best(step, figures)
-                if env.main and (step % config.checkpoint_every == 0 or done):
-                    self._save_checkpoint(step)
-                env.barrier()
-                if (out_of_time or paused) and step < self.total_steps:
-                    why = "time limit" if out_of_time else f"stop step {config.stop_at}"
-                    stop_reason = f"{why} reached; continue with --resume {self.run}"
-                if done:
-                    break
             else:
-                epoch += 1
-                self.sampler.start(epoch)
-                continue
-            break
+                bad_steps = 0
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), config.grad_clip)
+                if torch.isfinite(grad_norm):
+                    self.optimizer.step()
+                    window["grad_norm"] += grad_norm.item()
+                else:
+                    skipped += 1
+                for key in ("loss", "ce", "ab"):
+                    window[key] += parts[key].item()
+                window["n"] += 1
+            self.scheduler.step()
+            step += 1
+            window_images += len(rgb) * env.world
+            if bar is not None:
+                bar.update()
+            if env.main and (step % config.log_every == 0 or step == self.total_steps):
+                elapsed = time.perf_counter() - window_start
+                n = max(1, window["n"])
+                record = {
+                    "step": step,
+                    "epoch": step / self.steps_per_epoch,
+                    "loss": window["loss"] / n,
+                    "ce": window["ce"] / n,
+                    "ab": window["ab"] / n,
+                    "grad_norm": window["grad_norm"] / n,
+                    "lr": self.scheduler.get_last_lr()[0],
+                    "img_per_s": window_images / max(elapsed, 1e-9),
+                    "skipped_steps": skipped,
+                }
+                self._log_metrics(record)
+                if bar is not None:
+                    bar.set_postfix(
+                        loss=f"{record['loss']:.3f}", img_s=f"{record['img_per_s']:.1f}"
+                    )
+                window = dict.fromkeys(window, 0.0)
+                window["n"] = 0
+                window_start, window_images = time.perf_counter(), 0
+            out_of_time = config.time_limit > 0 and (
+                time.monotonic() - started >= config.time_limit
+            )
+            out_of_time = _any_rank(out_of_time, env, self.device)
+            paused = 0 < config.stop_at <= step
+            done = step >= self.total_steps or out_of_time or paused
+            if env.main and (step % config.val_every == 0 or done):
+                figures = self.validate(step)
+                if figures:
+                    self._log_metrics({"step": step, **figures})
+                    if figures["val_loss"] < self.best_val:
+                        self.best_val = figures["val_loss"]
+                        self._save_best(step, figures)
+            if env.main and (step % config.checkpoint_every == 0 or done):
+                self._save_checkpoint(step)
+            env.barrier()
+            if (out_of_time or paused) and step < self.total_steps:
+                why = "time limit" if out_of_time else f"stop step {config.stop_at}"
+                stop_reason = f"{why} reached; continue with --resume {self.run}"
+            if done:
+                break
         if bar is not None:
             bar.close()
         return self._finish(step, stop_reason)

@@ -6,9 +6,12 @@ Everything is measured in the same process, variants alternately, medians report
     bf16 autocast, and the same under torch.compile (compile time reported) unless --no-compile;
   - training steps (as `jkspnet train` does them, see bench_train.py) at batch --train-batch in
     bf16, as img/s and MFU against the measured peak and the card's datasheet figure;
-  - one 24-megapixel photo through `Colorizer.colorize` on the GPU (bundled weights), seconds.
+  - one 24-megapixel photo through `Colorizer.colorize` on the GPU (bundled weights), seconds;
+  - with --photos DIR, the crops/s the training data loader delivers (is it the bottleneck?);
+  - with --profile, a table of where a training step's time goes.
+Progress goes to stderr as it happens, so a run cut short still says how far it got.
 
-    python benchmarks/bench_gpu.py --out bench-gpu.json
+    python benchmarks/bench_gpu.py --photos photos --profile --out bench-gpu.json
 """
 
 from __future__ import annotations
@@ -83,6 +86,47 @@ def inference_variants(batch: int, size: int, compile_too: bool) -> dict[str, ob
     return {"variants": variants, "compile_seconds": compile_seconds}
 
 
+def profile(step) -> None:
+    """Print where a training step's time goes, by operator, to find what bounds it."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as run_profiler
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if DEVICE.type == "cuda" else [])
+    with run_profiler(activities=activities) as prof:
+        for _ in range(3):
+            step()
+        sync()
+    sort = "cuda_time_total" if DEVICE.type == "cuda" else "cpu_time_total"
+    print(prof.key_averages().table(sort_by=sort, row_limit=20), flush=True)
+
+
+def loader_throughput(photos: str, batch: int, size: int, workers: int = 6) -> float:
+    """Crops per second that `jkspnet train`'s data loader delivers (cached photos, 256 side)."""
+    from jkspnet.data import EpochSampler, PhotoCrops, list_photos, scan_photos
+
+    scanned = scan_photos(list_photos([photos]), cache=True, load_side=256, threads=workers)
+    crops = PhotoCrops(scanned.photos, crop_size=size, images=scanned.images, load_side=256)
+    sampler = EpochSampler(crops, batch, 0, 1, seed=0, endless=True)
+    loader = torch.utils.data.DataLoader(
+        crops,
+        batch_size=batch,
+        sampler=sampler,
+        num_workers=workers,
+        persistent_workers=True,
+        prefetch_factor=4,
+        pin_memory=DEVICE.type == "cuda",
+    )
+    batches = iter(loader)
+    for _ in range(3):
+        next(batches)
+    count, start = 20, time.perf_counter()
+    for _ in range(count):
+        next(batches)
+    rate = count * batch / (time.perf_counter() - start)
+    print(f"data loader, {workers} workers, {size}x{size} crops: {rate:.0f} img/s", flush=True)
+    return rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=256, help="inference batch")
@@ -96,6 +140,9 @@ def main() -> None:
     parser.add_argument("--matmul-side", type=int, default=8192)
     parser.add_argument("--photo-size", default="6000x4000", help="WxH of the enlarged photo")
     parser.add_argument("--device", default="cuda", help="cuda (cpu only to try the script)")
+    parser.add_argument("--profile", action="store_true", help="kernel table of a training step")
+    parser.add_argument("--photos", help="also time the training data loader on this folder")
+    parser.add_argument("--workers", type=int, default=6, help="loader processes (--photos)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     global DEVICE
@@ -114,13 +161,13 @@ def main() -> None:
     inference = inference_variants(args.batch, args.size, not args.no_compile)
     steps = {"train channels_last bf16": make_step(True, True, DEVICE, args.train_batch, args.size)}
     timed = {**inference["variants"], **steps}
-    for fn in timed.values():  # warm-up (cudnn.benchmark picks its algorithms here)
-        fn()
-        fn()
+    for key, fn in timed.items():  # warm-up (cudnn.benchmark picks its algorithms here)
+        print(f"warm-up {key}: {seconds(fn, 2) * 2:.1f} s", file=sys.stderr, flush=True)
     samples: dict[str, list[float]] = {key: [] for key in timed}
-    for _ in range(args.rounds):
+    for round_ in range(args.rounds):
         for key, fn in timed.items():
             samples[key].append(seconds(fn, args.repeats))
+        print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr, flush=True)
 
     scale = (args.size / 128) ** 2
     rows = []
@@ -148,6 +195,13 @@ def main() -> None:
         )
     if inference["compile_seconds"] is not None:
         print(f"torch.compile (first call): {inference['compile_seconds']:.1f} s")
+    if args.profile:
+        profile(steps["train channels_last bf16"])
+    loader = (
+        loader_throughput(args.photos, args.train_batch, args.size, args.workers)
+        if args.photos
+        else None
+    )
 
     colorizer = Colorizer.from_pretrained(device=DEVICE)
     width, height = (int(side) for side in args.photo_size.split("x"))
@@ -173,6 +227,7 @@ def main() -> None:
             "compile_seconds": inference["compile_seconds"],
             "photo_24mp_seconds": photo_seconds,
             "photo_24mp_peak_gpu_mib": peak_gpu,
+            "loader_img_per_s": loader,
         }
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 

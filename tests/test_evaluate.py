@@ -147,6 +147,16 @@ def test_bad_photos_are_skipped_and_counted(capsys, tmp_path, photo_dir, fresh_w
     assert {Path(r["file"]).name for r in rows_of(report)} == {"astronaut.jpg", "coffee.webp"}
 
 
+def test_a_txt_list_names_the_photos_to_score(capsys, tmp_path, photo_dir, fresh_weights):
+    listed = tmp_path / "val_photos.txt"  # as a training run writes it: one path a line
+    listed.write_text(f"{(photo_dir / 'coffee.webp').resolve()}\n# a comment\nastronaut.jpg\n")
+    (tmp_path / "astronaut.jpg").write_bytes((photo_dir / "astronaut.jpg").read_bytes())
+    report = tmp_path / "report"
+    code, _, err = run(capsys, *eval_args(listed, fresh_weights, report, "--grid", 0))
+    assert code == 0, err
+    assert {Path(r["file"]).name for r in rows_of(report)} == {"astronaut.jpg", "coffee.webp"}
+
+
 def test_nothing_to_score(capsys, tmp_path, photo_dir, fresh_weights):
     empty = tmp_path / "empty"
     empty.mkdir()

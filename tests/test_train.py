@@ -88,6 +88,9 @@ def test_a_short_run_learns_and_skips_bad_photos(capsys, tmp_path, photos):
     assert [r["step"] for r in records] == list(range(5, 61, 5))
     assert records[-1]["loss"] < 0.8 * records[0]["loss"]
     assert all({"lr", "img_per_s", "ce", "ab"} <= set(r) for r in records)
+    assert all(0 <= r["data_wait"] <= 1 for r in records)
+    listed = (run / "val_photos.txt").read_text().split()  # usable held-out photos, for eval
+    assert len(listed) == 10 and all(Path(p).is_file() for p in listed)
     assert any("val_loss" in r for r in _records(run))
 
     # Decoded ab moved toward the truth on these photos, against the untrained start.

@@ -500,7 +500,7 @@ class Trainer:
         self.sampler.start(*divmod(step, self.steps_per_epoch))
         started = time.monotonic()
         window = {"loss": 0.0, "ce": 0.0, "ab": 0.0, "n": 0, "grad_norm": 0.0}
-        window_start, window_images = time.perf_counter(), 0
+        window_start, window_images, waited = time.perf_counter(), 0, 0.0
         bad_steps = skipped = 0
         stop_reason = "max steps reached"
         bar = None
@@ -511,7 +511,9 @@ class Trainer:
         self.net.train()
         batches = iter(self.loader)  # endless: one iterator for the whole run
         while step < self.total_steps:
+            wait_start = time.perf_counter()
             rgb = next(batches)
+            waited += time.perf_counter() - wait_start
             x, ab_true = lab_batch(rgb.to(self.device, non_blocking=True))
             if config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -558,6 +560,7 @@ class Trainer:
                     "grad_norm": window["grad_norm"] / n,
                     "lr": self.scheduler.get_last_lr()[0],
                     "img_per_s": window_images / max(elapsed, 1e-9),
+                    "data_wait": waited / max(elapsed, 1e-9),  # share of time spent on the loader
                     "skipped_steps": skipped,
                 }
                 self._log_metrics(record)
@@ -567,7 +570,7 @@ class Trainer:
                     )
                 window = dict.fromkeys(window, 0.0)
                 window["n"] = 0
-                window_start, window_images = time.perf_counter(), 0
+                window_start, window_images, waited = time.perf_counter(), 0, 0.0
             out_of_time = config.time_limit > 0 and (
                 time.monotonic() - started >= config.time_limit
             )

@@ -56,6 +56,7 @@ def test_report_and_grey_baseline(capsys, tmp_path, photo_dir, fresh_weights):
     assert set(summary["gray"]) == BLOCK_KEYS and set(summary["truth"]) == {"cf"}
     assert summary["weights"] == str(fresh_weights)
     assert summary["size"] == 128 and summary["device"] == "cpu"
+    assert summary["precision"] in {"fp32", "bf16"}
 
     rows = rows_of(report)
     assert [(Path(r["file"]).name, r["variant"]) for r in rows] == [

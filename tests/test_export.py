@@ -92,7 +92,7 @@ def test_colorize_with_onnxruntime_matches_torch(
         target = tmp_path / f"{backend}.png"
         code, _out, err = _run(
             capsys, "colorize", source, "-o", target, "--weights", weights, "--backend", backend,
-            "--temperature", "0.38",
+            "--temperature", "0.38", "--precision", "fp32",
         )  # fmt: skip
         assert code == 0, err
         outputs[backend] = np.asarray(Image.open(target)).astype(int)
@@ -112,6 +112,7 @@ def test_onnxruntime_backend_errors_are_one_line(
         ("--backend", "onnxruntime", "--weights", fresh_weights),  # torch weights
         ("--backend", "torch", "--weights", onnx_file),  # an ONNX file for torch
         ("--backend", "onnxruntime", "--weights", onnx_file, "--device", "cuda"),
+        ("--backend", "onnxruntime", "--weights", onnx_file, "--precision", "bf16"),
     ]
     for options in cases:
         code, _out, err = _run(capsys, "colorize", source, "-o", tmp_path / "x.png", *options)

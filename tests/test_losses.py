@@ -272,6 +272,9 @@ def test_ce_matches_dense_cross_entropy(bins):
     torch.testing.assert_close(out["ce"], expected)
     expected_ab = F.smooth_l1_loss(_decode(logits, bins), ab_true, beta=1.0)
     torch.testing.assert_close(out["ab"], expected_ab)
+    channels_last = logits.contiguous(memory_format=torch.channels_last)  # as training runs
+    fast = ColorizationLoss()(channels_last, _decode(logits, bins), ab_true)
+    torch.testing.assert_close(fast["ce"], out["ce"])
 
 
 def test_ce_lower_on_true_bins_than_on_wrong_bins(bins):

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from jkspnet import JKPSNET, NUM_BINS, JKSPNet, ab_bins
-from jkspnet.model import summary_text
+from jkspnet.model import channel_softmax, summary_text
 
 SEED_SUMMARY = Path(__file__).parent / "data" / "seed_summary.txt"
 
@@ -167,6 +167,19 @@ def test_logits_and_output_shapes_at_other_sizes():
         x = torch.zeros(1, 1, height, width)
         assert model.logits(x).shape == (1, NUM_BINS, height, width)
         assert model(x).shape == (1, 2, height, width)
+
+
+def test_channels_last_decoding_matches_and_keeps_the_layout():
+    model = JKSPNet().eval()
+    logits = torch.randn(2, NUM_BINS, 12, 10) * 3
+    fast = logits.contiguous(memory_format=torch.channels_last)
+    for log in (False, True):
+        expected = (torch.log_softmax if log else torch.softmax)(logits, dim=1)
+        result = channel_softmax(fast, log=log)
+        torch.testing.assert_close(result, expected)
+        assert result.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        torch.testing.assert_close(model.decode(fast, 0.5), model.decode(logits, 0.5))
 
 
 def test_summary_matches_the_seed():

@@ -123,3 +123,23 @@ def test_unavailable_device_is_a_clear_error():
         Colorizer(JKSPNet(), device="cuda")
     with pytest.raises(JKSPNetError, match="unknown device"):
         Colorizer(JKSPNet(), device="tpu9")
+
+
+def test_precision_auto_follows_the_hardware_and_bf16_stays_close_to_fp32(astronaut):
+    cpu = torch.device("cpu")
+    native = pipeline_module.cpu_has_native_bf16()
+    assert pipeline_module.resolve_precision("auto", cpu) == ("bf16" if native else "fp32")
+    assert pipeline_module.resolve_precision("fp32", cpu) == "fp32"
+    with pytest.raises(JKSPNetError, match="unknown precision"):
+        pipeline_module.resolve_precision("fp8", cpu)
+
+    # Trained (bundled) weights, so that the distributions are peaked and rounding could matter.
+    exact = Colorizer.from_pretrained(device="cpu", precision="fp32")
+    fast = Colorizer.from_pretrained(device="cpu", precision="bf16")
+    assert (exact.precision, fast.precision) == ("fp32", "bf16")
+    x = exact.prepare(Image.fromarray(astronaut)).network_input[None]
+    difference = (exact.predict_ab(x) - fast.predict_ab(x)).abs()
+    assert difference.mean() < 1.0 and difference.max() < 15.0  # LAB units; ab spans +-100
+    several = fast.predict_ab_at(x, [1.0, 0.5])
+    torch.testing.assert_close(several[1], fast.predict_ab(x, 0.5))
+    assert several[0].abs().mean() < several[1].abs().mean()  # lower T: more vivid

@@ -81,6 +81,7 @@ class OnnxColorizer(Colorizer):
         check_size(self.config.size)
         check_temperature(self.config.temperature)
         self.device = torch.device("cpu")
+        self.precision = "fp32"  # the exported graph is float32
         self.max_pixels = max_pixels
         self.model = None
         self._lut_cache: dict[str, torch.Tensor] = {}
@@ -103,6 +104,9 @@ class OnnxColorizer(Colorizer):
         t = np.array([temperature], dtype=np.float32)
         (ab,) = self.session.run(None, {"l": x, "temperature": t})
         return torch.from_numpy(ab)
+
+    def predict_ab_at(self, network_input: torch.Tensor, temperatures) -> list[torch.Tensor]:
+        return [self.predict_ab(network_input, t) for t in temperatures]
 
 
 def load_colorizer(

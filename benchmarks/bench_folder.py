@@ -111,6 +111,8 @@ def main() -> None:
         folder = work / "in"
         folder.mkdir()
         megapixels = make_folder(sources, args.count, folder)
+        # First, while this process is still small: Linux counts a child's RSS from its fork.
+        cli_rss = subprocess_peak_rss(folder, work / "out-rss")
         print(
             f"{args.count} photos, {megapixels:.0f} megapixels in all, torch threads "
             f"{torch.get_num_threads()}, torch {torch.__version__}",
@@ -134,7 +136,6 @@ def main() -> None:
                 if written != args.count:
                     raise SystemExit(f"{name}: wrote {written} of {args.count} photos")
                 print(f"round {round_ + 1}: {name}: {samples[name][-1]:.1f} s", flush=True)
-        cli_rss = subprocess_peak_rss(folder, work / "out-rss")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -2,9 +2,10 @@
 
 For each batch size the variants are measured alternately in one process (this machine's speed
 drifts over minutes) and the median of the rounds is reported, as img/s, GFLOP/s and the
-fraction of a large fp32 matmul's rate (``torch.matmul`` of 4096x4096, run by the BLAS that
-``torch.__config__`` names: MKL sgemm on x86 wheels, oneDNN's where torch routes it so). Prints
-a table and writes JSON. torch.compile's first call per batch (compilation) is timed apart.
+fraction of a large matmul's rate in the variant's arithmetic, measured in the same run
+(``torch.matmul`` of 4096x4096: fp32 by the BLAS that ``torch.__config__`` names, bf16 by
+oneDNN, which uses AMX where the CPU has it). Prints a table and writes JSON.
+torch.compile's first call per batch (compilation) is timed apart.
 
     python benchmarks/bench_backends.py --batches 1 8 32 --rounds 3 --out bench-backends.json
 """
@@ -32,8 +33,10 @@ VARIANTS = (
     "channels_last fp32",
     "bf16 autocast",
     "torch.compile",
+    "compile bf16",
     "onnxruntime",
 )
+BF16 = {"bf16 autocast", "compile bf16"}
 
 
 def _timed(fn: Callable[[], object], repeats: int) -> float:
@@ -43,9 +46,9 @@ def _timed(fn: Callable[[], object], repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def matmul_peak(n: int = 4096, rounds: int = 5) -> float:
-    """GFLOP/s of a float32 n x n matmul (median of ``rounds``)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak(n: int = 4096, rounds: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """GFLOP/s of an n x n matmul in ``dtype`` (median of ``rounds``)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     torch.matmul(a, b)
     seconds = [_timed(lambda: torch.matmul(a, b), 1) for _ in range(rounds)]
     return 2 * n**3 / statistics.median(seconds) / 1e9
@@ -81,6 +84,14 @@ def build_variants(
         variants["torch.compile"] = lambda x: compiled(
             x.contiguous(memory_format=torch.channels_last)
         )
+    if "compile bf16" in wanted:
+        compiled_bf16 = torch.compile(channels_last)
+
+        def compile_bf16(x: torch.Tensor) -> torch.Tensor:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return compiled_bf16(x.contiguous(memory_format=torch.channels_last)).float()
+
+        variants["compile bf16"] = compile_bf16
     if "onnxruntime" in wanted and onnx_path is not None:
         from jkspnet.backends import OnnxColorizer
 
@@ -103,11 +114,11 @@ def main() -> None:
 
     torch.manual_seed(0)
     model = JKSPNet().eval()
-    peak = matmul_peak()
+    peaks = {"fp32": matmul_peak(), "bf16": matmul_peak(dtype=torch.bfloat16)}
     print(
         f"{args.size}x{args.size}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-        f"{platform.processor() or platform.machine()}; fp32 matmul 4096^2 "
-        f"({blas_name()}): {peak:.1f} GFLOP/s"
+        f"{platform.processor() or platform.machine()}; matmul 4096^2: fp32 ({blas_name()}) "
+        f"{peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s"
     )
     flop = FLOP_PER_IMAGE * (args.size / 128) ** 2
     results = []
@@ -127,7 +138,7 @@ def main() -> None:
             with torch.inference_mode():
                 for name, fn in variants.items():  # warm-up; compilation happens here
                     first = _timed(lambda fn=fn, x=x: fn(x), 1)
-                    if name == "torch.compile":
+                    if name.startswith("compile") or name == "torch.compile":
                         notes[name] = f"first call (compile) {first:.1f} s"
                     second = _timed(lambda fn=fn, x=x: fn(x), 1)
                     repeats[name] = max(1, round(args.sample_seconds / second))
@@ -140,6 +151,7 @@ def main() -> None:
             for name, values in samples.items():
                 median = statistics.median(values)
                 gflops = median * flop / 1e9
+                peak = peaks["bf16" if name in BF16 else "fp32"]
                 results.append(
                     {
                         "batch": batch,
@@ -163,7 +175,7 @@ def main() -> None:
                     "size": args.size,
                     "threads": torch.get_num_threads(),
                     "torch": torch.__version__,
-                    "matmul_peak_gflop_per_s": peak,
+                    "matmul_peak_gflop_per_s": peaks,
                     "blas": blas_name(),
                     "results": results,
                 },

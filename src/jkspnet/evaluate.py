@@ -43,6 +43,7 @@ from . import metrics
 from .cli import (
     EXIT_FAILED,
     EXIT_OK,
+    _count,
     _positive_float,
     _positive_int,
     add_model_options,
@@ -486,16 +487,6 @@ def _temperatures(text: str) -> list[float]:
     if not values:
         raise argparse.ArgumentTypeError(f"no temperature given in {text!r}")
     return values
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
 
 
 def add_eval_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:

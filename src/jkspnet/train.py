@@ -29,6 +29,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -373,7 +374,10 @@ class Trainer:
             sigma=config.sigma,
         ).to(self.device)
         self.optimizer = torch.optim.AdamW(
-            self.net.parameters(), lr=config.lr, weight_decay=config.weight_decay
+            self.net.parameters(),
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            fused=self.device.type == "cuda",  # one kernel for all parameters, not dozens
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, _schedule(config, self.total_steps)
@@ -543,7 +547,9 @@ class Trainer:
                 for key in ("loss", "ce", "ab"):
                     window[key] += parts[key].item()
                 window["n"] += 1
-            self.scheduler.step()
+            with warnings.catch_warnings():  # the schedule follows steps, also skipped ones
+                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler", UserWarning)
+                self.scheduler.step()
             step += 1
             window_images += len(rgb) * env.world
             if bar is not None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import platform
 import socket
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import httpx
 from PIL import Image
+from results import print_and_save
 
 
 def free_port() -> int:
@@ -198,10 +198,7 @@ def main() -> int:
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         }
     )
-    for key, value in result.items():
-        print(f"{key:>20}: {value}")
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print_and_save(result, args.out)
     return 1 if result["errors"] else 0
 
 

@@ -218,3 +218,15 @@ def mutate(data: bytes, edits: Sequence[tuple[str, int, int]]) -> bytes:
         elif kind == "declare-size":
             out = bytearray(_declare_size(bytes(out), position & 0xFFFF, value & 0xFFFF))
     return bytes(out)
+
+
+def check_photo(photo, max_pixels: int) -> None:
+    """A decoded photo is what the colour pipeline takes: sane types, shapes and values."""
+    height, width = photo.pixels.shape[:2]
+    assert 0 < width * height <= max_pixels
+    assert photo.pixels.dtype in (np.uint8, np.float32)
+    assert photo.pixels.ndim == 2 or photo.pixels.shape[2] == 3
+    if photo.pixels.dtype == np.float32:
+        assert np.isfinite(photo.pixels).all()
+        assert 0 <= photo.pixels.min() <= photo.pixels.max() <= 1
+    assert photo.alpha is None or photo.alpha.shape == (height, width)

@@ -17,7 +17,7 @@ from PIL import Image
 from jkspnet.errors import PhotoError, PhotoTooLargeError
 from jkspnet.photos import Photo, find_photos, load_photo, output_format, save_photo
 
-from .hostile import EDITS, bomb_png, deny_reading, mutate, seed_photos
+from .hostile import EDITS, bomb_png, check_photo, deny_reading, mutate, seed_photos
 
 
 def _save(image: Image.Image, path: Path, **options) -> Path:
@@ -240,19 +240,6 @@ def _load_bytes(data: bytes) -> Photo | PhotoError:
             return error
 
 
-def _check_photo(photo: Photo) -> None:
-    """A decoded photo is what the colour pipeline takes: sane types, shapes and values."""
-    height, width = photo.pixels.shape[:2]
-    assert 0 < width * height <= _FUZZ_LIMIT
-    assert photo.pixels.dtype in (np.uint8, np.float32)
-    assert photo.pixels.ndim == 2 or photo.pixels.shape[2] == 3
-    if photo.pixels.dtype == np.float32:
-        assert (
-            np.isfinite(photo.pixels).all() and 0 <= photo.pixels.min() <= photo.pixels.max() <= 1
-        )
-    assert photo.alpha is None or photo.alpha.shape == (height, width)
-
-
 _EDIT = st.tuples(st.sampled_from(EDITS), st.integers(0, 1 << 20), st.integers(0, 0xFFFF))
 
 
@@ -262,7 +249,7 @@ _EDIT = st.tuples(st.sampled_from(EDITS), st.integers(0, 1 << 20), st.integers(0
 def test_mutated_photos_load_or_raise_a_photo_error(seed, edits):
     result = _load_bytes(mutate(_SEEDS[seed], edits))
     if isinstance(result, Photo):
-        _check_photo(result)
+        check_photo(result, _FUZZ_LIMIT)
     assert Image.MAX_IMAGE_PIXELS is not None  # PIL's own guard is back in place
 
 
@@ -279,4 +266,4 @@ def test_a_header_that_lies_about_the_size(seed, width, height):
         assert isinstance(result, PhotoTooLargeError)
     elif isinstance(result, Photo):
         assert result.size == (width, height)
-        _check_photo(result)
+        check_photo(result, _FUZZ_LIMIT)

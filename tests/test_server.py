@@ -310,6 +310,7 @@ def test_an_awkward_photo_comes_back_right(client, astronaut, case):
     assert response.status_code == 200, response.text
     result = Image.open(io.BytesIO(response.content))
     assert result.size == case.size(Image.fromarray(astronaut)) and result.mode == case.mode
+    assert response.headers.get("x-jkspnet-note", "") == case.note  # the GIF's first frame
 
 
 _SEEDS = seed_photos(Image.fromarray(skimage.data.astronaut()))

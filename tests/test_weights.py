@@ -84,8 +84,12 @@ def test_garbage_truncated_and_absent_files(tmp_path, fresh_weights):
     (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
     (tmp_path / "junk.safetensors").write_bytes(b"junk" * 100)
     (tmp_path / "w.onnx").write_bytes(b"x")
+    torch.save(JKSPNet().state_dict(), tmp_path / "whole.pt")
+    pt = (tmp_path / "whole.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(pt[: len(pt) // 2])
     for name, reason in [
         ("cut.safetensors", "not a valid safetensors file"),
+        ("cut.pt", "cannot read PyTorch weights safely"),
         ("junk.safetensors", "not a valid safetensors file"),
         ("w.onnx", "unknown weights format"),
         ("absent.safetensors", "no such file or folder"),

@@ -17,7 +17,7 @@ from PIL import Image
 from jkspnet.errors import PhotoError, PhotoTooLargeError
 from jkspnet.photos import Photo, find_photos, load_photo, output_format, save_photo
 
-from .hostile import EDITS, bomb_png, check_photo, deny_reading, mutate, seed_photos
+from .hostile import BAD, EDITS, bomb_png, check_photo, deny_reading, mutate, seed_photos
 
 
 def _save(image: Image.Image, path: Path, **options) -> Path:
@@ -91,6 +91,8 @@ def test_animated_gif_takes_the_first_frame(tmp_path, rgb):
     [
         (b"", "empty file"),
         (b"hello, I am text\n" * 10, "not an image"),
+        (BAD["unsupported format (SVG)"].make(None), "a format this program cannot read"),
+        (BAD["unsupported mode (float TIFF)"].make(None), "unsupported image mode F"),
     ],
 )
 def test_bad_files_name_the_reason(tmp_path, content, reason):

@@ -2,18 +2,18 @@
 
 Starts a server (``python -m jkspnet serve``) on a free port, or targets one with ``--url``, and
 posts a real photo (scikit-image's astronaut, resized, or ``--photo``) from C threads. Reports the
-error count (must be 0), latency p50/p95, throughput and, for a server it started, the server's
-peak resident memory (VmHWM). Exits 1 if any request failed. Without ``--weights`` (and no
-bundled weights) it saves fresh, untrained weights: fine for timing, meaningless for colours.
+error count (must be 0) and the answers by HTTP status (5xx counted apart), latency p50/p95,
+throughput and, for a server it started, its resident memory before the load and its peak
+(VmHWM) after it. Exits 1 if any request failed. Without ``--weights`` (and no bundled weights)
+it saves fresh, untrained weights: fine for timing, meaningless for colours.
 
-    python benchmarks/bench_server.py --requests 200 --concurrency 8 --out bench-server.json
+    python benchmarks/bench_server.py --requests 500 --concurrency 16 --out bench-server.json
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import platform
 import socket
@@ -23,11 +23,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 from PIL import Image
+from results import print_and_save
 
 
 def free_port() -> int:
@@ -49,11 +51,12 @@ def photo_bytes(path: str | None, side: int) -> tuple[bytes, str, tuple[int, int
     return buffer.getvalue(), "astronaut.jpg", image.size
 
 
-def peak_rss_mib(pid: int) -> float | None:
+def memory_mib(pid: int, field: str = "VmHWM") -> float | None:
+    """A memory figure of a process from /proc (VmHWM: peak resident, VmRSS: resident now)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+            if line.startswith(f"{field}:"):
+                return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         return None
     return None
@@ -105,6 +108,7 @@ def percentile(values: list[float], q: float) -> float:
 def run_load(url: str, data: bytes, name: str, size: tuple[int, int], args) -> dict:
     latencies: list[float] = []
     errors: list[str] = []
+    statuses: Counter[str] = Counter()
     lock = threading.Lock()
     local = threading.local()
 
@@ -116,15 +120,17 @@ def run_load(url: str, data: bytes, name: str, size: tuple[int, int], args) -> d
             response = local.client.post(
                 f"{url}/api/colorize", files={"image": (name, data, "image/jpeg")}
             )
+            status = str(response.status_code)
             ok = response.status_code == 200
             if ok:
                 ok = Image.open(io.BytesIO(response.content)).size == size
             problem = None if ok else f"{response.status_code}: {response.text[:200]}"
         except httpx.HTTPError as error:
-            problem = f"{type(error).__name__}: {error}"
+            status, problem = type(error).__name__, f"{type(error).__name__}: {error}"
         elapsed = time.perf_counter() - started
         with lock:
             latencies.append(elapsed)
+            statuses[status] += 1
             if problem:
                 errors.append(problem)
 
@@ -132,6 +138,7 @@ def run_load(url: str, data: bytes, name: str, size: tuple[int, int], args) -> d
         one(0)
     latencies.clear()
     errors.clear()
+    statuses.clear()
     started = time.perf_counter()
     with ThreadPoolExecutor(args.concurrency) as pool:
         list(pool.map(one, range(args.requests)))
@@ -140,6 +147,8 @@ def run_load(url: str, data: bytes, name: str, size: tuple[int, int], args) -> d
         "requests": args.requests,
         "concurrency": args.concurrency,
         "errors": len(errors),
+        "statuses": dict(sorted(statuses.items())),
+        "server_errors_5xx": sum(n for code, n in statuses.items() if code.startswith("5")),
         "first_errors": errors[:3],
         "p50_s": round(statistics.median(latencies), 3),
         "p95_s": round(percentile(latencies, 95), 3),
@@ -173,12 +182,10 @@ def main() -> int:
             process, url = start_server(args, Path(folder))
         try:
             health = httpx.get(f"{url}/api/health", timeout=10).json()
+            before = memory_mib(process.pid, "VmRSS") if process else None
             result = run_load(url.rstrip("/"), data, name, size, args)
-            result["server_peak_rss_mib"] = (
-                round(peak_rss_mib(process.pid), 1)
-                if process and peak_rss_mib(process.pid)
-                else None
-            )
+            result["server_rss_start_mib"] = before
+            result["server_peak_rss_mib"] = memory_mib(process.pid) if process else None
         finally:
             if process is not None:
                 process.terminate()
@@ -191,10 +198,7 @@ def main() -> int:
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         }
     )
-    for key, value in result.items():
-        print(f"{key:>20}: {value}")
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print_and_save(result, args.out)
     return 1 if result["errors"] else 0
 
 

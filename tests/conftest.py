@@ -13,6 +13,7 @@ import pytest
 import skimage.data
 import torch
 from PIL import Image
+from safetensors import SafetensorError
 
 from jkspnet import Colorizer, JKSPNet
 
@@ -56,3 +57,11 @@ def photo_dir(tmp_path: Path, astronaut: np.ndarray, coffee: np.ndarray) -> Path
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def safetensors_disk_full(path: object) -> SafetensorError:
+    """What safetensors raises (not an OSError) when the disk fills while it writes ``path``."""
+    return SafetensorError(
+        "Error while serializing: I/O error: No space left on device (os error 28) at path "
+        f'"{path}"'
+    )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from jkspnet import Colorizer
+from jkspnet import Colorizer, WeightsError
 from jkspnet.metrics import colorfulness
 from jkspnet.weights import CONFIG_NAME, WEIGHTS_NAME, bundled_weights
 
@@ -32,3 +35,17 @@ def test_the_example_photo_comes_out_in_colour():
     assert result.size == grey.size and result.mode == "RGB"
     # Trained weights colour a grey photo: its colourfulness rises well above grey's 0.
     assert colorfulness(np.asarray(result)) > 10
+
+
+def test_altered_bundled_weights_are_refused(tmp_path, monkeypatch):
+    folder = bundled_weights()
+    recorded = json.loads((folder / CONFIG_NAME).read_text())["sha256"]
+    assert hashlib.sha256((folder / WEIGHTS_NAME).read_bytes()).hexdigest() == recorded
+    copy = tmp_path / "weights"
+    shutil.copytree(folder, copy)
+    data = bytearray((copy / WEIGHTS_NAME).read_bytes())
+    data[-1] ^= 0x01  # one bit of one weight: still a valid safetensors file
+    (copy / WEIGHTS_NAME).write_bytes(bytes(data))
+    monkeypatch.setattr("jkspnet.pipeline.bundled_weights", lambda: copy)
+    with pytest.raises(WeightsError, match=r"sha256 does not match config\.json"):
+        Colorizer.from_pretrained(device="cpu")

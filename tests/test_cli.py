@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 from jkspnet.cli import main
 
 from .conftest import digest
+from .hostile import AWKWARD, BAD, Case, deny_reading, deny_writing
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -216,3 +217,106 @@ def test_module_entry_point_colorizes_the_example_with_the_bundled_weights(tmp_p
     output = Image.open(tmp_path / "c.jpg")
     assert output.size == Image.open(example).size and output.mode == "RGB"
     assert digest(example) == before
+
+
+# ------------------------------------------------------------------------ hostile photos
+def _write_case(folder: Path, case: Case, astronaut) -> Path:
+    folder.mkdir(exist_ok=True)
+    path = folder / case.name
+    path.write_bytes(case.make(Image.fromarray(astronaut)))
+    return path
+
+
+def _single_error(err: str, source: Path, reason: str) -> None:
+    """stderr is one line that names the file and the reason: no traceback, no warnings."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"error: {source}: ") and reason in lines[0]
+
+
+@pytest.mark.parametrize("case", BAD.values(), ids=list(BAD))
+def test_a_bad_photo_is_one_error_line_and_no_output(
+    capsys, tmp_path, fresh_weights, astronaut, case
+):
+    source = _write_case(tmp_path / "in", case, astronaut)
+    before = digest(source)
+    out = tmp_path / "out"
+    code, stdout, err = run(
+        capsys, "colorize", source, "-o", out / "result.png", "--weights", fresh_weights
+    )
+    assert code == 1 and "colorized 0, failed 1" in stdout
+    _single_error(err, source, case.reason)
+    assert not out.exists()  # not even an empty folder or a temporary
+    assert digest(source) == before
+
+
+@pytest.mark.parametrize("case", AWKWARD.values(), ids=list(AWKWARD))
+def test_an_awkward_photo_comes_out_right(capsys, tmp_path, fresh_weights, astronaut, case):
+    source = _write_case(tmp_path / "in", case, astronaut)
+    before = digest(source)
+    target = tmp_path / "out" / "result.png"
+    code, stdout, err = run(capsys, "colorize", source, "-o", target, "--weights", fresh_weights)
+    assert code == 0 and stdout.strip() == f"wrote {target}"
+    assert err.strip().splitlines() == ([f"note: {source}: {case.note}"] if case.note else [])
+    result = Image.open(target)
+    assert result.size == case.size(Image.fromarray(astronaut))
+    assert result.mode == case.mode
+    assert result.getexif().get(0x0112) is None  # already upright: no orientation to reapply
+    assert digest(source) == before
+
+
+def test_max_pixels_is_configurable(capsys, tmp_path, photo_dir, fresh_weights):
+    source = photo_dir / "coffee.webp"
+    out = tmp_path / "out"
+    args = ["colorize", source, "-o", out / "c.png", "--weights", fresh_weights]
+    code, _, err = run(capsys, *args, "--max-pixels", "100000")
+    assert code == 1
+    _single_error(err, source, "600x400 is 240,000 pixels, over the limit of 100,000")
+    assert not out.exists()
+    assert run(capsys, *args, "--max-pixels", "240000")[0] == 0
+
+
+def test_a_folder_with_link_loops(capsys, tmp_path, photo_dir, fresh_weights):
+    (photo_dir / "album").mkdir()
+    os.symlink("..", photo_dir / "album" / "up")  # a folder loop: not followed
+    os.symlink("loop.jpg", photo_dir / "loop.jpg")  # a file loop: one error line
+    hashes = {p.name: digest(p) for p in photo_dir.iterdir() if p.is_file()}
+    out = tmp_path / "out"
+    code, stdout, err = run(
+        capsys, "colorize", photo_dir, "-r", "-q", "-o", out, "--weights", fresh_weights
+    )
+    assert code == 1 and "colorized 3, failed 1, skipped 0" in stdout
+    _single_error(err, photo_dir / "loop.jpg", "symbolic link loop")
+    assert sorted(p.name for p in out.rglob("*")) == [
+        "astronaut.jpg",
+        "astronaut_grey.png",
+        "coffee.webp",
+    ]
+    assert {p.name: digest(p) for p in photo_dir.iterdir() if p.is_file()} == hashes
+
+
+def test_an_unreadable_photo(capsys, tmp_path, photo_dir, fresh_weights, monkeypatch):
+    source = photo_dir / "coffee.webp"
+    before = digest(source)
+    deny_reading(source, monkeypatch)
+    out = tmp_path / "out"
+    code, _, err = run(capsys, "colorize", source, "-o", out / "c.png", "--weights", fresh_weights)
+    assert code == 1
+    _single_error(err, source, "permission denied")
+    assert not out.exists()
+    source.chmod(0o644)
+    assert digest(source) == before
+
+
+def test_an_output_folder_that_is_not_writable(
+    capsys, tmp_path, photo_dir, fresh_weights, monkeypatch
+):
+    out = tmp_path / "locked"
+    out.mkdir()
+    deny_writing(out, monkeypatch)
+    source = photo_dir / "coffee.webp"
+    code, _, err = run(capsys, "colorize", source, "-o", out / "c.png", "--weights", fresh_weights)
+    assert code == 1 and "Traceback" not in err
+    assert err.strip().splitlines() == [f"error: {out / 'c.png'}: cannot write (Permission denied)"]
+    out.chmod(0o755)
+    assert list(out.iterdir()) == []  # no partial file, no temporary

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import skimage.data
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from jkspnet.errors import PhotoError, PhotoTooLargeError
-from jkspnet.photos import find_photos, load_photo, output_format, save_photo
+from jkspnet.photos import Photo, find_photos, load_photo, output_format, save_photo
+
+from .hostile import BAD, EDITS, bomb_png, check_photo, deny_reading, mutate, seed_photos
 
 
 def _save(image: Image.Image, path: Path, **options) -> Path:
@@ -85,6 +91,8 @@ def test_animated_gif_takes_the_first_frame(tmp_path, rgb):
     [
         (b"", "empty file"),
         (b"hello, I am text\n" * 10, "not an image"),
+        (BAD["unsupported format (SVG)"].make(None), "a format this program cannot read"),
+        (BAD["unsupported mode (float TIFF)"].make(None), "unsupported image mode F"),
     ],
 )
 def test_bad_files_name_the_reason(tmp_path, content, reason):
@@ -186,24 +194,78 @@ def test_find_photos(tmp_path, rgb):
     ]
 
 
-def _png_header_only(width: int, height: int) -> bytes:
-    """A tiny PNG that declares a huge image: a decompression bomb's shape."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
-
-
 def test_a_declared_huge_photo_is_refused_from_its_header(tmp_path):
     path = tmp_path / "bomb.png"
-    path.write_bytes(_png_header_only(40_000, 40_000))
+    path.write_bytes(bomb_png(40_000, 40_000))
     with pytest.raises(
         PhotoTooLargeError, match="40000x40000 is 1,600,000,000 pixels, over the limit"
     ):
         load_photo(path)
     assert Image.MAX_IMAGE_PIXELS is not None  # PIL's own guard is left as it was
+
+
+def test_link_loops_are_named_not_followed(tmp_path, rgb):
+    _save(rgb, tmp_path / "real.png")
+    os.symlink("self.jpg", tmp_path / "self.jpg")
+    os.symlink("b.jpg", tmp_path / "a.jpg")
+    os.symlink("a.jpg", tmp_path / "b.jpg")
+    found = find_photos([str(tmp_path), str(tmp_path / "self.jpg")])
+    assert [path.name for path, _ in found.photos] == ["a.jpg", "b.jpg", "real.png", "self.jpg"]
+    for path, _ in found.photos:
+        if path.name != "real.png":
+            with pytest.raises(PhotoError, match=r"symbolic link loop$"):
+                load_photo(path)
+    assert load_photo(tmp_path / "real.png").size == rgb.size
+
+
+def test_an_unreadable_photo_is_named(tmp_path, rgb, monkeypatch):
+    path = _save(rgb, tmp_path / "secret.png")
+    deny_reading(path, monkeypatch)
+    with pytest.raises(PhotoError, match=r"secret\.png: permission denied$"):
+        load_photo(path)
+
+
+# ------------------------------------------------------------------------------- fuzzing
+_SEEDS = seed_photos(Image.fromarray(skimage.data.astronaut()))
+_FUZZ_LIMIT = 4_000_000  # a mutated header may declare gigapixels; keep each try small
+
+
+def _load_bytes(data: bytes) -> Photo | PhotoError:
+    """load_photo on ``data``; any exception but a PhotoError escapes and fails the test."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "fuzzed"
+        path.write_bytes(data)
+        try:
+            return load_photo(path, max_pixels=_FUZZ_LIMIT)
+        except PhotoError as error:
+            assert error.reason and "\n" not in str(error)
+            return error
+
+
+_EDIT = st.tuples(st.sampled_from(EDITS), st.integers(0, 1 << 20), st.integers(0, 0xFFFF))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # PIL on corrupt EXIF: not our concern
+@settings(max_examples=300, deadline=None)
+@given(seed=st.sampled_from(sorted(_SEEDS)), edits=st.lists(_EDIT, min_size=1, max_size=6))
+def test_mutated_photos_load_or_raise_a_photo_error(seed, edits):
+    result = _load_bytes(mutate(_SEEDS[seed], edits))
+    if isinstance(result, Photo):
+        check_photo(result, _FUZZ_LIMIT)
+    assert Image.MAX_IMAGE_PIXELS is not None  # PIL's own guard is back in place
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@settings(max_examples=120, deadline=None)
+@given(
+    seed=st.sampled_from(["png", "jpeg", "jpeg-progressive"]),
+    width=st.integers(0, 0xFFFF),
+    height=st.integers(0, 0xFFFF),
+)
+def test_a_header_that_lies_about_the_size(seed, width, height):
+    result = _load_bytes(mutate(_SEEDS[seed], [("declare-size", width, height)]))
+    if width * height > _FUZZ_LIMIT:
+        assert isinstance(result, PhotoTooLargeError)
+    elif isinstance(result, Photo):
+        assert result.size == (width, height)
+        check_photo(result, _FUZZ_LIMIT)

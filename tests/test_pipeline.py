@@ -57,7 +57,7 @@ def test_16bit_grey(colorizer):
 
 
 def test_tiny_and_extreme_sizes(colorizer):
-    for size in [(1, 1), (1, 300), (300, 2)]:
+    for size in [(1, 1), (1, 300), (300, 2), (1, 10_000)]:
         result = colorizer.colorize(Image.new("L", size, 120))
         assert result.size == size
 

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import io
 import json
-import struct
+import re
 import threading
 import time
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import skimage.data
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 pytest.importorskip("fastapi")
@@ -26,6 +28,8 @@ from fastapi.testclient import TestClient
 from jkspnet import Colorizer
 from jkspnet.cli import main
 from jkspnet.server import create_app
+
+from .hostile import AWKWARD, BAD, EDITS, bomb_png, mutate, seed_photos
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -38,20 +42,6 @@ def jpeg_bytes(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
-
-
-def bomb_png(width: int, height: int) -> bytes:
-    """A PNG whose header declares width x height grey pixels; its data is one tiny chunk."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    data = zlib.compress(b"\0" * 1024)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
-    )
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +73,12 @@ def assert_error(response, status: int) -> str:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     message = response.json()["error"]
-    assert message and "Traceback" not in message and "/tmp" not in message
+    assert message and "\n" not in message and "Traceback" not in message
+    assert not _PATH.search(message) and "jkspnet-" not in message, message  # no server paths
     return message
+
+
+_PATH = re.compile(r"(/[\w.-]+){2,}")  # /tmp/x, /home/me/weights...: never shown to a client
 
 
 # ------------------------------------------------------------------------------------ success
@@ -299,3 +293,63 @@ def test_full_queue_is_503(fresh_weights, astronaut, monkeypatch):
         assert busy.headers["retry-after"] == "1"
         assert app.state.counters["in_flight"] == 0  # every slot was given back
         assert post(test_client, small).status_code == 200
+
+
+# ------------------------------------------------------------------------- hostile uploads
+@pytest.mark.parametrize("case", BAD.values(), ids=list(BAD))
+def test_a_bad_photo_is_a_clean_4xx(client, astronaut, case):
+    data = case.make(Image.fromarray(astronaut))
+    message = assert_error(post(client, data, case.name, "application/octet-stream"), case.status)
+    assert case.reason in message
+
+
+@pytest.mark.parametrize("case", AWKWARD.values(), ids=list(AWKWARD))
+def test_an_awkward_photo_comes_back_right(client, astronaut, case):
+    data = case.make(Image.fromarray(astronaut))
+    response = post(client, data, case.name, "application/octet-stream", size=16)
+    assert response.status_code == 200, response.text
+    result = Image.open(io.BytesIO(response.content))
+    assert result.size == case.size(Image.fromarray(astronaut)) and result.mode == case.mode
+    assert response.headers.get("x-jkspnet-note", "") == case.note  # the GIF's first frame
+
+
+_SEEDS = seed_photos(Image.fromarray(skimage.data.astronaut()))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # PIL on corrupt EXIF
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.sampled_from(sorted(_SEEDS)),
+    edits=st.lists(
+        st.tuples(st.sampled_from(EDITS), st.integers(0, 1 << 20), st.integers(0, 0xFFFF)),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_mutated_uploads_never_give_a_5xx(client, seed, edits):
+    response = post(client, mutate(_SEEDS[seed], edits), "x", "application/octet-stream", size=16)
+    if response.status_code != 200:
+        assert_error(response, 413 if response.status_code == 413 else 400)
+
+
+def test_an_unexpected_failure_is_a_plain_500(fresh_weights, astronaut, monkeypatch):
+    colorizer = Colorizer.from_pretrained(fresh_weights, device="cpu")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"CUDA error in {fresh_weights}/model.py line 12")
+
+    monkeypatch.setattr(colorizer, "predict_ab", broken)
+    with TestClient(create_app(colorizer), raise_server_exceptions=False) as test_client:
+        response = post(test_client, jpeg_bytes(astronaut[:32, :40]))
+        message = assert_error(response, 500)
+        assert message == "internal error while colorizing; see the server's log"
+        assert test_client.get("/api/health").status_code == 200  # still serving
+
+
+def test_serve_binds_to_localhost_by_default(monkeypatch, fresh_weights):
+    import uvicorn
+
+    bound = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: bound.update(options))
+    assert main(["serve", "--weights", str(fresh_weights), "--device", "cpu"]) == 0
+    assert bound["host"] == "127.0.0.1" and bound["port"] == 8000

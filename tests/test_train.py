@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -22,6 +23,8 @@ from jkspnet.cli import main
 from jkspnet.data import lab_batch
 from jkspnet.errors import JKSPNetError
 from jkspnet.train import TrainConfig, Trainer, TrainingError
+
+from .conftest import safetensors_disk_full
 
 TINY = ["--crop-size", "16", "--batch-size", "4", "--val-every", "1000", "--log-every", "1"]
 
@@ -276,3 +279,147 @@ def test_two_process_torchrun_on_cpu(tmp_path, photos):
     digests = final["rank_weight_digests"]
     assert len(digests) == 2 and digests[0] == digests[1]
     assert Colorizer.from_pretrained(run / "last", device="cpu")
+
+
+# ------------------------------------------------------------------ kills and full disks
+_DIE_DURING_SECOND_CHECKPOINT = """
+import os, signal, sys
+import torch
+import jkspnet.weights
+from jkspnet.cli import main
+
+where, args = sys.argv[1], sys.argv[2:]
+owner, name = {
+    "weights": (jkspnet.weights, "save_file"),
+    "state": (torch, "save"),
+    "link": (os, "symlink"),
+}[where]
+real, calls = getattr(owner, name), []
+
+def dying(*a, **k):
+    calls.append(1)
+    result = real(*a, **k)
+    if len(calls) == 2:  # the checkpoint of step 2: cut its file short, then die
+        if where == "weights":
+            os.truncate(a[1], os.path.getsize(a[1]) // 2)
+        elif where == "state":
+            a[1].flush()
+            a[1].truncate(a[1].tell() // 2)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return result
+
+setattr(owner, name, dying)
+sys.exit(main(args))
+"""
+
+
+def _step_of_last(run: Path) -> str:
+    return Path(os.readlink(run / "last")).name
+
+
+def _assert_whole_checkpoint(run: Path, step: int) -> None:
+    assert _step_of_last(run) == f"step_{step:07d}"
+    assert Colorizer.from_pretrained(run / "last", device="cpu")  # sha256-checked weights
+    state = torch.load(run / "last" / "training_state.pt", weights_only=True)
+    assert state["step"] == step
+
+
+@pytest.mark.parametrize("where", ["weights", "state", "link"])
+def test_sigkill_while_a_checkpoint_is_written_keeps_the_previous(capsys, tmp_path, photos, where):
+    run = tmp_path / "run"
+    args = ["train", "--data", photos, "--out", run, "--max-steps", "3", "--checkpoint-every", "1"]
+    child = subprocess.run(
+        [sys.executable, "-c", _DIE_DURING_SECOND_CHECKPOINT, where, *map(str, args), *TINY, "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    _assert_whole_checkpoint(run, 1)
+
+    code, err = _train(capsys, "--resume", run)
+    assert code == 0 and f"resuming {run} at step 1" in err
+    assert json.loads((run / "final.json").read_text())["step"] == 3
+    assert [r["step"] for r in _records(run) if "loss" in r] == [1, 2, 3]
+    leftovers = [p.name for p in [*run.iterdir(), *(run / "checkpoints").iterdir()]]
+    assert not [name for name in leftovers if "tmp" in name], leftovers
+
+
+@pytest.mark.parametrize("where", ["weights", "state"])
+def test_a_full_disk_at_a_checkpoint_stops_and_keeps_the_previous(
+    capsys, tmp_path, photos, monkeypatch, where
+):
+    import jkspnet.weights
+
+    owner, name = (jkspnet.weights, "save_file") if where == "weights" else (torch, "save")
+    real, calls = getattr(owner, name), []
+
+    def full_disk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) < 2:
+            return real(*args, **kwargs)
+        if where == "weights":  # what safetensors raises when the disk is full
+            raise safetensors_disk_full(args[1])
+        args[1].write(b"half a training state")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(owner, name, full_disk)
+    run = tmp_path / "run"
+    common = ["--max-steps", "3", "--checkpoint-every", "1", *TINY]
+    code, err = _train(capsys, "--data", photos, "--out", run, *common)
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        "error: cannot write the checkpoint of step 2 (No space left on device); "
+        f"{run / 'last'} still points to step_0000001"
+    )
+    _assert_whole_checkpoint(run, 1)
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_0000001"]
+
+    monkeypatch.undo()  # space was freed
+    code, err = _train(capsys, "--resume", run)
+    assert code == 0 and f"resuming {run} at step 1" in err
+    _assert_whole_checkpoint(run, 3)
+
+
+def _two_steps_with_best(run: Path, photos: Path) -> tuple[TrainConfig, Trainer]:
+    """A finished two-step run with a checkpoint (``last``) and ``best``."""
+    config = TrainConfig(
+        data=[str(photos)],
+        val=[str(photos)],
+        out=str(run),
+        max_steps=2,
+        checkpoint_every=2,
+        crop_size=16,
+        batch_size=4,
+    )
+    trainer = Trainer(config, progress=False)
+    trainer.fit()
+    return config, trainer
+
+
+def test_weights_holding_nan_are_never_saved(tmp_path, photos):
+    run = tmp_path / "run"
+    _, trainer = _two_steps_with_best(run, photos)
+    saved = {p: p.read_bytes() for p in [*run.glob("*/model.safetensors")]}
+    assert len(saved) == 2  # last and best
+    with torch.no_grad():
+        trainer.net.abp.weight[0, 0] = float("nan")
+    with pytest.raises(TrainingError, match="NaN/inf at step 3; checkpoint not written"):
+        trainer._save_checkpoint(3)
+    with pytest.raises(TrainingError, match="NaN/inf at step 3; best weights not written"):
+        trainer._save_best(3, {"val_loss": 0.0})
+    assert {p: p.read_bytes() for p in [*run.glob("*/model.safetensors")]} == saved
+    assert _step_of_last(run) == "step_0000002"
+
+
+def test_resume_tidies_what_a_kill_left(tmp_path, photos):
+    run = tmp_path / "run"
+    config, _ = _two_steps_with_best(run, photos)
+    os.rename(run / "best", run / ".best.old")  # killed while swapping in a new best...
+    (run / ".best.tmp").mkdir()  # ...half written
+    (run / "checkpoints" / ".tmp-step_0000004").mkdir()
+    os.symlink("checkpoints/.tmp-step_0000004", run / ".last.tmp")
+    Trainer(config, resume=True, progress=False)
+    assert Colorizer.from_pretrained(run / "best", device="cpu")
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_0000002"]

@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from .hostile import AWKWARD
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -97,6 +99,8 @@ def test_page_colorizes_rerenders_downloads_and_reports_errors(
     photo = tmp_path / "astronaut.jpg"
     Image.fromarray(astronaut).convert("L").save(photo, quality=90)
     width, height = Image.open(photo).size
+    gif = tmp_path / "anim.gif"
+    gif.write_bytes(AWKWARD["animated GIF"].make(Image.fromarray(astronaut)))
     notes = tmp_path / "notes.txt"
     notes.write_text("this is not a photo\n")
     outside: list[str] = []
@@ -152,6 +156,11 @@ def test_page_colorizes_rerenders_downloads_and_reports_errors(
             saved = tmp_path / "download.png"
             info.value.save_as(saved)
             assert Image.open(saved).size == (width, height)
+
+            page.set_input_files("#file", str(gif))
+            animated = page.locator(".card", has_text="anim.gif")
+            animated.locator(".note:not([hidden])").wait_for(timeout=60_000)
+            assert animated.locator(".note").inner_text() == "has 2 frames; colorized the first"
 
             page.set_input_files("#file", str(notes))
             bad = page.locator(".card", has_text="notes.txt")

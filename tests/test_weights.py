@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import pickle
 
@@ -13,6 +14,8 @@ from safetensors.torch import load_file, save_file
 
 from jkspnet import Colorizer, JKSPNet, WeightsError
 from jkspnet.weights import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
+
+from .conftest import safetensors_disk_full
 
 
 def test_save_and_load_round_trip(fresh_weights, tmp_path, astronaut):
@@ -81,8 +84,12 @@ def test_garbage_truncated_and_absent_files(tmp_path, fresh_weights):
     (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
     (tmp_path / "junk.safetensors").write_bytes(b"junk" * 100)
     (tmp_path / "w.onnx").write_bytes(b"x")
+    torch.save(JKSPNet().state_dict(), tmp_path / "whole.pt")
+    pt = (tmp_path / "whole.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(pt[: len(pt) // 2])
     for name, reason in [
         ("cut.safetensors", "not a valid safetensors file"),
+        ("cut.pt", "cannot read PyTorch weights safely"),
         ("junk.safetensors", "not a valid safetensors file"),
         ("w.onnx", "unknown weights format"),
         ("absent.safetensors", "no such file or folder"),
@@ -126,3 +133,21 @@ def test_an_altered_weights_file_fails_its_checksum(tmp_path, fresh_weights):
 def test_model_config_ignores_unknown_keys():
     config = ModelConfig.from_dict({"architecture": "JKSPNet", "size": 64, "future": 1})
     assert config.size == 64
+
+
+def test_a_full_disk_while_saving_keeps_the_old_weights(tmp_path, fresh_weights, monkeypatch):
+    folder = tmp_path / "w"
+    colorizer = Colorizer.from_pretrained(fresh_weights, device="cpu")
+    colorizer.save_pretrained(folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    def full_disk(tensors, filename, metadata=None):
+        with open(filename, "wb") as stream:
+            stream.write(b"half")
+        raise safetensors_disk_full(filename)
+
+    monkeypatch.setattr("jkspnet.weights.save_file", full_disk)
+    with pytest.raises(OSError, match="No space left on device") as caught:
+        colorizer.save_pretrained(folder)
+    assert caught.value.errno == errno.ENOSPC
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # no temporary left

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -236,13 +237,13 @@ def _plan(args: argparse.Namespace, tally: _Tally, report) -> list[_Job]:
         else:
             _, suffix = output_format(source, args.format)
             target = out / relative.with_suffix(suffix)
-        key = target.resolve()
+        key = Path(os.path.realpath(target))  # Path.resolve raises on a link loop
         if key in targets:
             report(f"error: {source}: its output {target} would clash with {targets[key]}'s")
             tally.failed += 1
             continue
         targets[key] = source
-        if target.exists() and source.resolve() == key:
+        if target.exists() and Path(os.path.realpath(source)) == key:
             report(f"error: {source}: output would replace the input itself; choose another -o")
             tally.failed += 1
             continue
@@ -341,6 +342,9 @@ def _collect(writes, bar, tally: _Tally, report, wait: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A damaged file makes PIL warn (corrupt EXIF...) with its own source lines; the photo's
+    # one-line error or its result says what matters.
+    warnings.filterwarnings("ignore", module=r"PIL\.")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -7,6 +7,7 @@ an existing file is never replaced unless asked.
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import warnings
@@ -47,6 +48,13 @@ _SAVE_OPTIONS: dict[str, dict[str, object]] = {
     "WEBP": {"quality": 95},
     "PNG": {"compress_level": 6},
 }
+_SYSTEM_REASONS = {
+    errno.ENOENT: "no such file",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ELOOP: "symbolic link loop",
+}
+"""Reasons for the operating system's errors while opening a photo; others give its strerror."""
 _16BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 _CONVERT_TO_RGB = {"CMYK", "YCbCr", "LAB", "HSV", "RGBX"}
 
@@ -147,17 +155,22 @@ def load_photo(
             return _decode(image, name)
     except PhotoError:
         raise
-    except FileNotFoundError:
-        raise PhotoError(name, "no such file") from None
-    except PermissionError:
-        raise PhotoError(name, "permission denied") from None
     except UnidentifiedImageError:
         raise PhotoError(name, "not an image, or a format this program cannot read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
-        detail = str(error) or type(error).__name__
-        raise PhotoError(name, f"truncated or corrupt image ({detail})") from None
+        raise PhotoError(name, _failure_reason(error)) from None
     except Exception as error:  # a hostile file can break a decoder in any way: still bad input
         raise PhotoError(name, f"cannot decode ({type(error).__name__}: {error})") from None
+
+
+def _failure_reason(error: Exception) -> str:
+    """The system's reason (no such file, a link loop...) or, from a decoder, a corrupt image.
+
+    Decoders raise OSError without an errno for bad data; the system always sets one.
+    """
+    if isinstance(error, OSError) and error.errno is not None:
+        return _SYSTEM_REASONS.get(error.errno, f"cannot read ({error.strerror})")
+    return f"truncated or corrupt image ({str(error) or type(error).__name__})"
 
 
 def output_format(path: Path, requested: str | None = None) -> tuple[str, str]:
@@ -215,7 +228,7 @@ def find_photos(inputs: Iterable[str], recursive: bool = False) -> FoundPhotos:
     seen: set[Path] = set()
 
     def add(path: Path, relative: Path) -> None:
-        key = path.resolve()
+        key = Path(os.path.realpath(path))  # unlike Path.resolve, never raises on a link loop
         if key not in seen:
             seen.add(key)
             photos.append((path, relative))
@@ -228,7 +241,7 @@ def find_photos(inputs: Iterable[str], recursive: bool = False) -> FoundPhotos:
                 problems.append(PhotoError(item, "no photos found in this folder"))
             for photo in found:
                 add(photo, photo.relative_to(path))
-        elif path.exists():
+        elif path.exists() or path.is_symlink():  # a broken link or a loop: its load says so
             add(path, Path(path.name))
         elif glob.has_magic(item):
             matches = [Path(m) for m in sorted(glob.glob(item, recursive=recursive))]

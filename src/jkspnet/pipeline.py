@@ -102,6 +102,7 @@ class PreparedPhoto:
     network_input: torch.Tensor
     alpha: np.ndarray | None
     source: str | None = None
+    note: str | None = None  # what the user should know (an animated GIF's first frame...)
 
 
 class Colorizer:
@@ -202,7 +203,9 @@ class Colorizer:
         small = F.interpolate(
             lightness[None, None], size=(size, size), mode="bilinear", antialias=True
         )
-        return PreparedPhoto(lightness, normalize_l(small[0]), photo.alpha, photo.source)
+        return PreparedPhoto(
+            lightness, normalize_l(small[0]), photo.alpha, photo.source, photo.note
+        )
 
     def predict_ab(self, network_input: torch.Tensor, temperature: float | None = None):
         """ab (N, 2, size, size) for a batch of normalised L (N, 1, size, size)."""

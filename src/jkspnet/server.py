@@ -38,6 +38,7 @@ DEFAULT_MAX_BYTES = 25_000_000
 DEFAULT_SERVER_MAX_PIXELS = 50_000_000
 MAX_SIZE = 256
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 10.0
+NOTE_HEADER = "X-JKSPNet-Note"  # e.g. that an animated GIF's first frame was colorized
 _ENVELOPE_BYTES = 64 * 1024  # room for the multipart boundaries and the small form fields
 _NOT_IMAGE_TYPES = ("text/", "application/pdf", "application/json", "application/zip")
 
@@ -259,6 +260,13 @@ _COLORIZE_OPENAPI = {
         "200": {
             "description": "the colorized photo, PNG, of exactly the input's dimensions",
             "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+            "headers": {
+                NOTE_HEADER: {
+                    "description": "what to know about the result, if anything "
+                    "(an animated GIF: only its first frame was colorized)",
+                    "schema": {"type": "string"},
+                }
+            },
         },
         **{
             str(code): {
@@ -451,7 +459,10 @@ def create_app(
                 app.state.batcher.submit(prepared.network_input, temperature)
             )
             png = await loop.run_in_executor(app.state.pool, work.finish, prepared, ab)
-            return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+            headers = {"Cache-Control": "no-store"}
+            if prepared.note:
+                headers[NOTE_HEADER] = prepared.note
+            return Response(png, media_type="image/png", headers=headers)
         finally:
             state["in_flight"] -= 1
             if form is not None:

@@ -30,6 +30,7 @@ import shutil
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -220,6 +221,17 @@ def _digest(module: nn.Module) -> str:
     return sha.hexdigest()
 
 
+@contextlib.contextmanager
+def _keeping_the_previous(temp: Path, what: str, kept: str) -> Iterator[None]:
+    """A write that fails (a full disk...) removes its half-written copy and says what is kept."""
+    try:
+        yield
+    except OSError as error:
+        shutil.rmtree(temp, ignore_errors=True)
+        reason = error.strerror or str(error)
+        raise TrainingError(f"cannot write {what} ({reason}); {kept}") from None
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
@@ -262,7 +274,19 @@ class Trainer:
                 f"{self.run}: already holds a run; use --resume {self.run} or another --out"
             )
         self.run.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._tidy_after_kill()
         write_atomic(self.run / "config.toml", self.config.to_toml())
+
+    def _tidy_after_kill(self) -> None:
+        """Undo what a run killed while saving left: half-written copies, a best set aside."""
+        best, old = self.run / "best", self.run / ".best.old"
+        if old.is_dir() and not best.exists():  # killed between setting old aside and renaming
+            os.rename(old, best)
+        for temp in [self.run / ".best.tmp", *(self.run / "checkpoints").glob(".tmp-step_*")]:
+            shutil.rmtree(temp, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            (self.run / ".last.tmp").unlink()
 
     def _log(self, message: str) -> None:
         if self.env.main:
@@ -395,13 +419,31 @@ class Trainer:
     def _model_config(self) -> ModelConfig:
         return ModelConfig(size=self.config.crop_size, temperature=self.config.temperature)
 
-    def _save_checkpoint(self, step: int) -> None:
+    def _check_finite(self, step: int, what: str) -> None:
         if not all(torch.isfinite(p).all() for p in self.net.state_dict().values()):
-            raise TrainingError(f"weights hold NaN/inf at step {step}; checkpoint not written")
+            raise TrainingError(f"weights hold NaN/inf at step {step}; {what} not written")
+
+    def _previous(self, name: str) -> str:
+        """What a failed save keeps, for its error message."""
+        path = self.run / name
+        if path.is_symlink():
+            return f"{path} still points to {Path(os.readlink(path)).name}"
+        return f"{path} is kept as it was" if path.exists() else f"nothing is in {path} yet"
+
+    def _save_checkpoint(self, step: int) -> None:
+        self._check_finite(step, "checkpoint")
         folder = self.run / "checkpoints"
         final = folder / f"step_{step:07d}"
         temp = folder / f".tmp-step_{step:07d}"
         shutil.rmtree(temp, ignore_errors=True)
+        with _keeping_the_previous(temp, f"the checkpoint of step {step}", self._previous("last")):
+            self._write_checkpoint(step, temp, final)
+        kept = sorted(p for p in folder.glob("step_*") if p.is_dir())
+        for old in kept[: -self.config.keep_checkpoints]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def _write_checkpoint(self, step: int, temp: Path, final: Path) -> None:
+        """Weights and training state into ``temp``, flushed, renamed to ``final``, linked."""
         save_weights(self.net, temp, self._model_config())
         state = {
             "step": step,
@@ -425,15 +467,16 @@ class Trainer:
         os.symlink(Path("checkpoints") / final.name, link)
         os.replace(link, self.run / "last")
         _fsync_dir(self.run)
-        kept = sorted(p for p in folder.glob("step_*") if p.is_dir())
-        for old in kept[: -self.config.keep_checkpoints]:
-            shutil.rmtree(old, ignore_errors=True)
 
     def _save_best(self, step: int, figures: dict[str, float]) -> None:
+        self._check_finite(step, "best weights")
         temp, best = self.run / ".best.tmp", self.run / "best"
         shutil.rmtree(temp, ignore_errors=True)
-        save_weights(self.net, temp, self._model_config())
-        write_atomic(temp / "meta.json", json.dumps({"step": step, **figures}) + "\n")
+        with _keeping_the_previous(
+            temp, f"the best weights of step {step}", self._previous("best")
+        ):
+            save_weights(self.net, temp, self._model_config())
+            write_atomic(temp / "meta.json", json.dumps({"step": step, **figures}) + "\n")
         old = self.run / ".best.old"
         shutil.rmtree(old, ignore_errors=True)
         if best.exists():

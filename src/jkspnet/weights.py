@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import warnings
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from . import __version__
@@ -166,21 +168,37 @@ def save_weights(
         for k, v in _strip_wrappers(model.state_dict()).items()
     }
     weights_tmp = folder / f".{WEIGHTS_NAME}.tmp"
-    save_file(state, str(weights_tmp), metadata={"format": "pt", "jkspnet": __version__})
-    _fsync(weights_tmp)
     config_tmp = folder / f".{CONFIG_NAME}.tmp"
-    data = {
-        **asdict(config),
-        "jkspnet_version": __version__,
-        "dtype": str(dtype).removeprefix("torch."),
-        "sha256": _sha256(weights_tmp),
-    }
-    config_tmp.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
-    _fsync(config_tmp)
-    os.chmod(weights_tmp, 0o666 & ~_UMASK)  # safetensors creates its file owner-only
+    try:
+        _save_tensors(state, weights_tmp)
+        data = {
+            **asdict(config),
+            "jkspnet_version": __version__,
+            "dtype": str(dtype).removeprefix("torch."),
+            "sha256": _sha256(weights_tmp),
+        }
+        config_tmp.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+        _fsync(config_tmp)
+        os.chmod(weights_tmp, 0o666 & ~_UMASK)  # safetensors creates its file owner-only
+    except BaseException:  # a full disk, Ctrl-C: leave no half-written temporary behind
+        weights_tmp.unlink(missing_ok=True)
+        config_tmp.unlink(missing_ok=True)
+        raise
     os.replace(weights_tmp, folder / WEIGHTS_NAME)
     os.replace(config_tmp, folder / CONFIG_NAME)
     return folder
+
+
+def _save_tensors(state: dict[str, torch.Tensor], path: Path) -> None:
+    """safetensors' ``save_file``, flushed; its I/O errors (a full disk) become OSErrors."""
+    try:
+        save_file(state, str(path), metadata={"format": "pt", "jkspnet": __version__})
+    except SafetensorError as error:
+        code = re.search(r"os error (\d+)", str(error))
+        if code is None:
+            raise
+        raise OSError(int(code[1]), os.strerror(int(code[1])), str(path)) from None
+    _fsync(path)
 
 
 def _sha256(path: Path) -> str:

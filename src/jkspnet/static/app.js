@@ -19,6 +19,7 @@ async function render(card) {
   card.controller = controller;
   card.el.classList.add("busy");
   card.error.hidden = true;
+  card.note.hidden = true;
   const form = new FormData();
   form.append("image", card.file, card.file.name);
   form.append("temperature", String(toTemperature(Number(saturation.value))));
@@ -39,6 +40,9 @@ async function render(card) {
       card.el.classList.toggle("failed", card.unusable);
       throw new Error(message);
     }
+    const note = response.headers.get("X-JKSPNet-Note");
+    card.note.textContent = note || "";
+    card.note.hidden = !note;
     const blob = await response.blob();
     if (card.resultUrl) URL.revokeObjectURL(card.resultUrl);
     card.resultUrl = URL.createObjectURL(blob);
@@ -72,6 +76,7 @@ function addPhoto(file) {
     before: el.querySelector(".before"),
     download: el.querySelector(".download"),
     error: el.querySelector(".error"),
+    note: el.querySelector(".note"),
   };
   el.querySelector(".name").textContent = file.name;
   card.download.download = file.name.replace(/\.[^.]*$/, "") + "-colour.png";

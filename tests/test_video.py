@@ -1,4 +1,4 @@
-"""Films: PyAV in and out, and the stabiliser against flicker.
+"""Films: PyAV in and out, the stabiliser against flicker, and `jkspnet colorize film.mp4`.
 
 Every clip is made here from real photos (scikit-image's samples): a static shot of the
 astronaut, a cut, then a pan over the coffee cup, with a silent AAC track. Where colours are
@@ -8,6 +8,7 @@ noise drawn afresh for every frame, i.e. a network that flickers.
 
 from __future__ import annotations
 
+import builtins
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,9 +20,17 @@ import torch.nn.functional as F
 from PIL import Image
 
 from jkspnet import Colorizer, JKSPNet
+from jkspnet.cli import main
 from jkspnet.color import denormalize_l, lab_to_rgb, rgb_to_lab
 from jkspnet.metrics import flicker, motion_ab_error
-from jkspnet.video import Stabilizer, VideoError, colorize_video, probe, write_video
+from jkspnet.video import (
+    Stabilizer,
+    VideoError,
+    colorize_video,
+    output_suffix,
+    probe,
+    write_video,
+)
 from jkspnet.weights import ModelConfig
 
 WIDTH, HEIGHT, RATE, SHOT = 128, 96, 24, 12  # two shots of SHOT frames: the cut is at SHOT
@@ -251,3 +260,97 @@ def test_unreadable_films_raise_one_clear_error(clip, tmp_path):
         assert str(caught.value).startswith(str(tmp_path / name))
         assert not (tmp_path / f"out-{name}").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(cases)
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_colorize_picks_films_in_a_folder_beside_photos(capsys, tmp_path, clip, fresh_weights):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "film.mp4").write_bytes(clip.read_bytes())
+    (folder / "film.webm").write_bytes(b"")  # a film that cannot be read: its own error line
+    Image.fromarray(decode(clip)[0]).save(folder / "still.png")
+    out = tmp_path / "out"
+    code, stdout, err = run(
+        capsys, "colorize", folder, "-o", out, "--weights", fresh_weights, "--size", "32", "-q"
+    )
+    assert code == 1 and f"error: {folder / 'film.webm'}: empty file (0 bytes)" in err
+    assert "colorized 2, failed 1, skipped 0" in stdout and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["film.mp4", "still.png"]
+    assert probe(out / "film.mp4").frames == 2 * SHOT
+
+    code, stdout, err = run(
+        capsys, "colorize", folder / "film.mp4", "-o", out, "--weights", fresh_weights
+    )
+    assert code == 0 and "skipped 1 existing" in err
+
+
+def test_colorize_one_film_with_options(capsys, tmp_path, clip, fresh_weights):
+    target = tmp_path / "colour.mkv"
+    code, stdout, err = run(
+        capsys,
+        "colorize",
+        clip,
+        "-o",
+        target,
+        "--weights",
+        fresh_weights,
+        "--size",
+        "32",
+        "--no-stabilize",
+        "--crf",
+        "30",
+        "--batch-size",
+        "7",
+    )
+    assert code == 0, err
+    assert stdout.strip() == f"wrote {target}"
+    assert "frame" in err  # the progress bar counts frames
+    info = probe(target)
+    assert info.frames is None and info.codec == "h264" and info.audio_streams == 1
+    assert len(decode(target)) == 2 * SHOT
+
+
+def test_outputs_keep_the_film_suffix_where_the_codec_fits():
+    assert output_suffix(Path("a.MOV")) == ".MOV" and output_suffix(Path("b.avi")) == ".avi"
+    assert output_suffix(Path("c.webm")) == ".mkv"  # WebM cannot hold H.264
+    assert output_suffix(Path("c.webm"), "libvpx-vp9") == ".webm"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["-o", "{tmp}/x.png"], "cannot write a film as .png"),
+        (["-o", "{tmp}/x.mp4", "--codec", "nonesuch"], "unknown video encoder 'nonesuch'"),
+        (["-o", "{tmp}/x.mp4", "--codec", "aac"], "aac is not a video encoder"),
+    ],
+)
+def test_film_usage_errors_are_one_line(capsys, tmp_path, clip, fresh_weights, extra, expected):
+    extra = [e.format(tmp=tmp_path) for e in extra]
+    code, _, err = run(capsys, "colorize", clip, *extra, "--weights", fresh_weights)
+    assert code == 2 and err.strip() == f"error: {err.strip()[7:]}" and expected in err
+    assert len(err.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_without_pyav_films_ask_for_the_extra(capsys, tmp_path, clip, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_av(name, *args, **kwargs):
+        if name == "av":
+            raise ImportError("No module named 'av'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_av)
+    code, _, err = run(capsys, "colorize", clip, "-o", tmp_path / "x.mp4")
+    assert code == 2
+    assert err.strip() == (
+        "error: colorizing video needs PyAV: install the [video] extra: "
+        "pip install 'jkspnet[video]'"
+    )

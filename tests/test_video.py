@@ -161,6 +161,17 @@ def test_stabilizer_resets_at_the_cut_only(truth):
     assert blind.cuts == [] and not torch.allclose(bled[SHOT], predicted[SHOT], atol=0.5)
 
 
+def test_flickering_exposure_and_fades_are_no_cut(astronaut):
+    rng = np.random.default_rng(2)
+    gains = [*rng.uniform(0.88, 1.12, 12), *np.linspace(1.0, 0.3, 8)]  # flicker, then a fade
+    frames = shot(astronaut, len(gains), (1, 2))
+    frames = [np.clip(f * g, 0, 255).astype(np.uint8) for f, g in zip(frames, gains, strict=True)]
+    lightness = torch.stack([lab[0] for lab in small_lab(frames)])
+    stabilizer = Stabilizer()
+    stabilizer.run(torch.zeros(len(frames), 2, *lightness.shape[-2:]), lightness)
+    assert stabilizer.cuts == []
+
+
 def test_stabilizer_settings():
     ab, lightness = torch.randn(5, 2, 8, 8), torch.rand(5, 8, 8) * 100
     assert torch.equal(Stabilizer(strength=0).run(ab, lightness), ab)

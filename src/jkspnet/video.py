@@ -113,17 +113,19 @@ class Stabilizer:
     backend (ONNX Runtime gives ab only).
 
     A scene cut resets the average: the new shot starts from its own prediction, so colour never
-    bleeds across the cut. A cut is a jump of the L histogram: the total variation distance
-    between consecutive frames' 16-bin L histograms (0 = same, 1 = disjoint) over
-    ``cut_threshold``. Pans and zooms over one scene stay well below 0.1, cuts between different
-    shots lie mostly above 0.3. A cut it misses (two shots of like tones) is still kept apart
-    pixel by pixel, since L differs where the pictures differ.
+    bleeds across the cut. A cut is a change in the shape of the frame's distribution of tones:
+    each frame's small L is standardised (minus its mean, over its standard deviation), sorted,
+    and compared with the last frame's as the mean absolute difference (the Wasserstein distance
+    of the two standardised distributions). Exposure flicker, fades and contrast changes leave
+    it near 0; pans over one scene stayed below 0.09 and cuts between different photos above 0.12
+    on scikit-image's samples, so a cut is a distance over ``cut_threshold`` (0.11). A cut it
+    misses (two shots with tones of the same shape) is still kept apart pixel by pixel, since L
+    differs where the pictures differ, as is a sudden jump of brightness.
     """
 
     strength: float = 0.8
     motion: float = 4.0
-    cut_threshold: float = 0.15
-    bins: int = 16
+    cut_threshold: float = 0.11
     cuts: list[int] = field(default_factory=list)
     """Frame indices (counted from 0) where a cut reset the average."""
 
@@ -135,21 +137,24 @@ class Stabilizer:
         self.frames = 0
         self._ab: torch.Tensor | None = None
         self._lightness: torch.Tensor | None = None
-        self._histogram: torch.Tensor | None = None
+        self._tones: torch.Tensor | None = None
 
     def reset(self) -> None:
         """Forget the past: the next frame is taken as predicted."""
-        self._ab = self._lightness = self._histogram = None
+        self._ab = self._lightness = self._tones = None
 
-    def _histogram_of(self, lightness: torch.Tensor) -> torch.Tensor:
-        counts = torch.histc(lightness.float(), bins=self.bins, min=0.0, max=100.0)
-        return counts / counts.sum().clamp(min=1.0)
+    @staticmethod
+    def _tones_of(lightness: torch.Tensor) -> torch.Tensor:
+        """The frame's L values, standardised and sorted: the shape of its tones."""
+        values = lightness.float().flatten()
+        spread = values.std().clamp(min=1.0)  # a flat (black) frame: do not blow up its noise
+        return ((values - values.mean()) / spread).sort().values
 
     def step(self, ab: torch.Tensor, lightness: torch.Tensor) -> torch.Tensor:
         """The stabilised ab (2, s, s) for the next frame's predicted ab and its L (s, s)."""
-        histogram = self._histogram_of(lightness)
-        if self._histogram is not None:
-            distance = 0.5 * float((histogram - self._histogram).abs().sum())
+        tones = self._tones_of(lightness)
+        if self._tones is not None:
+            distance = float((tones - self._tones).abs().mean())
             if distance > self.cut_threshold:
                 self.cuts.append(self.frames)
                 self.reset()
@@ -160,7 +165,7 @@ class Stabilizer:
             change = F.avg_pool2d(change, 3, stride=1, padding=1, count_include_pad=False)[0]
             keep = self.strength * torch.exp(-change / self.motion)
             out = torch.lerp(ab, self._ab, keep)
-        self._ab, self._lightness, self._histogram = out, lightness, histogram
+        self._ab, self._lightness, self._tones = out, lightness, tones
         self.frames += 1
         return out
 

@@ -362,7 +362,7 @@ def _lab_frames(frames: Iterable[ImageLike]) -> Iterator[torch.Tensor]:
         if shape is not None and image.shape != shape:
             raise ValueError(f"frame {index} has shape {image.shape}, the first {shape}")
         shape = image.shape
-        yield rgb_to_lab(torch.from_numpy(image).permute(2, 0, 1).float() / 255.0)
+        yield rgb_to_lab(torch.tensor(image).permute(2, 0, 1).float() / 255.0)
 
 
 def _ab_distance(one: torch.Tensor, other: torch.Tensor) -> torch.Tensor:

@@ -114,7 +114,7 @@ def test_globs_and_recursion(capsys, tmp_path, photo_dir, fresh_weights):
     ("make_input", "expected"),
     [
         (lambda d: d / "missing.jpg", "no such file or folder"),
-        (lambda d: d, "no photos found in this folder"),
+        (lambda d: d, "no photos or films found in this folder"),
     ],
 )
 def test_nothing_to_colorize(capsys, tmp_path, fresh_weights, make_input, expected):

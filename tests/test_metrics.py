@@ -296,3 +296,37 @@ def test_ssim_speed_on_a_megapixel() -> None:
     pred = _noised(truth, 10.0, 12)
     value = metrics.ssim(pred, truth)
     assert 0.0 < value < 1.0
+
+
+def _lab_image(lab: tuple[float, float, float], shape=(4, 6)) -> np.ndarray:
+    """An 8-bit sRGB image of one LAB colour."""
+    pixels = np.broadcast_to(np.asarray(lab, dtype=np.float64), (*shape, 3))
+    return np.round(skcolor.lab2rgb(pixels) * 255).astype(np.uint8)
+
+
+def test_flicker_counts_colour_changes_where_the_picture_stands_still() -> None:
+    red, redder = _lab_image((50, 20, 10)), _lab_image((50, 26, 18))
+    change = float((metrics.ab_of(redder)[:, 0, 0] - metrics.ab_of(red)[:, 0, 0]).norm())
+    assert metrics.flicker([red, red, red]) == 0.0
+    assert metrics.flicker([red, redder, red]) == pytest.approx(change, abs=1e-4)
+    # A pixel whose L jumps moves: its colour change is no flicker.
+    moved = redder.copy()
+    moved[0, 0] = _lab_image((80, 0, 0), (1, 1))[0, 0]
+    assert metrics.flicker([red, moved]) == pytest.approx(change, abs=1e-4)
+    with pytest.raises(ValueError, match="stand still"):
+        metrics.flicker([red])
+    with pytest.raises(ValueError, match="shape"):
+        metrics.flicker([red, red[:2]])
+
+
+def test_motion_ab_error_looks_only_where_the_truth_moves() -> None:
+    dark, light = _lab_image((30, 0, 0)), _lab_image((70, 0, 0))
+    truth = [dark, light.copy()]
+    truth[1][:2] = dark[:2]  # the top half stands still, the bottom half changes
+    pred = [dark, truth[1].copy()]
+    pred[1][:2] = _lab_image((30, 40, 0), (2, 6))  # wrong colour where nothing moves: not counted
+    assert metrics.motion_ab_error(pred, truth) == pytest.approx(0.0, abs=1e-3)
+    pred[1][2:] = _lab_image((70, 0, 30), (2, 6))
+    assert metrics.motion_ab_error(pred, truth) == pytest.approx(30.0, abs=1.0)
+    with pytest.raises(ValueError, match="move"):
+        metrics.motion_ab_error([dark, dark], [dark, dark])

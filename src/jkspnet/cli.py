@@ -1,4 +1,4 @@
-"""The ``jkspnet`` command line: colorize photos, print the network summary."""
+"""The ``jkspnet`` command line: colorize photos and films, print the network summary."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .photos import (
     _WRITABLE_SUFFIXES,
     DEFAULT_MAX_PIXELS,
     OUTPUT_FORMATS,
+    PHOTO_SUFFIXES,
     Photo,
     find_photos,
     load_photo,
@@ -56,6 +57,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _crf(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 63:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 63, got {value}")
+    return value
+
+
 def _size(text: str) -> int:
     value = _positive_int(text)
     if value % 8:
@@ -66,18 +77,21 @@ def _size(text: str) -> int:
 def _add_colorize(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "colorize",
-        help="colorize photos",
-        description="Colorize black-and-white (or colour) photos at their full resolution. "
-        "Inputs are never modified; outputs are written atomically and existing files are "
-        "skipped unless --overwrite is given.",
+        help="colorize photos and films",
+        description="Colorize black-and-white (or colour) photos and films at their full "
+        "resolution. Films (.mp4 .mkv .mov .avi .webm, with the [video] extra) keep their frame "
+        "rate, frame count, duration and audio. Inputs are never modified; outputs are written "
+        "atomically and existing files are skipped unless --overwrite is given.",
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="photo files, folders or globs")
+    parser.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="photo or film files, folders or globs"
+    )
     parser.add_argument(
         "-o",
         "--output",
         required=True,
         metavar="OUT",
-        help="output file (for one input photo) or folder (created if missing)",
+        help="output file (for one input photo or film) or folder (created if missing)",
     )
     add_model_options(parser)
     parser.add_argument(
@@ -95,7 +109,23 @@ def _add_colorize(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--format",
         choices=sorted(set(OUTPUT_FORMATS) - {"jpeg"}),
-        help="output format (default: the input's own; PNG for formats such as GIF)",
+        help="photos' output format (default: the input's own; PNG for formats such as GIF)",
+    )
+    films = parser.add_argument_group("films")
+    films.add_argument(
+        "--no-stabilize",
+        dest="stabilize",
+        action="store_false",
+        help="colour each frame on its own (default: smooth colours over time, reset at cuts)",
+    )
+    films.add_argument(
+        "--codec", default="libx264", help="video encoder (default libx264, i.e. H.264)"
+    )
+    films.add_argument(
+        "--crf",
+        type=_crf,
+        default=18,
+        help="constant quality for encoders that take it, lower is better (default 18)",
     )
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -199,6 +229,7 @@ def _summary(args: argparse.Namespace) -> int:
 class _Job:
     source: Path
     target: Path
+    film: bool = False
 
 
 @dataclass
@@ -211,7 +242,14 @@ class _Tally:
 
 def _plan(args: argparse.Namespace, tally: _Tally, report) -> list[_Job]:
     """Map inputs to outputs; report inputs that cannot be used."""
-    found = find_photos(args.inputs, recursive=args.recursive)
+    from .video import VIDEO_SUFFIXES, is_video, output_suffix
+
+    found = find_photos(
+        args.inputs,
+        recursive=args.recursive,
+        suffixes=PHOTO_SUFFIXES | VIDEO_SUFFIXES,
+        what="photos or films",
+    )
     for problem in found.problems:
         report(f"error: {problem}")
         tally.failed += 1
@@ -223,17 +261,24 @@ def _plan(args: argparse.Namespace, tally: _Tally, report) -> list[_Job]:
         and not out.is_dir()
         and out.suffix != ""
     )
-    if single and out.suffix.lower() not in _WRITABLE_SUFFIXES:
-        writable = ", ".join(sorted(_WRITABLE_SUFFIXES))
-        raise JKSPNetError(f"{out}: cannot write {out.suffix} files (use one of {writable})")
+    if single:
+        film = is_video(found.photos[0][0])
+        suffixes = VIDEO_SUFFIXES if film else _WRITABLE_SUFFIXES
+        if out.suffix.lower() not in suffixes:
+            writable = ", ".join(sorted(suffixes))
+            what = f"a film as {out.suffix}" if film else f"{out.suffix} files"
+            raise JKSPNetError(f"{out}: cannot write {what} (use one of {writable})")
     if not single and out.exists() and not out.is_dir():
         raise JKSPNetError(f"{out}: exists and is not a folder (several outputs need a folder)")
 
     jobs: list[_Job] = []
     targets: dict[Path, Path] = {}
     for source, relative in found.photos:
+        film = is_video(source)
         if single:
             target = out
+        elif film:
+            target = out / relative.with_suffix(output_suffix(source, args.codec))
         else:
             _, suffix = output_format(source, args.format)
             target = out / relative.with_suffix(suffix)
@@ -250,7 +295,7 @@ def _plan(args: argparse.Namespace, tally: _Tally, report) -> list[_Job]:
         if target.exists() and not args.overwrite:
             tally.skipped += 1
             continue
-        jobs.append(_Job(source, target))
+        jobs.append(_Job(source, target, film))
     return jobs
 
 
@@ -264,12 +309,21 @@ def _colorize(args: argparse.Namespace) -> int:
         (tqdm.write if bar is not None else print)(message, file=sys.stderr)
 
     jobs = _plan(args, tally, report)
+    photos = [job for job in jobs if not job.film]
+    films = [job for job in jobs if job.film]
+    if films:
+        from .video import check_encoder
+
+        check_encoder(args.codec)  # before any work: PyAV is there, the encoder exists
     if jobs:
         colorizer = colorizer_from_options(args)
-        show_bar = len(jobs) > 1 and not args.quiet
-        bar = tqdm(total=len(jobs), unit="photo", disable=not show_bar, file=sys.stderr)
+    if photos:
+        show_bar = len(photos) > 1 and not args.quiet
+        bar = tqdm(total=len(photos), unit="photo", disable=not show_bar, file=sys.stderr)
         with bar, ThreadPoolExecutor(max_workers=2) as pool:
-            _run_jobs(colorizer, jobs, args, pool, bar, tally, report)
+            _run_jobs(colorizer, photos, args, pool, bar, tally, report)
+    for job in films:
+        _run_film(colorizer, job, args, tally, report)
 
     if tally.skipped:
         report(f"skipped {tally.skipped} existing output(s); use --overwrite to replace them")
@@ -279,6 +333,50 @@ def _colorize(args: argparse.Namespace) -> int:
     elif total or tally.skipped:
         print(f"colorized {tally.done}, failed {tally.failed}, skipped {tally.skipped}")
     return EXIT_FAILED if tally.failed else EXIT_OK
+
+
+def _run_film(colorizer, job: _Job, args: argparse.Namespace, tally: _Tally, report) -> None:
+    """Colorize one film with a progress bar of frames (frames per second, time left)."""
+    from tqdm import tqdm
+
+    from .video import VideoError, colorize_video, probe
+
+    try:
+        total = probe(job.source).estimated_frames
+        with tqdm(
+            total=total,
+            unit="frame",
+            desc=job.source.name,
+            disable=args.quiet,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        ) as bar:
+            result = colorize_video(
+                colorizer,
+                job.source,
+                job.target,
+                stabilize=args.stabilize,
+                codec=args.codec,
+                crf=args.crf,
+                batch_size=args.batch_size,
+                temperature=args.temperature,
+                overwrite=args.overwrite,
+                progress=bar.update,
+            )
+        if result.short:
+            report(
+                f"note: {job.source}: only {result.frames} of about {result.expected} frames "
+                "could be decoded; the film may be truncated"
+            )
+        tally.done += 1
+    except FileExistsError:
+        tally.skipped += 1
+    except VideoError as error:
+        report(f"error: {error}")
+        tally.failed += 1
+    except OSError as error:
+        report(f"error: {job.target}: cannot write ({error.strerror or error})")
+        tally.failed += 1
 
 
 def _load(job: _Job, max_pixels: int) -> Photo | PhotoError:

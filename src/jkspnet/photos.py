@@ -202,12 +202,14 @@ def save_photo(image: Image.Image, path: str | os.PathLike[str], overwrite: bool
     write_atomic(path, lambda stream: image.save(stream, format=fmt, **options), overwrite)
 
 
-def _walk(folder: Path, recursive: bool) -> Iterator[Path]:
+def _walk(
+    folder: Path, recursive: bool, suffixes: frozenset[str] = PHOTO_SUFFIXES
+) -> Iterator[Path]:
     """Photo files in a folder, sorted, hidden ones skipped; never follows links into loops."""
     for root, dirs, files in os.walk(folder, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
         for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in PHOTO_SUFFIXES:
+            if not name.startswith(".") and Path(name).suffix.lower() in suffixes:
                 yield Path(root) / name
 
 
@@ -219,8 +221,17 @@ class FoundPhotos:
     problems: list[PhotoError]
 
 
-def find_photos(inputs: Iterable[str], recursive: bool = False) -> FoundPhotos:
-    """Expand files, folders and glob patterns into photos (path, relative output name)."""
+def find_photos(
+    inputs: Iterable[str],
+    recursive: bool = False,
+    suffixes: frozenset[str] = PHOTO_SUFFIXES,
+    what: str = "photos",
+) -> FoundPhotos:
+    """Expand files, folders and glob patterns into photos (path, relative output name).
+
+    In folders, files with one of ``suffixes`` are taken (``what`` names them in the message
+    for a folder without any); files named directly are taken whatever their suffix.
+    """
     import glob
 
     photos: list[tuple[Path, Path]] = []
@@ -236,9 +247,9 @@ def find_photos(inputs: Iterable[str], recursive: bool = False) -> FoundPhotos:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = list(_walk(path, recursive))
+            found = list(_walk(path, recursive, suffixes))
             if not found:
-                problems.append(PhotoError(item, "no photos found in this folder"))
+                problems.append(PhotoError(item, f"no {what} found in this folder"))
             for photo in found:
                 add(photo, photo.relative_to(path))
         elif path.exists() or path.is_symlink():  # a broken link or a loop: its load says so

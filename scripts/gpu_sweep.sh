@@ -8,7 +8,7 @@
 # Writes REPORTS/<run>.log, REPORTS/<run>-<size>/ (eval reports), REPORTS/choice.json and
 # REPORTS/weights/ (model.safetensors + config.json at size 128, temperature 0.5; pick the final
 # size and temperature from the reports and re-bundle with scripts/bundle_weights.py).
-set -u
+set -u -o pipefail
 photos=$1 runs=$2 reports=$3
 python=${PYTHON:-python3}
 temperatures=1,0.7,0.5,0.38
@@ -32,9 +32,10 @@ from pathlib import Path
 scores = {}
 for final in sorted(Path(sys.argv[1]).glob("*/final.json")):
     scores[final.parent.name] = json.loads(final.read_text())["best_val_loss"]
-print(min(scores, key=scores.get))
+print(min(scores, key=scores.get) if scores else "")
 EOF
 )
+if [ -z "$best" ]; then echo "gpu_sweep: no run finished; see $reports/*.log" >&2; exit 1; fi
 echo "== chosen: $best (lowest validation loss)" >&2
 echo "{\"run\": \"$best\"}" >"$reports/choice.json"
 for size in 96 192; do

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -240,6 +241,8 @@ def test_config_file_flags_and_errors(capsys, tmp_path, photos):
     assert code == 2 and "not a run folder" in err
     with pytest.raises(JKSPNetError):
         TrainConfig(data=["x"], out="y", max_steps=1, crop_size=12).check()
+    with pytest.raises(JKSPNetError, match="keep_checkpoints must be at least 1"):
+        TrainConfig(data=["x"], out="y", max_steps=1, keep_checkpoints=0).check()
 
 
 def test_two_process_torchrun_on_cpu(tmp_path, photos):
@@ -419,6 +422,8 @@ def test_resume_tidies_what_a_kill_left(tmp_path, photos):
     (run / ".best.tmp").mkdir()  # ...half written
     (run / "checkpoints" / ".tmp-step_0000004").mkdir()
     os.symlink("checkpoints/.tmp-step_0000004", run / ".last.tmp")
+    orphan = run / "checkpoints" / "step_0000009"  # renamed into place, `last` not yet moved
+    shutil.copytree(run / "checkpoints" / "step_0000002", orphan)
     Trainer(config, resume=True, progress=False)
     assert Colorizer.from_pretrained(run / "best", device="cpu")
     assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []

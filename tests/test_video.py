@@ -365,3 +365,35 @@ def test_without_pyav_films_ask_for_the_extra(capsys, tmp_path, clip, monkeypatc
         "error: colorizing video needs PyAV: install the [video] extra: "
         "pip install 'jkspnet[video]'"
     )
+
+
+def test_without_pyav_the_photos_beside_a_film_are_still_colorized(
+    capsys, tmp_path, clip, photo_dir, fresh_weights, monkeypatch
+):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "film.mp4").write_bytes(clip.read_bytes())
+    (folder / "coffee.webp").write_bytes((photo_dir / "coffee.webp").read_bytes())
+    real_import = builtins.__import__
+
+    def no_av(name, *args, **kwargs):
+        if name == "av":
+            raise ImportError("No module named 'av'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_av)
+    out = tmp_path / "out"
+    code, stdout, err = run(capsys, "colorize", folder, "-o", out, "--weights", fresh_weights)
+    assert code == 1 and "colorized 1, failed 1" in stdout
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        f"error: {folder / 'film.mp4'}: colorizing video needs PyAV: install the [video] "
+        "extra: pip install 'jkspnet[video]'"
+    ]
+    assert sorted(p.name for p in out.iterdir()) == ["coffee.webp"]
+
+
+def test_a_stabilizer_serves_each_film_afresh(tmp_path, clip, colorizer):
+    stabilizer = Stabilizer()
+    first = colorize_video(colorizer, clip, tmp_path / "a.mp4", stabilize=stabilizer)
+    second = colorize_video(colorizer, clip, tmp_path / "b.mp4", stabilize=stabilizer)
+    assert second.cuts == first.cuts and stabilizer.frames == second.frames

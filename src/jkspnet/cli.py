@@ -28,13 +28,14 @@ from .photos import (
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def _whole_number(text: str, least: int) -> int:
+def _whole_number(text: str, least: int, most: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < least:
-        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+    if value < least or (most is not None and value > most):
+        bounds = f"from {least} to {most}" if most is not None else f"at least {least}"
+        raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
     return value
 
 
@@ -58,13 +59,7 @@ def _positive_float(text: str) -> float:
 
 
 def _crf(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= value <= 63:
-        raise argparse.ArgumentTypeError(f"must be from 0 to 63, got {value}")
-    return value
+    return _whole_number(text, 0, most=63)
 
 
 def _size(text: str) -> int:
@@ -314,7 +309,16 @@ def _colorize(args: argparse.Namespace) -> int:
     if films:
         from .video import check_encoder
 
-        check_encoder(args.codec)  # before any work: PyAV is there, the encoder exists
+        try:
+            check_encoder(args.codec)  # before any work: PyAV is there, the encoder exists
+        except JKSPNetError as error:
+            if photos and "PyAV" in str(error):  # the photos beside the films still go on
+                for job in films:
+                    report(f"error: {job.source}: {error}")
+                tally.failed += len(films)
+                films = []
+            else:
+                raise
     if jobs:
         colorizer = colorizer_from_options(args)
     if photos:
@@ -373,6 +377,9 @@ def _run_film(colorizer, job: _Job, args: argparse.Namespace, tally: _Tally, rep
         tally.skipped += 1
     except VideoError as error:
         report(f"error: {error}")
+        tally.failed += 1
+    except JKSPNetError as error:  # e.g. an audio stream the output container cannot hold
+        report(f"error: {job.source}: {error}")
         tally.failed += 1
     except OSError as error:
         report(f"error: {job.target}: cannot write ({error.strerror or error})")

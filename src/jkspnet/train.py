@@ -135,6 +135,8 @@ class TrainConfig:
             raise JKSPNetError(f"amp must be auto, bf16 or off, got {self.amp!r}")
         if not 0 < self.crop_scale_min <= 1:
             raise JKSPNetError(f"crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
+        if self.keep_checkpoints < 1:
+            raise JKSPNetError(f"keep_checkpoints must be at least 1, got {self.keep_checkpoints}")
 
 
 def _toml_value(value: object) -> str:
@@ -287,6 +289,12 @@ class Trainer:
             shutil.rmtree(temp, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             (self.run / ".last.tmp").unlink()
+        last = self.run / "last"
+        if last.is_symlink():  # killed after renaming a checkpoint, before `last` pointed to it
+            current = os.readlink(last)
+            for folder in (self.run / "checkpoints").glob("step_*"):
+                if folder.name > Path(current).name:
+                    shutil.rmtree(folder, ignore_errors=True)
 
     def _log(self, message: str) -> None:
         if self.env.main:
@@ -438,9 +446,9 @@ class Trainer:
         shutil.rmtree(temp, ignore_errors=True)
         with _keeping_the_previous(temp, f"the checkpoint of step {step}", self._previous("last")):
             self._write_checkpoint(step, temp, final)
-        kept = sorted(p for p in folder.glob("step_*") if p.is_dir())
-        for old in kept[: -self.config.keep_checkpoints]:
-            shutil.rmtree(old, ignore_errors=True)
+        kept = sorted(p for p in folder.glob("step_*") if p.is_dir() and p != final)
+        for old in kept[: len(kept) - (self.config.keep_checkpoints - 1)]:
+            shutil.rmtree(old, ignore_errors=True)  # never the one `last` now points to
 
     def _write_checkpoint(self, step: int, temp: Path, final: Path) -> None:
         """Weights and training state into ``temp``, flushed, renamed to ``final``, linked."""

@@ -139,6 +139,12 @@ class Stabilizer:
         self._lightness: torch.Tensor | None = None
         self._tones: torch.Tensor | None = None
 
+    def restart(self) -> None:
+        """Start a new film: forget the past, the frame count and the cuts found."""
+        self.reset()
+        self.frames = 0
+        self.cuts.clear()
+
     def reset(self) -> None:
         """Forget the past: the next frame is taken as predicted."""
         self._ab = self._lightness = self._tones = None
@@ -501,6 +507,8 @@ def colorize_video(
         writable = ", ".join(sorted(_CONTAINERS))
         raise JKSPNetError(f"{target}: cannot write {target.suffix} films (use one of {writable})")
     stabilizer = Stabilizer() if stabilize is True else (stabilize or None)
+    if stabilizer is not None:  # a Stabilizer serves one film: forget any earlier one's
+        stabilizer.restart()
     if not overwrite and target.exists():
         raise FileExistsError(str(target))
     container = _open_input(source, colorizer.max_pixels)

@@ -350,7 +350,9 @@ def test_film_usage_errors_are_one_line(capsys, tmp_path, clip, fresh_weights, e
     assert len(err.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
 
 
-def test_without_pyav_films_ask_for_the_extra(capsys, tmp_path, clip, monkeypatch):
+@pytest.fixture
+def no_pyav(monkeypatch):
+    """Imports of PyAV fail, as where the [video] extra is not installed."""
     real_import = builtins.__import__
 
     def no_av(name, *args, **kwargs):
@@ -359,6 +361,9 @@ def test_without_pyav_films_ask_for_the_extra(capsys, tmp_path, clip, monkeypatc
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_av)
+
+
+def test_without_pyav_films_ask_for_the_extra(capsys, tmp_path, clip, no_pyav):
     code, _, err = run(capsys, "colorize", clip, "-o", tmp_path / "x.mp4")
     assert code == 2
     assert err.strip() == (
@@ -368,20 +373,12 @@ def test_without_pyav_films_ask_for_the_extra(capsys, tmp_path, clip, monkeypatc
 
 
 def test_without_pyav_the_photos_beside_a_film_are_still_colorized(
-    capsys, tmp_path, clip, photo_dir, fresh_weights, monkeypatch
+    capsys, tmp_path, clip, photo_dir, fresh_weights, no_pyav
 ):
     folder = tmp_path / "mixed"
     folder.mkdir()
     (folder / "film.mp4").write_bytes(clip.read_bytes())
     (folder / "coffee.webp").write_bytes((photo_dir / "coffee.webp").read_bytes())
-    real_import = builtins.__import__
-
-    def no_av(name, *args, **kwargs):
-        if name == "av":
-            raise ImportError("No module named 'av'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_av)
     out = tmp_path / "out"
     code, stdout, err = run(capsys, "colorize", folder, "-o", out, "--weights", fresh_weights)
     assert code == 1 and "colorized 1, failed 1" in stdout

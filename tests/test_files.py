@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+
 import pytest
 
 from jkspnet.files import write_atomic
@@ -45,3 +48,16 @@ def test_a_file_in_the_folder_path(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError):
         write_atomic(tmp_path / "file" / "out.txt", "y")
+
+
+def test_without_hard_links_the_file_is_still_placed_and_nothing_clobbered(tmp_path, monkeypatch):
+    def no_links(source, target):  # a FAT or exFAT drive: link() is not permitted
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    target = tmp_path / "out.jpg"
+    write_atomic(target, b"first", overwrite=False)
+    assert target.read_bytes() == b"first"
+    with pytest.raises(FileExistsError):
+        write_atomic(target, b"second", overwrite=False)
+    assert target.read_bytes() == b"first" and [p.name for p in tmp_path.iterdir()] == ["out.jpg"]

@@ -55,9 +55,31 @@ def write_atomic(
         if overwrite:
             os.replace(temp_name, path)
         else:
-            os.link(temp_name, path)  # fails if the target appeared meanwhile: never clobber
-            os.unlink(temp_name)
+            _place_without_clobbering(temp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
+
+
+_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS}
+
+
+def _place_without_clobbering(temp_name: str, path: Path) -> None:
+    """Move the finished file into place unless something now stands there.
+
+    A hard link fails if the target exists, so no check-then-rename race can clobber it. Some
+    filesystems (FAT and exFAT drives, some network shares) have no hard links: there the target
+    is checked once more and the file renamed, leaving a window of microseconds, rather than
+    throwing away a finished photo or film.
+    """
+    try:
+        os.link(temp_name, path)
+    except OSError as error:
+        if error.errno not in _NO_HARD_LINKS:
+            raise
+        if path.exists():
+            raise FileExistsError(errno.EEXIST, "exists", str(path)) from None
+        os.rename(temp_name, path)
+        return
+    os.unlink(temp_name)

@@ -634,15 +634,21 @@ class Trainer:
             out_of_time = _any_rank(out_of_time, env, self.device)
             paused = 0 < config.stop_at <= step
             done = step >= self.total_steps or out_of_time or paused
-            if env.main and (step % config.val_every == 0 or done):
-                figures = self.validate(step)
-                if figures:
-                    self._log_metrics({"step": step, **figures})
-                    if figures["val_loss"] < self.best_val:
-                        self.best_val = figures["val_loss"]
-                        self._save_best(step, figures)
-            if env.main and (step % config.checkpoint_every == 0 or done):
-                self._save_checkpoint(step)
+            failure: JKSPNetError | None = None
+            try:  # rank 0 alone writes; a failure there must stop every rank, not hang them
+                if env.main and (step % config.val_every == 0 or done):
+                    figures = self.validate(step)
+                    if figures:
+                        self._log_metrics({"step": step, **figures})
+                        if figures["val_loss"] < self.best_val:
+                            self.best_val = figures["val_loss"]
+                            self._save_best(step, figures)
+                if env.main and (step % config.checkpoint_every == 0 or done):
+                    self._save_checkpoint(step)
+            except JKSPNetError as error:
+                failure = error
+            if _any_rank(failure is not None, env, self.device):
+                raise failure or TrainingError(f"rank 0 failed to save step {step}; see its error")
             env.barrier()
             if (out_of_time or paused) and step < self.total_steps:
                 why = "time limit" if out_of_time else f"stop step {config.stop_at}"

@@ -634,9 +634,11 @@ class Trainer:
             out_of_time = _any_rank(out_of_time, env, self.device)
             paused = 0 < config.stop_at <= step
             done = step >= self.total_steps or out_of_time or paused
+            validating = step % config.val_every == 0 or done
+            saving = validating or step % config.checkpoint_every == 0
             failure: JKSPNetError | None = None
             try:  # rank 0 alone writes; a failure there must stop every rank, not hang them
-                if env.main and (step % config.val_every == 0 or done):
+                if env.main and validating:
                     figures = self.validate(step)
                     if figures:
                         self._log_metrics({"step": step, **figures})
@@ -647,7 +649,8 @@ class Trainer:
                     self._save_checkpoint(step)
             except JKSPNetError as error:
                 failure = error
-            if _any_rank(failure is not None, env, self.device):
+            # Every rank knows when rank 0 saves, so only those steps pay for the extra exchange.
+            if saving and _any_rank(failure is not None, env, self.device):
                 raise failure or TrainingError(f"rank 0 failed to save step {step}; see its error")
             env.barrier()
             if (out_of_time or paused) and step < self.total_steps:

@@ -1,4 +1,6 @@
-"""Network throughput at 128x128 by backend: eager, channels_last, bf16, compile, ONNX Runtime.
+"""Network throughput at 128x128 by backend: eager, channels_last, bf16, compile, ONNX Runtime,
+and JKSPNet's own inference form (``jkspnet.inference.InferenceNet``, what ``jkspnet colorize``
+runs: bf16 on CPUs with native bf16, else fp32).
 
 For each batch size the variants are measured alternately in one process (this machine's speed
 drifts over minutes) and the median of the rounds is reported, as img/s, GFLOP/s and the
@@ -25,6 +27,7 @@ from pathlib import Path
 import torch
 
 from jkspnet import JKSPNet
+from jkspnet.inference import InferenceNet
 from jkspnet.weights import ModelConfig
 
 FLOP_PER_IMAGE = 25.96e9  # forward at 128x128, by torch.utils.flop_counter (see test_model)
@@ -35,8 +38,10 @@ VARIANTS = (
     "torch.compile",
     "compile bf16",
     "onnxruntime",
+    "InferenceNet fp32",
+    "InferenceNet bf16",
 )
-BF16 = {"bf16 autocast", "compile bf16"}
+BF16 = {"bf16 autocast", "compile bf16", "InferenceNet bf16"}
 
 
 def _timed(fn: Callable[[], object], repeats: int) -> float:
@@ -97,6 +102,13 @@ def build_variants(
 
         session = OnnxColorizer(onnx_path, device="cpu")
         variants["onnxruntime"] = lambda x: session.predict_ab(x, 1.0)
+    for dtype, name in (
+        (torch.float32, "InferenceNet fp32"),
+        (torch.bfloat16, "InferenceNet bf16"),
+    ):
+        if name in wanted:
+            net = InferenceNet(channels_last, dtype)
+            variants[name] = lambda x, net=net: net(x.contiguous(memory_format=torch.channels_last))
     return variants
 
 

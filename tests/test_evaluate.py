@@ -103,13 +103,13 @@ def test_temperature_sweep_runs_the_network_once_per_batch(
     capsys, tmp_path, photo_dir, fresh_weights, monkeypatch
 ):
     calls = []
-    original = JKSPNet.logits
+    original = JKSPNet.features
 
     def counting(self, x):
         calls.append(x.shape[0])
         return original(self, x)
 
-    monkeypatch.setattr(JKSPNet, "logits", counting)
+    monkeypatch.setattr(JKSPNet, "features", counting)
     sweep = tmp_path / "sweep"
     code, out, err = run(
         capsys,

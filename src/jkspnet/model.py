@@ -94,6 +94,10 @@ class JKSPNet(nn.Module):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The 313 unnormalised bin scores per pixel, shape (N, 313, H, W)."""
+        return self.abp(self.features(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last decoder stage's output (N, 64, H, W): everything before the 313-bin head."""
         x = self.input(x)
         x1 = self.enc1(x)
         x2 = self.enc2(x1)
@@ -106,8 +110,7 @@ class JKSPNet(nn.Module):
         x = self.ups2(x)
         x = self.dec2(self.print_cat(torch.cat([x, x2], dim=1)))
         x = self.ups3(x)
-        x = self.dec3(self.print_cat(torch.cat([x, x1], dim=1)))
-        return self.abp(x)
+        return self.dec3(self.print_cat(torch.cat([x, x1], dim=1)))
 
     def decode(self, logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         """ab from logits: ``out(softmax(logits / T))``; T = 1 is the seed, T < 1 is more vivid."""

@@ -22,6 +22,7 @@ from PIL import Image
 
 from .color import lab_to_rgb, luminance_to_l, normalize_l, srgb_to_linear
 from .errors import JKSPNetError, WeightsError
+from .inference import InferenceNet
 from .model import JKSPNet
 from .photos import DEFAULT_MAX_PIXELS, Photo, load_photo
 from .weights import ModelConfig, bundled_weights, load_into, load_weights, save_weights
@@ -130,6 +131,8 @@ class Colorizer:
         if self.device.type != "mps":
             self.model = self.model.to(memory_format=torch.channels_last)
         self._lut_cache: dict[str, torch.Tensor] = {}
+        self._net: InferenceNet | None = None
+        self._net_key: tuple = ()
 
     # ------------------------------------------------------------------ weights
     @classmethod
@@ -212,6 +215,16 @@ class Colorizer:
         temperature = self.config.temperature if temperature is None else temperature
         return self.predict_ab_at(network_input, [temperature])[0]
 
+    def inference_net(self) -> InferenceNet:
+        """The network's fast inference form (:mod:`jkspnet.inference`) in this precision,
+        rebuilt when the precision or the model's weights have changed since."""
+        weights = tuple((t.data_ptr(), t._version) for t in self.model.state_dict().values())
+        key = (self.precision, weights)
+        if self._net is None or key != self._net_key:
+            dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
+            self._net, self._net_key = InferenceNet(self.model, dtype), key
+        return self._net
+
     @torch.inference_mode()
     def predict_ab_at(
         self, network_input: torch.Tensor, temperatures: Sequence[float]
@@ -221,10 +234,7 @@ class Colorizer:
         x = network_input.to(self.device, torch.float32)
         if self.device.type != "mps":
             x = x.contiguous(memory_format=torch.channels_last)
-        bf16 = self.precision == "bf16"
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = self.model.logits(x)
-            return [self.model.decode(logits, t).float() for t in temperatures]
+        return self.inference_net()(x, temperatures)
 
     def finish(self, prepared: PreparedPhoto, ab: torch.Tensor) -> Image.Image:
         """Join a predicted ab (2, s, s) to the full-resolution L and return the 8-bit photo."""

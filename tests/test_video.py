@@ -273,6 +273,34 @@ def test_unreadable_films_raise_one_clear_error(clip, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(cases)
 
 
+def damage_one_packet(clip: Path, target: Path) -> int:
+    """Copy ``clip`` to ``target`` with noise over the middle video packet; the frame count."""
+    with av.open(str(clip)) as container:
+        video = container.streams.video[0]
+        places = [p.pos for p in container.demux(video) if p.size and p.pos is not None]
+    data = bytearray(clip.read_bytes())
+    middle = places[len(places) // 2]  # from its first NAL unit's length: undecodable
+    data[middle : middle + 256] = np.random.default_rng(0).integers(0, 256, 256, np.uint8).tobytes()
+    target.write_bytes(bytes(data))
+    return len(places)
+
+
+def test_a_damaged_packet_is_skipped_not_the_whole_film(clip, tmp_path, capsys, fresh_weights):
+    film = tmp_path / "damaged.mp4"
+    frames = damage_one_packet(clip, film)
+    result = colorize_video(ScriptedColorizer(), film, tmp_path / "out.mp4")
+    assert result.damaged_packets >= 1
+    assert frames - 3 <= result.frames < frames
+    assert probe(tmp_path / "out.mp4").frames == result.frames
+
+    code, _, err = run(
+        capsys, "colorize", film, "-o", tmp_path / "cli.mp4", "--weights", fresh_weights,
+        "--size", "32", "-q",
+    )  # fmt: skip
+    assert code == 0 and "Traceback" not in err
+    assert f"note: {film}: skipped {result.damaged_packets} damaged packets" in err
+
+
 # ------------------------------------------------------------------ the command line
 
 

@@ -367,7 +367,12 @@ def _run_film(colorizer, job: _Job, args: argparse.Namespace, tally: _Tally, rep
                 overwrite=args.overwrite,
                 progress=bar.update,
             )
-        if result.short:
+        if result.damaged_packets:
+            report(
+                f"note: {job.source}: skipped {result.damaged_packets} damaged packets; "
+                f"wrote the {result.frames} frames that could be decoded"
+            )
+        elif result.short:
             report(
                 f"note: {job.source}: only {result.frames} of about {result.expected} frames "
                 "could be decoded; the film may be truncated"

@@ -294,11 +294,13 @@ class VideoResult:
 
     ``expected`` is the count the input's header promised or its duration implies (None if
     neither says): a film that decodes to fewer frames is probably truncated.
+    ``damaged_packets``: packets the decoder could not use, skipped (their frames are missing).
     """
 
     frames: int
     cuts: list[int]
     expected: int | None = None
+    damaged_packets: int = 0  # skipped: the decoder could not use them
 
     @property
     def short(self) -> bool:
@@ -439,8 +441,13 @@ def write_video(
     return count
 
 
-def _frames(container, output, audio: dict) -> Iterator[_Frame]:
-    """Decoded grey frames of the first video stream; audio packets are muxed on the way."""
+def _frames(container, output, audio: dict, damaged: list[int]) -> Iterator[_Frame]:
+    """Decoded grey frames of the first video stream; audio packets are muxed on the way.
+
+    A packet the decoder refuses is skipped (it picks up again at the next one it can use) and
+    counted in ``damaged[0]``. FFmpeg's demuxers resynchronise past damage themselves; one that
+    raises fails the film.
+    """
     from av import FFmpegError
 
     video = container.streams.video[0]
@@ -449,13 +456,18 @@ def _frames(container, output, audio: dict) -> Iterator[_Frame]:
     while True:
         try:
             packet = next(packets, None)
-            decoded = packet.decode() if packet is not None and packet.stream is video else []
         except FFmpegError as error:
             raise VideoError(
                 container.name, f"truncated or corrupt video ({_why(error)})"
             ) from None
         if packet is None:
             return
+        decoded = []
+        if packet.stream is video:
+            try:
+                decoded = packet.decode()
+            except FFmpegError:
+                damaged[0] += 1
         for frame in decoded:
             yield _Frame(
                 frame.to_ndarray(format="gray"),
@@ -515,6 +527,7 @@ def colorize_video(
     info = _info(container)
     per_batch = max(1, min(batch_size, _BATCH_PIXELS // (info.width * info.height)))
     written = 0
+    damaged = [0]
 
     def encode(stream: BinaryIO) -> None:
         nonlocal written
@@ -530,7 +543,7 @@ def colorize_video(
                 s: _add_stream(output, f"{s.codec_context.name} audio", template=s)
                 for s in container.streams.audio
             }
-            for batch in _batches(_frames(container, output, audio), per_batch):
+            for batch in _batches(_frames(container, output, audio, damaged), per_batch):
                 prepared = [colorizer.prepare(Photo(frame.pixels)) for frame in batch]
                 small = torch.stack([p.network_input for p in prepared])
                 ab = colorizer.predict_ab(small, temperature)
@@ -556,7 +569,7 @@ def colorize_video(
                 str(source), f"truncated or corrupt video, or cannot write {target} ({reason})"
             ) from None
     cuts = list(stabilizer.cuts) if stabilizer is not None else []
-    return VideoResult(written, cuts, info.estimated_frames)
+    return VideoResult(written, cuts, info.estimated_frames, damaged[0])
 
 
 __all__ = [

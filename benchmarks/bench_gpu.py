@@ -3,7 +3,8 @@
 Everything is measured in the same process, variants alternately, medians reported:
   - peak: a large bf16 matrix product (the ceiling the others are compared with);
   - inference at 128x128, batch --batch: eager fp32 (TF32 off), channels_last fp32, channels_last
-    bf16 autocast, and the same under torch.compile (compile time reported) unless --no-compile;
+    bf16 autocast, JKSPNet's InferenceNet in bf16 (the default path), and channels_last bf16 under
+    torch.compile (compile time reported) unless --no-compile;
   - training steps (as `jkspnet train` does them, see bench_train.py) at batch --train-batch in
     bf16, as img/s and MFU against the measured peak and the card's datasheet figure;
   - one 24-megapixel photo through `Colorizer.colorize` on the GPU (bundled weights), seconds;
@@ -28,6 +29,7 @@ from bench_train import FLOP_PER_IMAGE_FWD, TRAIN_FACTOR, make_step
 from PIL import Image
 
 from jkspnet import JKSPNet
+from jkspnet.inference import InferenceNet
 from jkspnet.pipeline import Colorizer
 
 DEVICE = torch.device("cuda")
@@ -70,10 +72,12 @@ def inference_variants(batch: int, size: int, compile_too: bool) -> dict[str, ob
 
         return go
 
+    net = InferenceNet(fast, torch.bfloat16)  # what Colorizer runs (bf16 on CUDA)
     variants = {
         "eager NCHW fp32": run(plain, x, False),
         "channels_last fp32": run(fast, x_cl, False),
         "channels_last bf16": run(fast, x_cl, True),
+        "InferenceNet bf16": lambda: net(x_cl),
     }
     compile_seconds = None
     if compile_too:

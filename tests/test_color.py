@@ -13,6 +13,7 @@ from jkspnet.color import (
     L_OFFSET,
     denormalize_l,
     lab_to_rgb,
+    lab_to_srgb8,
     normalize_l,
     rgb_to_l,
     rgb_to_lab,
@@ -113,3 +114,22 @@ def test_round_trip_of_any_8bit_colour(rgb):
     colour = torch.tensor(rgb, dtype=torch.float64).view(3, 1, 1) / 255
     back = lab_to_rgb(rgb_to_lab(colour))
     assert torch.equal((back * 255).round(), colour * 255)
+
+
+def test_lab_to_srgb8_is_the_rounded_conversion():
+    rng = np.random.default_rng(2)
+    lab = np.stack(  # all of L, chroma well beyond sRGB's gamut, and a batch dimension
+        [rng.uniform(0, 100, (2, 96, 96)), *rng.uniform(-120, 120, (2, 2, 96, 96))], axis=1
+    )
+    lab = torch.from_numpy(lab).float()
+    exact = (lab_to_rgb(lab.double()) * 255).round()
+    codes = lab_to_srgb8(lab)
+    assert codes.dtype == torch.uint8 and codes.shape == lab.shape
+    difference = (codes.double() - exact).abs()
+    assert difference.max() <= 1 and (difference > 0).double().mean() < 1e-4  # float32 ties
+    every_8bit = torch.arange(256, dtype=torch.float64).view(1, 1, -1) / 255
+    grey_and_primaries = torch.cat([every_8bit.expand(3, 1, 256), torch.eye(3).view(3, 1, 3)], 2)
+    round_trip = lab_to_srgb8(rgb_to_lab(grey_and_primaries).float())
+    assert torch.equal(round_trip.double(), (grey_and_primaries * 255).round())
+    with pytest.raises(ValueError, match="3 channels"):
+        lab_to_srgb8(torch.zeros(2, 8, 8))

@@ -284,6 +284,50 @@ def test_two_process_torchrun_on_cpu(tmp_path, photos):
     assert Colorizer.from_pretrained(run / "last", device="cpu")
 
 
+_RANK0_DISK_FULL_AT_SECOND_CHECKPOINT = """
+import errno, os, sys
+import jkspnet.weights
+from jkspnet.cli import main
+
+real, calls = jkspnet.weights.save_file, []
+
+def full_disk(*args, **kwargs):
+    calls.append(1)
+    if len(calls) < 2:
+        return real(*args, **kwargs)
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+if os.environ["RANK"] == "0":
+    jkspnet.weights.save_file = full_disk
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_save_failure_on_rank_0_stops_both_torchrun_ranks(tmp_path, photos):
+    script = tmp_path / "disk_full.py"
+    script.write_text(_RANK0_DISK_FULL_AT_SECOND_CHECKPOINT)
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = ["--data", photos, "--out", run, "--max-steps", "6", "--checkpoint-every", "2"]
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", "29534", str(script), "train", *map(str, args), *TINY, "-q"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    took = time.monotonic() - started
+    assert result.returncode != 0, result.stderr[-3000:]
+    lines = result.stderr.splitlines()  # torchrun's launcher adds its own report after them
+    rank_0 = (
+        "error: cannot write the checkpoint of step 4 (No space left on device); "
+        f"{run / 'last'} still points to step_0000002"
+    )
+    assert rank_0 in lines
+    assert "error: rank 0 failed to save step 4; see its error" in lines  # rank 1 stopped too
+    assert took < 240  # a hung rank 1 would wait for the collective's 30-minute timeout
+    assert _step_of_last(run) == "step_0000002" and not (run / "final.json").exists()
+
+
 # ------------------------------------------------------------------ kills and full disks
 _DIE_DURING_SECOND_CHECKPOINT = """
 import os, signal, sys

@@ -460,7 +460,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except JKSPNetError as error:
-        print(f"error: {error}", file=sys.stderr)
+        # One write, not print's two: every rank of a torchrun job shares this stream, and
+        # torchrun runs them unbuffered, so two writes could interleave with another rank's.
+        sys.stderr.write(f"error: {error}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

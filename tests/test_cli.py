@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
+from jkspnet import Colorizer
 from jkspnet.cli import main
 
 from .conftest import digest
@@ -317,6 +318,38 @@ def test_an_output_folder_that_is_not_writable(
     source = photo_dir / "coffee.webp"
     code, _, err = run(capsys, "colorize", source, "-o", out / "c.png", "--weights", fresh_weights)
     assert code == 1 and "Traceback" not in err
-    assert err.strip().splitlines() == [f"error: {out / 'c.png'}: cannot write (Permission denied)"]
+    assert err.strip().splitlines() == [
+        f"error: {out}: cannot write there (Permission denied): 1 output(s) not written"
+    ]
     out.chmod(0o755)
     assert list(out.iterdir()) == []  # no partial file, no temporary
+
+
+def test_an_unwritable_output_folder_fails_before_any_work_and_the_others_go_on(
+    capsys, tmp_path, photo_dir, fresh_weights, monkeypatch
+):
+    inputs = tmp_path / "in"
+    for sub in ("open", "locked"):
+        (inputs / sub).mkdir(parents=True)
+        for name in ("astronaut.jpg", "coffee.webp"):
+            (inputs / sub / name).write_bytes((photo_dir / name).read_bytes())
+    out = tmp_path / "out"
+    (out / "locked").mkdir(parents=True)
+    deny_writing(out / "locked", monkeypatch)
+    prepared = []
+    real_prepare = Colorizer.prepare
+    monkeypatch.setattr(
+        Colorizer,
+        "prepare",
+        lambda self, photo, *a: prepared.append(1) or real_prepare(self, photo, *a),
+    )
+    code, stdout, err = run(
+        capsys, "colorize", inputs, "-r", "-o", out, "--weights", fresh_weights, "--size", "32"
+    )
+    assert code == 1 and "Traceback" not in err
+    assert err.strip().splitlines()[0] == (
+        f"error: {out / 'locked'}: cannot write there (Permission denied): 2 output(s) not written"
+    )
+    assert "colorized 2, failed 2, skipped 0" in stdout
+    assert len(prepared) == 2  # the locked folder's photos were not even decoded
+    assert sorted(p.name for p in (out / "open").iterdir()) == ["astronaut.jpg", "coffee.webp"]

@@ -16,9 +16,12 @@ import skimage.color
 import torch
 from PIL import Image
 
+import jkspnet.evaluate as evaluate_module
 from jkspnet import JKSPNet, metrics
 from jkspnet.cli import main
 from jkspnet.evaluate import GRID_CELL_HEIGHT, GRID_GAP, evaluate
+
+from .hostile import deny_writing
 
 BLOCK_KEYS = {"psnr", "ssim", "cf", "delta_cf", "delta_cf_per_image", "auc", "auc_rebalanced"}
 
@@ -192,6 +195,22 @@ def test_report_folder_is_not_overwritten_unless_asked(capsys, tmp_path, photo_d
     ]
     assert json.loads((report / "summary.json").read_text())["n"] == 1  # --limit 1
     assert (report / "notes.txt").read_text() == "mine"
+
+
+def test_an_unwritable_report_folder_is_found_before_scoring(
+    capsys, tmp_path, photo_dir, fresh_weights, monkeypatch
+):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    deny_writing(locked, monkeypatch)
+    scored = []
+    monkeypatch.setattr(evaluate_module, "evaluate", lambda *a, **k: scored.append(1))
+    code, _, err = run(capsys, *eval_args(photo_dir, fresh_weights, locked / "report"))
+    assert code == 2 and not scored
+    assert (
+        err.strip()
+        == f"error: {locked / 'report'}: cannot write the report there (Permission denied)"
+    )
 
 
 @pytest.mark.parametrize("value", ["0", "1,-2", "x", ","])

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import JKSPNetError, PhotoError
+from .files import unwritable_reason
 from .photos import (
     _WRITABLE_SUFFIXES,
     DEFAULT_MAX_PIXELS,
@@ -294,6 +295,24 @@ def _plan(args: argparse.Namespace, tally: _Tally, report) -> list[_Job]:
     return jobs
 
 
+def _writable_jobs(jobs: list[_Job], tally: _Tally, report) -> list[_Job]:
+    """The jobs whose output folder can be written; the others fail, one line per folder,
+    before any work is done for them."""
+    by_folder: dict[Path, list[_Job]] = {}
+    for job in jobs:
+        by_folder.setdefault(job.target.parent, []).append(job)
+    writable = []
+    for folder, folder_jobs in by_folder.items():
+        reason = unwritable_reason(folder)
+        if reason is None:
+            writable += folder_jobs
+            continue
+        count = len(folder_jobs)
+        report(f"error: {folder}: cannot write there ({reason}): {count} output(s) not written")
+        tally.failed += len(folder_jobs)
+    return writable
+
+
 def _colorize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -303,7 +322,7 @@ def _colorize(args: argparse.Namespace) -> int:
     def report(message: str) -> None:
         (tqdm.write if bar is not None else print)(message, file=sys.stderr)
 
-    jobs = _plan(args, tally, report)
+    jobs = _writable_jobs(_plan(args, tally, report), tally, report)
     photos = [job for job in jobs if not job.film]
     films = [job for job in jobs if job.film]
     if films:

@@ -51,7 +51,7 @@ from .cli import (
 )
 from .data import list_photos
 from .errors import JKSPNetError, PhotoError
-from .files import write_atomic
+from .files import unwritable_reason, write_atomic
 from .photos import Photo, find_photos, load_photo
 
 if TYPE_CHECKING:
@@ -551,6 +551,9 @@ def run_eval(args: argparse.Namespace) -> int:
         raise JKSPNetError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not args.overwrite:
         raise JKSPNetError(f"{out}: exists and is not empty; use --overwrite to write into it")
+    reason = unwritable_reason(out)
+    if reason is not None:  # found now, not after scoring every photo
+        raise JKSPNetError(f"{out}: cannot write the report there ({reason})")
     found = find_photos(_expand_lists(args.data), recursive=True)
     if found.problems:
         raise JKSPNetError("; ".join(str(problem) for problem in found.problems))

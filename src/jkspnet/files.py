@@ -83,3 +83,22 @@ def _place_without_clobbering(temp_name: str, path: Path) -> None:
         os.rename(temp_name, path)
         return
     os.unlink(temp_name)
+
+
+def unwritable_reason(folder: str | os.PathLike[str]) -> str | None:
+    """Why no file can be made in ``folder`` (or, if it does not exist yet, in the nearest
+    folder above it, where it would be created), or None if one can.
+
+    Tried for real, with a probe file made and removed at once: permission bits say nothing of
+    read-only filesystems, and root passes them all.
+    """
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".jkspnet-probe-", dir=folder)
+    except OSError as error:
+        return error.strerror or str(error)
+    os.close(handle)
+    os.unlink(probe)
+    return None

@@ -6,16 +6,18 @@ greyscale JPEG. Measured two ways, --rounds times each, medians reported:
   - the command as a user runs it (`python -m jkspnet colorize big.jpg -o out.jpg`, a fresh
     process each time: start-up, weights, decoding, network, finishing, encoding), with the
     process's peak RSS;
-  - `Colorizer.colorize` alone in a warm process (what a server or a batch pays per photo).
+  - `Colorizer.colorize` alone in a warm process (what a server or a batch pays per photo);
+  - with --folder N, `jkspnet colorize` on a folder of N colour copies of it (the worst case for
+    memory: colour decodes to three bytes a pixel), a fresh process, time and peak RSS.
 
-    python benchmarks/bench_large_photo.py --rounds 3 --out bench-large.json
+    python benchmarks/bench_large_photo.py --rounds 3 --folder 20 --out bench-large.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import statistics
 import subprocess
 import sys
@@ -28,11 +30,23 @@ from PIL import Image
 from jkspnet import Colorizer
 
 
+def run_measured(command: list[str]) -> tuple[float, float]:
+    """Run ``command``; its wall time in seconds and its own peak RSS in MiB."""
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(command)}")
+    return seconds, usage.ru_maxrss / 1024  # Linux reports KiB
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photo", default="examples/lighthouse.jpg")
     parser.add_argument("--size", default="6000x4000", help="WxH of the enlarged photo")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--folder", type=int, default=0, help="also a folder of N colour copies")
     parser.add_argument("--out", default=None, help="write results as JSON here")
     args = parser.parse_args()
     width, height = (int(side) for side in args.size.split("x"))
@@ -45,12 +59,19 @@ def main() -> None:
             )
         command = [sys.executable, "-m", "jkspnet", "colorize", str(big), "-q", "--overwrite"]
         command += ["-o", str(Path(work) / "out.jpg")]
-        cold = []
-        for _ in range(args.rounds):
-            start = time.perf_counter()
-            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-            cold.append(time.perf_counter() - start)
-        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        runs = [run_measured(command) for _ in range(args.rounds)]
+        cold, peak_mib = [seconds for seconds, _ in runs], max(peak for _, peak in runs)
+        folder_figures = None
+        if args.folder:
+            folder = Path(work) / "folder"
+            folder.mkdir()
+            with Image.open(args.photo) as photo:
+                colour = photo.convert("RGB").resize((width, height), Image.Resampling.BICUBIC)
+            for index in range(args.folder):
+                colour.save(folder / f"photo{index:03d}.jpg", quality=90)
+            del colour
+            folder_command = [sys.executable, "-m", "jkspnet", "colorize", str(folder), "-q"]
+            folder_figures = run_measured([*folder_command, "-o", str(Path(work) / "folder-out")])
 
         colorizer = Colorizer.from_pretrained()
         colorizer.colorize(big)  # warm-up
@@ -70,6 +91,11 @@ def main() -> None:
         f"(median of {args.rounds}), peak RSS {peak_mib:.0f} MiB"
     )
     print(f"Colorizer.colorize + save, warm:  {statistics.median(warm):6.2f} s")
+    if folder_figures is not None:
+        print(
+            f"jkspnet colorize, a folder of {args.folder} colour copies: "
+            f"{folder_figures[0]:.1f} s, peak RSS {folder_figures[1]:.0f} MiB"
+        )
     if args.out:
         result = {
             "width": width,
@@ -79,6 +105,9 @@ def main() -> None:
             "cli_seconds": cold,
             "cli_peak_rss_mib": peak_mib,
             "warm_seconds": warm,
+            "folder_photos": args.folder,
+            "folder_seconds": folder_figures and folder_figures[0],
+            "folder_peak_rss_mib": folder_figures and folder_figures[1],
         }
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 

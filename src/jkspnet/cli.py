@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ from .photos import (
     find_photos,
     load_photo,
     output_format,
+    photo_pixels,
     save_photo,
 )
 
@@ -169,7 +170,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "(AVX512-BF16, AMX), where it is about twice as fast, else fp32",
     )
     parser.add_argument(
-        "--batch-size", type=_positive_int, default=16, help="photos per network pass (16)"
+        "--batch-size",
+        type=_positive_int,
+        default=16,
+        help="photos per network pass (16; fewer for large photos)",
     )
     parser.add_argument(
         "--max-pixels",
@@ -417,21 +421,42 @@ def _load(job: _Job, max_pixels: int) -> Photo | PhotoError:
         return error
 
 
+_BATCH_PIXELS = 1 << 25
+"""Full-resolution pixels in one batch (about 32 M): with the next batch decoding and finished
+photos waiting to be written, a folder of 24 MP photos then peaks near 1.5 GB rather than 4 GB
+(16 of them). The network's input is small whatever the photo, so small batches cost little."""
+
+
+def _batches(jobs: list[_Job], size: int, pixels: int) -> Iterator[list[_Job]]:
+    """Jobs in batches of at most ``size`` photos and ``pixels`` pixels (a bigger photo alone),
+    from header sizes read as the batches are needed."""
+    batch: list[_Job] = []
+    total = 0
+    for job in jobs:
+        count = photo_pixels(job.source)
+        if batch and (len(batch) == size or total + count > pixels):
+            yield batch
+            batch, total = [], 0
+        batch.append(job)
+        total += count
+    if batch:
+        yield batch
+
+
 def _run_jobs(colorizer, jobs, args, pool, bar, tally: _Tally, report) -> None:
     """Decode the next batch and write finished photos in threads while the network runs."""
-    import torch
 
-    batches = [jobs[i : i + args.batch_size] for i in range(0, len(jobs), args.batch_size)]
+    def submit(batch: list[_Job] | None) -> list[Future]:
+        return [pool.submit(_load, job, args.max_pixels) for job in batch or []]
 
-    def submit(batch: list[_Job]) -> list[Future]:
-        return [pool.submit(_load, job, args.max_pixels) for job in batch]
-
-    pending = submit(batches[0])
-    writes: list[tuple[_Job, Future]] = []
-    for index, batch in enumerate(batches):
+    batches = _batches(jobs, args.batch_size, _BATCH_PIXELS)
+    batch = next(batches, None)
+    pending = submit(batch)
+    writes: list[tuple[_Job, Future, int]] = []
+    while batch is not None:
         loaded = [future.result() for future in pending]
-        if index + 1 < len(batches):
-            pending = submit(batches[index + 1])
+        following = next(batches, None)
+        pending = submit(following)
         prepared = []
         for job, photo in zip(batch, loaded, strict=True):
             if isinstance(photo, PhotoError):
@@ -442,22 +467,34 @@ def _run_jobs(colorizer, jobs, args, pool, bar, tally: _Tally, report) -> None:
             if photo.note:
                 report(f"note: {job.source}: {photo.note}")
             prepared.append((job, colorizer.prepare(photo)))
-        if not prepared:
-            continue
-        ab = colorizer.predict_ab(
-            torch.stack([p.network_input for _, p in prepared]), args.temperature
-        )
-        for (job, item), ab_one in zip(prepared, ab, strict=True):
-            image = colorizer.finish(item, ab_one)
-            writes.append((job, pool.submit(save_photo, image, job.target, args.overwrite)))
-        _collect(writes, bar, tally, report, wait=False)
-    _collect(writes, bar, tally, report, wait=True)
+        del loaded, photo  # the decoded pixels: prepare kept what finish needs
+        if prepared:
+            writes += _finish_batch(colorizer, prepared, args, pool)
+        del prepared  # full-resolution L: held until the next batch is decoded otherwise
+        _collect(writes, bar, tally, report, keep_pixels=_BATCH_PIXELS)
+        batch = following
+    _collect(writes, bar, tally, report, keep_pixels=0)
 
 
-def _collect(writes, bar, tally: _Tally, report, wait: bool) -> None:
-    """Count finished writes; a failed write is one photo's error, not the batch's."""
-    while writes and (wait or writes[0][1].done()):
-        job, future = writes.pop(0)
+def _finish_batch(colorizer, prepared, args, pool) -> list[tuple[_Job, Future, int]]:
+    """Run the network on a prepared batch and submit each finished photo's write."""
+    import torch
+
+    inputs = torch.stack([item.network_input for _, item in prepared])
+    ab = colorizer.predict_ab(inputs, args.temperature)
+    writes = []
+    for (job, item), ab_one in zip(prepared, ab, strict=True):
+        image = colorizer.finish(item, ab_one)
+        write = pool.submit(save_photo, image, job.target, args.overwrite)
+        writes.append((job, write, image.width * image.height))
+    return writes
+
+
+def _collect(writes, bar, tally: _Tally, report, keep_pixels: int) -> None:
+    """Count finished writes, waiting for the oldest while the photos still waiting to be
+    written hold more than ``keep_pixels``; a failed write is one photo's error."""
+    while writes and (writes[0][1].done() or sum(w[2] for w in writes) > keep_pixels):
+        job, future, _ = writes.pop(0)
         try:
             future.result()
             tally.done += 1

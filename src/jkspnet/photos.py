@@ -127,6 +127,17 @@ def _open_without_pil_limit(path: Path) -> Image.Image:
             Image.MAX_IMAGE_PIXELS = previous_limit
 
 
+def photo_pixels(path: str | os.PathLike[str]) -> int:
+    """A photo's pixel count from its header, without decoding it; 0 if it cannot be read
+    (loading it will then say why)."""
+    try:
+        with _open_without_pil_limit(Path(path)) as image:
+            width, height = image.size
+    except Exception:  # any failure is load_photo's to report
+        return 0
+    return width * height
+
+
 def load_photo(
     source: str | os.PathLike[str] | Image.Image, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> Photo:

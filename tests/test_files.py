@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import errno
 import os
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
-from jkspnet.files import write_atomic
+from jkspnet.cli import main
+from jkspnet.files import unwritable_reason, write_atomic
 
 
 def test_bytes_text_and_streams(tmp_path):
@@ -61,3 +64,25 @@ def test_without_hard_links_the_file_is_still_placed_and_nothing_clobbered(tmp_p
     with pytest.raises(FileExistsError):
         write_atomic(target, b"second", overwrite=False)
     assert target.read_bytes() == b"first" and [p.name for p in tmp_path.iterdir()] == ["out.jpg"]
+
+
+def test_unwritable_reason_probes_the_nearest_existing_folder(tmp_path, monkeypatch, capsys):
+    assert unwritable_reason(tmp_path / "new" / "deeper") is None  # would be made in tmp_path
+    assert list(tmp_path.iterdir()) == []  # the probe file is gone, nothing was created
+    (tmp_path / "file").write_text("x")
+    assert unwritable_reason(tmp_path / "file" / "out") == os.strerror(errno.ENOTDIR)
+
+    sealed = tmp_path / "sealed"  # a folder that cannot be entered (root passes chmod, so patch)
+    real_exists = Path.exists
+
+    def exists(self, *args, **kwargs):
+        if self.parent == sealed:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real_exists(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    assert unwritable_reason(sealed / "out") == os.strerror(errno.EACCES)
+    Image.new("L", (8, 8)).save(tmp_path / "x.png")
+    code = main(["colorize", str(tmp_path / "x.png"), "-o", str(sealed / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and err == f"error: {sealed / 'out'}: {os.strerror(errno.EACCES)}\n"

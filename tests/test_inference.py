@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -73,7 +77,7 @@ def test_the_onednn_conv_relu_and_the_portable_path_agree(monkeypatch):
     model = trained_looking_net()
     x = network_input(2, 64)
     fused = InferenceNet(model, torch.float32)
-    monkeypatch.setattr(inference_module, "_onednn_conv_relu_available", lambda: False)
+    monkeypatch.setattr(inference_module, "_onednn_conv_relu_works", lambda dtype: False)
     portable = InferenceNet(model, torch.float32)
     assert not any(getattr(m, "fused", False) for m in portable.modules())
     (a,), (b,) = fused(x), portable(x)
@@ -104,9 +108,21 @@ def test_the_colorizer_follows_weight_and_precision_changes():
     assert (after - before).abs().max() > 1.0
     assert (after - expected).abs().max() < 1e-3
     assert colorizer.inference_net().dtype == torch.float32
+    with torch.no_grad():
+        colorizer.model.abp.bias.data[:5] -= 50.0  # through .data: no version counted
+    assert torch.equal(colorizer.predict_ab(x), after)
+    assert (colorizer.inference_net(rebuild=True)(x)[0] - before).abs().max() < 1e-3
     colorizer.precision = "bf16"  # as `--precision` does after loading
     assert colorizer.inference_net().dtype == torch.bfloat16
-    assert (colorizer.predict_ab(x) - expected).abs().mean() < 1.0
+    assert (colorizer.predict_ab(x) - before).abs().mean() < 1.0
+
+
+def test_a_colorizer_made_under_inference_mode_works():
+    x = network_input(1, 32)
+    with torch.inference_mode():  # the weights become inference tensors, which count no versions
+        colorizer = Colorizer(trained_looking_net(), device="cpu", precision="fp32")
+        ab = colorizer.predict_ab(x)
+    assert ab.shape == (1, 2, 32, 32)
 
 
 def test_large_batches_run_in_passes_with_the_same_result(monkeypatch):
@@ -128,3 +144,27 @@ def test_large_batches_run_in_passes_with_the_same_result(monkeypatch):
     for a, b in zip(whole, split, strict=True):
         assert a.shape == b.shape == (5, 2, 64, 64)
         assert (a - b).abs().max() < 1e-3
+
+
+_BF16_WITHOUT_AVX512 = """
+import torch
+from jkspnet import Colorizer, JKSPNet
+torch.manual_seed(0)
+x = torch.rand(2, 1, 32, 32) * 100 - 50
+fast = Colorizer(JKSPNet(), device="cpu", precision="bf16")
+exact = Colorizer(fast.model, device="cpu", precision="fp32")
+fused = any(getattr(m, "fused", False) for m in fast.inference_net().modules())
+difference = (fast.predict_ab(x) - exact.predict_ab(x)).abs().max().item()
+print(fused, difference)
+"""
+
+
+def test_bf16_asked_for_on_a_cpu_without_avx512_still_runs():
+    """oneDNN refuses bf16 convolutions below AVX-512; the fused path must step aside."""
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    result = subprocess.run(
+        [sys.executable, "-c", _BF16_WITHOUT_AVX512], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    fused, difference = result.stdout.split()
+    assert fused == "False" and float(difference) < 15.0

@@ -255,8 +255,7 @@ def test_two_process_torchrun_on_cpu(tmp_path, photos):
             "torch.distributed.run",
             "--nproc_per_node",
             "2",
-            "--master_port",
-            "29533",
+            "--standalone",  # a free port, not a fixed one that may be taken
             "-m",
             "jkspnet",
             "train",
@@ -312,7 +311,7 @@ def test_a_save_failure_on_rank_0_stops_both_torchrun_ranks(tmp_path, photos):
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_port", "29534", str(script), "train", *map(str, args), *TINY, "-q"],
+         "--standalone", str(script), "train", *map(str, args), *TINY, "-q"],
         capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
     took = time.monotonic() - started

@@ -391,8 +391,9 @@ def _run_film(colorizer, job: _Job, args: argparse.Namespace, tally: _Tally, rep
                 progress=bar.update,
             )
         if result.damaged_packets:
+            skipped = _count_of(result.damaged_packets, "damaged packet")
             report(
-                f"note: {job.source}: skipped {result.damaged_packets} damaged packets; "
+                f"note: {job.source}: skipped {skipped}; "
                 f"wrote the {result.frames} frames that could be decoded"
             )
         elif result.short:
@@ -412,6 +413,10 @@ def _run_film(colorizer, job: _Job, args: argparse.Namespace, tally: _Tally, rep
     except OSError as error:
         report(f"error: {job.target}: cannot write ({error.strerror or error})")
         tally.failed += 1
+
+
+def _count_of(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _load(job: _Job, max_pixels: int) -> Photo | PhotoError:
@@ -525,6 +530,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+    except OSError as error:  # the machine, not a bug: e.g. a folder on the way cannot be entered
+        where = f"{error.filename}: " if error.filename else ""
+        sys.stderr.write(f"error: {where}{error.strerror or error}\n")
         return EXIT_FAILED
 
 

@@ -93,11 +93,11 @@ def unwritable_reason(folder: str | os.PathLike[str]) -> str | None:
     read-only filesystems, and root passes them all.
     """
     folder = Path(folder)
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
     try:
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
         handle, probe = tempfile.mkstemp(prefix=".jkspnet-probe-", dir=folder)
-    except OSError as error:
+    except OSError as error:  # also a folder above that cannot be entered
         return error.strerror or str(error)
     os.close(handle)
     os.unlink(probe)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,12 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
 
 
+def _version_of(tensor: torch.Tensor) -> tuple[int, int]:
+    """Where a tensor's data lives and how often it was changed in place (tensors made under
+    inference_mode count no changes)."""
+    return tensor.data_ptr(), 0 if tensor.is_inference() else tensor._version
+
+
 def check_size(size: int) -> int:
     """The network's input side: a positive multiple of 8 (three stride-2 stages)."""
     if size < 8 or size % 8:
@@ -133,6 +140,7 @@ class Colorizer:
         self._lut_cache: dict[str, torch.Tensor] = {}
         self._net: InferenceNet | None = None
         self._net_key: tuple = ()
+        self._net_lock = threading.Lock()
 
     # ------------------------------------------------------------------ weights
     @classmethod
@@ -215,15 +223,19 @@ class Colorizer:
         temperature = self.config.temperature if temperature is None else temperature
         return self.predict_ab_at(network_input, [temperature])[0]
 
-    def inference_net(self) -> InferenceNet:
-        """The network's fast inference form (:mod:`jkspnet.inference`) in this precision,
-        rebuilt when the precision or the model's weights have changed since."""
-        weights = tuple((t.data_ptr(), t._version) for t in self.model.state_dict().values())
-        key = (self.precision, weights)
-        if self._net is None or key != self._net_key:
-            dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
-            self._net, self._net_key = InferenceNet(self.model, dtype), key
-        return self._net
+    def inference_net(self, rebuild: bool = False) -> InferenceNet:
+        """The network's fast inference form (:mod:`jkspnet.inference`) in this precision.
+
+        Rebuilt when the precision changes or the model's weights are changed in place
+        (``load_state_dict``, an optimiser step: PyTorch counts those). Edits made through
+        ``.data`` are not counted: pass ``rebuild=True`` after them.
+        """
+        key = (self.precision, *(_version_of(t) for t in self.model.state_dict().values()))
+        with self._net_lock:  # server threads: build once
+            if rebuild or self._net is None or key != self._net_key:
+                dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
+                self._net, self._net_key = InferenceNet(self.model, dtype), key
+            return self._net
 
     @torch.inference_mode()
     def predict_ab_at(

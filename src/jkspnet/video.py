@@ -441,11 +441,19 @@ def write_video(
     return count
 
 
-def _frames(container, output, audio: dict, damaged: list[int]) -> Iterator[_Frame]:
+@dataclass
+class _Damage:
+    """Packets the decoder refused, and FFmpeg's reason for the last one."""
+
+    packets: int = 0
+    reason: str = ""
+
+
+def _frames(container, output, audio: dict, damage: _Damage) -> Iterator[_Frame]:
     """Decoded grey frames of the first video stream; audio packets are muxed on the way.
 
     A packet the decoder refuses is skipped (it picks up again at the next one it can use) and
-    counted in ``damaged[0]``. FFmpeg's demuxers resynchronise past damage themselves; one that
+    counted in ``damage``. FFmpeg's demuxers resynchronise past damage themselves; one that
     raises fails the film.
     """
     from av import FFmpegError
@@ -466,8 +474,10 @@ def _frames(container, output, audio: dict, damaged: list[int]) -> Iterator[_Fra
         if packet.stream is video:
             try:
                 decoded = packet.decode()
-            except FFmpegError:
-                damaged[0] += 1
+            except FFmpegError as error:
+                if packet.size:  # not the empty packet that flushes the decoder at the end
+                    damage.packets += 1
+                    damage.reason = _why(error)
         for frame in decoded:
             yield _Frame(
                 frame.to_ndarray(format="gray"),
@@ -527,7 +537,7 @@ def colorize_video(
     info = _info(container)
     per_batch = max(1, min(batch_size, _BATCH_PIXELS // (info.width * info.height)))
     written = 0
-    damaged = [0]
+    damage = _Damage()
 
     def encode(stream: BinaryIO) -> None:
         nonlocal written
@@ -543,7 +553,7 @@ def colorize_video(
                 s: _add_stream(output, f"{s.codec_context.name} audio", template=s)
                 for s in container.streams.audio
             }
-            for batch in _batches(_frames(container, output, audio, damaged), per_batch):
+            for batch in _batches(_frames(container, output, audio, damage), per_batch):
                 prepared = [colorizer.prepare(Photo(frame.pixels)) for frame in batch]
                 small = torch.stack([p.network_input for p in prepared])
                 ab = colorizer.predict_ab(small, temperature)
@@ -555,7 +565,8 @@ def colorize_video(
                 if progress is not None:
                     progress(len(batch))
             if written == 0:
-                raise VideoError(str(source), "no frames could be decoded")
+                why = f" ({damage.reason})" if damage.reason else ""
+                raise VideoError(str(source), f"no frames could be decoded{why}")
             writer.close()
 
     with container:
@@ -569,7 +580,7 @@ def colorize_video(
                 str(source), f"truncated or corrupt video, or cannot write {target} ({reason})"
             ) from None
     cuts = list(stabilizer.cuts) if stabilizer is not None else []
-    return VideoResult(written, cuts, info.estimated_frames, damaged[0])
+    return VideoResult(written, cuts, info.estimated_frames, damage.packets)
 
 
 __all__ = [

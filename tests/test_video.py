@@ -301,6 +301,29 @@ def test_a_damaged_packet_is_skipped_not_the_whole_film(clip, tmp_path, capsys, 
     assert f"note: {film}: skipped 1 damaged packet; wrote the {result.frames} frames" in err
 
 
+@pytest.mark.skipif(
+    not hasattr(av.video.stream.VideoStream, "set_display_rotation"),
+    reason="this PyAV cannot write a display rotation",
+)
+def test_a_portrait_phone_clip_keeps_its_display_rotation(tmp_path, coffee):
+    film = tmp_path / "portrait.mp4"
+    with av.open(str(film), "w") as container:  # stored landscape, shown turned by 90 degrees
+        stream = container.add_stream("libx264", rate=RATE)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.set_display_rotation(90)
+        for frame in shot(coffee, 6, (2, 1), size=(48, 64)):
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            for packet in stream.encode(picture):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    result = colorize_video(ScriptedColorizer(), film, tmp_path / "out.mp4")
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        first = next(container.decode(video=0))
+    assert result.frames == 6 and (first.width, first.height) == (64, 48)
+    assert first.rotation == 90
+
+
 # ------------------------------------------------------------------ the command line
 
 

@@ -441,6 +441,19 @@ def write_video(
     return count
 
 
+def _display_rotation(path: Path) -> int:
+    """The rotation a player applies to the film (a phone's portrait clip: 90 or -90), read
+    from its first frame; 0 if none, or if this PyAV cannot say."""
+    av = import_av()
+    try:
+        with av.open(str(path), "r") as container:
+            for frame in container.decode(container.streams.video[0]):
+                return int(getattr(frame, "rotation", 0) or 0)
+    except av.FFmpegError:  # unreadable from the start: the main pass reports why
+        return 0
+    return 0
+
+
 @dataclass
 class _Damage:
     """Packets the decoder refused, and FFmpeg's reason for the last one."""
@@ -538,6 +551,7 @@ def colorize_video(
     per_batch = max(1, min(batch_size, _BATCH_PIXELS // (info.width * info.height)))
     written = 0
     damage = _Damage()
+    rotation = _display_rotation(source)
 
     def encode(stream: BinaryIO) -> None:
         nonlocal written
@@ -549,6 +563,8 @@ def colorize_video(
                 writer.stream.codec_context.sample_aspect_ratio = (
                     video.codec_context.sample_aspect_ratio
                 )
+            if rotation and hasattr(writer.stream, "set_display_rotation"):  # where PyAV can
+                writer.stream.set_display_rotation(rotation)  # played upright, as the input
             audio = {
                 s: _add_stream(output, f"{s.codec_context.name} audio", template=s)
                 for s in container.streams.audio

@@ -101,6 +101,35 @@ def test_colorize_with_onnxruntime_matches_torch(
     assert np.abs(outputs["onnxruntime"] - outputs["torch"]).max() <= 2
 
 
+def test_a_film_through_the_onnxruntime_backend_matches_torch(
+    capsys, tmp_path, photo_dir, fresh_weights, onnx_file
+):
+    av = pytest.importorskip("av")
+    from jkspnet.video import write_video
+
+    still = np.asarray(Image.open(photo_dir / "astronaut.jpg").convert("L").convert("RGB"))
+    frames = [
+        np.ascontiguousarray(still[i * 4 : i * 4 + 96, i * 4 : i * 4 + 128]) for i in range(6)
+    ]
+    film = tmp_path / "film.mp4"
+    write_video(film, frames, 12, crf=0)
+    decoded = {}
+    for backend, weights in (("torch", fresh_weights), ("onnxruntime", onnx_file)):
+        target = tmp_path / f"{backend}.mp4"
+        code, _out, err = _run(
+            capsys, "colorize", film, "-o", target, "--weights", weights, "--backend", backend,
+            "--precision", "fp32", "--crf", "0", "-q",
+        )  # fmt: skip
+        assert code == 0, err
+        with av.open(str(target)) as container:
+            decoded[backend] = [
+                f.to_ndarray(format="rgb24").astype(int) for f in container.decode(video=0)
+            ]
+    assert len(decoded["onnxruntime"]) == len(decoded["torch"]) == 6
+    for a, b in zip(decoded["onnxruntime"], decoded["torch"], strict=True):
+        assert np.abs(a - b).max() <= 3  # same ab; lossless H.264 rounds through 4:2:0
+
+
 def test_onnxruntime_backend_errors_are_one_line(
     capsys, tmp_path, photo_dir, fresh_weights, onnx_file
 ):

@@ -78,6 +78,40 @@ def test_exif_orientation_is_applied(tmp_path, rgb):
     assert load_photo(path).size == (rgb.height, rgb.width)
 
 
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".tiff", ".webp"])
+def test_exif_and_dpi_travel_to_the_colour_copy(tmp_path, rgb, colorizer, suffix):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: applied to the pixels, so not kept
+    exif[0x013B] = "Grandma"  # artist
+    exif[0x0132] = "1952:07:14 10:00:00"  # date and time
+    scan = _save(
+        rgb.convert("L").resize((96, 64)), tmp_path / "scan.jpg", exif=exif, dpi=(600, 600)
+    )
+    photo = load_photo(scan)
+    assert photo.size == (64, 96) and photo.metadata["dpi"] == (600.0, 600.0)
+    colour = colorizer.colorize(photo)
+    save_photo(colour, tmp_path / f"colour{suffix}")
+    with Image.open(tmp_path / f"colour{suffix}") as written:
+        kept = written.getexif()
+        assert written.size == (64, 96)
+        assert (kept.get(0x013B), kept.get(0x0132)) == ("Grandma", "1952:07:14 10:00:00")
+        assert kept.get(0x0112) is None  # a viewer must not turn it a second time
+        if suffix != ".webp":  # WebP has no resolution field
+            assert written.info["dpi"] == pytest.approx((600, 600), abs=0.01)
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
+def test_damaged_exif_is_left_out_not_fatal(tmp_path, rgb, colorizer):
+    path = tmp_path / "odd.jpg"
+    rgb.convert("L").resize((48, 32)).save(
+        path, exif=b"Exif\x00\x00II*\x00\xff\xff\xff\x7f" + b"\x01" * 9
+    )
+    photo = load_photo(path)  # whatever PIL makes of that EXIF, the photo itself is fine
+    assert "exif" not in photo.metadata
+    save_photo(colorizer.colorize(photo), tmp_path / "odd-colour.jpg")
+    assert Image.open(tmp_path / "odd-colour.jpg").size == (48, 32)
+
+
 def test_animated_gif_takes_the_first_frame(tmp_path, rgb):
     frames = [rgb.convert("P"), rgb.rotate(90).convert("P")]
     path = tmp_path / "anim.gif"

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 import threading
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -43,6 +45,13 @@ _WRITABLE_SUFFIXES = {
     ".tiff": "TIFF",
 }
 _NO_ALPHA_FORMATS = {"JPEG", "BMP"}
+_KEPT_METADATA = {  # Photo.metadata keys each output format can hold
+    "JPEG": ("exif", "dpi"),
+    "PNG": ("exif", "dpi"),
+    "WEBP": ("exif",),
+    "TIFF": ("exif", "dpi"),
+    "BMP": ("dpi",),
+}
 _SAVE_OPTIONS: dict[str, dict[str, object]] = {
     "JPEG": {"quality": 95, "subsampling": 0},
     "WEBP": {"quality": 95},
@@ -71,6 +80,9 @@ class Photo:
     alpha: np.ndarray | None = None
     source: str | None = None
     note: str | None = None
+    metadata: dict[str, object] = field(default_factory=dict)
+    """What the colour copy keeps: ``exif`` (bytes; its orientation already applied to the
+    pixels) and ``dpi``, where the photo had them."""
 
     @property
     def size(self) -> tuple[int, int]:
@@ -78,12 +90,38 @@ class Photo:
         return self.pixels.shape[1], self.pixels.shape[0]
 
 
+def _metadata(image: Image.Image) -> dict[str, object]:
+    """EXIF (capture date, camera, captions...) and resolution, which a scan's owner wants kept
+    on its colour copy; EXIF that cannot be read back is left out rather than failing the photo."""
+    kept: dict[str, object] = {}
+    try:
+        exif = image.getexif()
+        if exif:
+            kept["exif"] = exif.tobytes()
+    except Exception:  # damaged EXIF: the pixels are what matter
+        pass
+    dpi = image.info.get("dpi")
+    if (
+        isinstance(dpi, tuple)
+        and len(dpi) == 2
+        and all(isinstance(v, int | float) and 0 < v < 1e6 for v in dpi)
+    ):
+        kept["dpi"] = (float(dpi[0]), float(dpi[1]))
+    return kept
+
+
 def _decode(image: Image.Image, source: str | None) -> Photo:
     note = None
     if getattr(image, "n_frames", 1) > 1:
         note = f"has {image.n_frames} frames; colorized the first"
         image.seek(0)
-    image = ImageOps.exif_transpose(image)
+    image = ImageOps.exif_transpose(image)  # also drops the orientation tag from its EXIF
+    photo = _pixels_of(image, source, note)
+    photo.metadata = _metadata(image)
+    return photo
+
+
+def _pixels_of(image: Image.Image, source: str | None, note: str | None) -> Photo:
     mode = image.mode
     if mode in _16BIT_MODES:
         values = np.asarray(image).astype(np.float32)
@@ -209,8 +247,20 @@ def save_photo(image: Image.Image, path: str | os.PathLike[str], overwrite: bool
     fmt = _WRITABLE_SUFFIXES.get(path.suffix.lower(), "PNG")
     if fmt in _NO_ALPHA_FORMATS and image.mode == "RGBA":
         image = image.convert("RGB")
-    options = _SAVE_OPTIONS.get(fmt, {})
-    write_atomic(path, lambda stream: image.save(stream, format=fmt, **options), overwrite)
+    options = dict(_SAVE_OPTIONS.get(fmt, {}))
+    kept = {key: image.info[key] for key in _KEPT_METADATA.get(fmt, ()) if key in image.info}
+
+    def write(stream: BinaryIO) -> None:
+        try:
+            image.save(stream, format=fmt, **options, **kept)
+        except (ValueError, TypeError, KeyError, struct.error):
+            if not kept:
+                raise
+            stream.seek(0)  # metadata this format cannot take: the photo without it
+            stream.truncate()
+            image.save(stream, format=fmt, **options)
+
+    write_atomic(path, write, overwrite)
 
 
 def _walk(

@@ -13,7 +13,7 @@ import functools
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +111,7 @@ class PreparedPhoto:
     alpha: np.ndarray | None
     source: str | None = None
     note: str | None = None  # what the user should know (an animated GIF's first frame...)
+    metadata: dict[str, object] = field(default_factory=dict)  # EXIF, DPI: see Photo
 
 
 class Colorizer:
@@ -215,7 +216,7 @@ class Colorizer:
             lightness[None, None], size=(size, size), mode="bilinear", antialias=True
         )
         return PreparedPhoto(
-            lightness, normalize_l(small[0]), photo.alpha, photo.source, photo.note
+            lightness, normalize_l(small[0]), photo.alpha, photo.source, photo.note, photo.metadata
         )
 
     def predict_ab(self, network_input: torch.Tensor, temperature: float | None = None):
@@ -272,6 +273,7 @@ class Colorizer:
         image = Image.fromarray(out, "RGB")
         if prepared.alpha is not None:
             image.putalpha(Image.fromarray(prepared.alpha, "L"))
+        image.info.update(prepared.metadata)  # save_photo writes them where the format can
         return image
 
     def colorize_batch(

@@ -58,13 +58,21 @@ def test_onnx_file_is_self_contained_with_metadata_and_dynamic_axes(onnx_file):
 
 @pytest.mark.parametrize(
     ("batch", "size", "temperature"),
-    [(1, 64, 1.0), (3, 64, 0.38), (1, 128, 0.38), (3, 128, 1.0), (3, 96, 0.38)],
+    [
+        (1, 64, 1.0),
+        (3, 64, 0.38),
+        (1, 128, 0.38),
+        (3, 128, 1.0),
+        (3, 96, 0.38),
+        (2, (120, 40), 1.0),
+    ],
 )
 def test_parity_with_pytorch(onnx_file, torchscript_file, reference, batch, size, temperature):
     from jkspnet.backends import OnnxColorizer
 
-    generator = torch.Generator().manual_seed(batch * size)
-    x = torch.rand(batch, 1, size, size, generator=generator) * 100 - 50
+    height, width = size if isinstance(size, tuple) else (size, size)
+    generator = torch.Generator().manual_seed(batch * height)
+    x = torch.rand(batch, 1, height, width, generator=generator) * 100 - 50
     with torch.inference_mode():
         expected = reference(x, temperature)
     ort_ab = OnnxColorizer(onnx_file, device="cpu").predict_ab(x, temperature)
@@ -73,7 +81,7 @@ def test_parity_with_pytorch(onnx_file, torchscript_file, reference, batch, size
         ts_ab = scripted(x, torch.tensor([temperature]))
     assert config.size == 128 and config.temperature == 1.0
     for got in (ort_ab, ts_ab):
-        assert got.shape == (batch, 2, size, size) and got.dtype == torch.float32
+        assert got.shape == (batch, 2, height, width) and got.dtype == torch.float32
         assert (got - expected).abs().max().item() < PARITY
 
 

@@ -78,26 +78,47 @@ def test_exif_orientation_is_applied(tmp_path, rgb):
     assert load_photo(path).size == (rgb.height, rgb.width)
 
 
+@pytest.mark.parametrize("source", [".jpg", ".tiff"])
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".tiff", ".webp"])
-def test_exif_and_dpi_travel_to_the_colour_copy(tmp_path, rgb, colorizer, suffix):
+def test_exif_and_dpi_travel_to_the_colour_copy(tmp_path, rgb, colorizer, source, suffix):
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: applied to the pixels, so not kept
     exif[0x013B] = "Grandma"  # artist
-    exif[0x0132] = "1952:07:14 10:00:00"  # date and time
-    scan = _save(
-        rgb.convert("L").resize((96, 64)), tmp_path / "scan.jpg", exif=exif, dpi=(600, 600)
-    )
+    exif[0x0100] = 3000  # image width, as a scanner may copy it into EXIF: not kept
+    exif.get_ifd(0x8769)[0x9003] = "1952:07:14 10:00:00"  # date taken, in the Exif IFD
+    exif.get_ifd(0x8825)[0x0001] = "N"  # GPS latitude reference
+    scan = tmp_path / f"scan{source}"
+    rgb.convert("L").resize((96, 64)).save(scan, exif=exif, dpi=(600, 600))
     photo = load_photo(scan)
-    assert photo.size == (64, 96) and photo.metadata["dpi"] == (600.0, 600.0)
+    assert photo.metadata["dpi"] == (600.0, 600.0)  # TIFF gives it as a rational
     colour = colorizer.colorize(photo)
     save_photo(colour, tmp_path / f"colour{suffix}")
     with Image.open(tmp_path / f"colour{suffix}") as written:
+        written.load()  # a TIFF whose EXIF overrode its layout would fail here
         kept = written.getexif()
-        assert written.size == (64, 96)
-        assert (kept.get(0x013B), kept.get(0x0132)) == ("Grandma", "1952:07:14 10:00:00")
+        assert kept.get(0x013B) == "Grandma" and kept.get(0x0100) in (None, written.width)
+        if source == ".jpg":  # (PIL writes no Exif or GPS IFD into the TIFF source itself)
+            assert kept.get_ifd(0x8769).get(0x9003) == "1952:07:14 10:00:00"
+            assert kept.get_ifd(0x8825).get(0x0001) == "N"
         assert kept.get(0x0112) is None  # a viewer must not turn it a second time
+        if source == ".jpg":  # (nor applies a TIFF's orientation)
+            assert written.size == (64, 96)
         if suffix != ".webp":  # WebP has no resolution field
             assert written.info["dpi"] == pytest.approx((600, 600), abs=0.01)
+
+
+def test_no_metadata_writes_none(tmp_path, rgb, fresh_weights, capsys):
+    from jkspnet.cli import main
+
+    exif = Image.Exif()
+    exif[0x013B] = "Grandma"
+    rgb.convert("L").resize((48, 32)).save(tmp_path / "scan.jpg", exif=exif, dpi=(600, 600))
+    for flag, out in (([], "kept.png"), (["--no-metadata"], "bare.png")):
+        args = [tmp_path / "scan.jpg", "-o", tmp_path / out, "--weights", fresh_weights]
+        assert main(["colorize", *map(str, args), *flag]) == 0
+    with Image.open(tmp_path / "kept.png") as kept, Image.open(tmp_path / "bare.png") as bare:
+        assert kept.getexif().get(0x013B) == "Grandma" and "dpi" in kept.info
+        assert not bare.getexif() and "dpi" not in bare.info
 
 
 @pytest.mark.filterwarnings("ignore:Corrupt EXIF data")

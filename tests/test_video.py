@@ -301,16 +301,26 @@ def test_a_damaged_packet_is_skipped_not_the_whole_film(clip, tmp_path, capsys, 
     assert f"note: {film}: skipped 1 damaged packet; wrote the {result.frames} frames" in err
 
 
+def display_matrix(path: Path) -> list[int] | None:
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+    for data in frame.side_data:
+        if "DISPLAYMATRIX" in str(data.type):
+            return np.frombuffer(bytes(data), dtype=np.int32).tolist()
+    return None
+
+
 @pytest.mark.skipif(
     not hasattr(av.video.stream.VideoStream, "set_display_rotation"),
-    reason="this PyAV cannot write a display rotation",
+    reason="this PyAV cannot write a display matrix",
 )
-def test_a_portrait_phone_clip_keeps_its_display_rotation(tmp_path, coffee):
+@pytest.mark.parametrize(("degrees", "mirrored"), [(90, False), (-90, False), (0, True)])
+def test_a_phone_clip_keeps_its_display_matrix(tmp_path, coffee, degrees, mirrored):
     film = tmp_path / "portrait.mp4"
-    with av.open(str(film), "w") as container:  # stored landscape, shown turned by 90 degrees
+    with av.open(str(film), "w") as container:  # stored landscape, shown turned or mirrored
         stream = container.add_stream("libx264", rate=RATE)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        stream.set_display_rotation(90)
+        stream.set_display_rotation(degrees, hflip=mirrored)
         for frame in shot(coffee, 6, (2, 1), size=(48, 64)):
             picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
             for packet in stream.encode(picture):
@@ -321,7 +331,9 @@ def test_a_portrait_phone_clip_keeps_its_display_rotation(tmp_path, coffee):
     with av.open(str(tmp_path / "out.mp4")) as container:
         first = next(container.decode(video=0))
     assert result.frames == 6 and (first.width, first.height) == (64, 48)
-    assert first.rotation == 90
+    assert display_matrix(tmp_path / "out.mp4") == display_matrix(film) is not None
+    if not mirrored:  # (PyAV reads a mirror as a rotation of -180: the matrix is what counts)
+        assert first.rotation == degrees
 
 
 # ------------------------------------------------------------------ the command line

@@ -108,6 +108,13 @@ def _add_colorize(commands: argparse._SubParsersAction) -> None:
         choices=sorted(set(OUTPUT_FORMATS) - {"jpeg"}),
         help="photos' output format (default: the input's own; PNG for formats such as GIF)",
     )
+    parser.add_argument(
+        "--no-metadata",
+        dest="metadata",
+        action="store_false",
+        help="write photos without their EXIF (dates, camera, GPS location...) and DPI "
+        "(default: kept)",
+    )
     films = parser.add_argument_group("films")
     films.add_argument(
         "--no-stabilize",
@@ -490,6 +497,8 @@ def _finish_batch(colorizer, prepared, args, pool) -> list[tuple[_Job, Future, i
     ab = colorizer.predict_ab(inputs, args.temperature)
     writes = []
     for (job, item), ab_one in zip(prepared, ab, strict=True):
+        if not args.metadata:
+            item.metadata = {}
         image = colorizer.finish(item, ab_one)
         write = pool.submit(save_photo, image, job.target, args.overwrite)
         writes.append((job, write, image.width * image.height))

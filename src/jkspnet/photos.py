@@ -8,6 +8,8 @@ an existing file is never replaced unless asked.
 from __future__ import annotations
 
 import errno
+import math
+import numbers
 import os
 import struct
 import threading
@@ -90,12 +92,24 @@ class Photo:
         return self.pixels.shape[1], self.pixels.shape[0]
 
 
+# TIFF layout tags (sizes, strips, compression, sample format...) that a TIFF writer would take
+# from the EXIF over its own, corrupting the file, and the orientation, applied to the pixels.
+_NOT_KEPT_TAGS = {
+    *range(254, 260), 262, 266, 273, 274, *range(277, 280), 284, 317,
+    *range(322, 326), 330, 338, 339, *range(530, 533),
+}  # fmt: skip
+
+
 def _metadata(image: Image.Image) -> dict[str, object]:
-    """EXIF (capture date, camera, captions...) and resolution, which a scan's owner wants kept
-    on its colour copy; EXIF that cannot be read back is left out rather than failing the photo."""
+    """EXIF (capture date, camera, captions, location...) and resolution, which a scan's owner
+    wants kept on its colour copy; EXIF that cannot be read back is left out rather than
+    failing the photo. Read before the orientation is applied: TIFF photos lose it after."""
     kept: dict[str, object] = {}
     try:
-        exif = image.getexif()
+        exif = Image.Exif()  # a copy: the photo's own EXIF must keep its orientation
+        exif.load(image.getexif().tobytes())
+        for tag in _NOT_KEPT_TAGS & set(exif):
+            del exif[tag]
         if exif:
             kept["exif"] = exif.tobytes()
     except Exception:  # damaged EXIF: the pixels are what matter
@@ -104,7 +118,7 @@ def _metadata(image: Image.Image) -> dict[str, object]:
     if (
         isinstance(dpi, tuple)
         and len(dpi) == 2
-        and all(isinstance(v, int | float) and 0 < v < 1e6 for v in dpi)
+        and all(isinstance(v, numbers.Real) and math.isfinite(v) and 0 < v < 1e6 for v in dpi)
     ):
         kept["dpi"] = (float(dpi[0]), float(dpi[1]))
     return kept
@@ -115,9 +129,9 @@ def _decode(image: Image.Image, source: str | None) -> Photo:
     if getattr(image, "n_frames", 1) > 1:
         note = f"has {image.n_frames} frames; colorized the first"
         image.seek(0)
-    image = ImageOps.exif_transpose(image)  # also drops the orientation tag from its EXIF
-    photo = _pixels_of(image, source, note)
-    photo.metadata = _metadata(image)
+    metadata = _metadata(image)
+    photo = _pixels_of(ImageOps.exif_transpose(image), source, note)
+    photo.metadata = metadata
     return photo
 
 

@@ -441,17 +441,32 @@ def write_video(
     return count
 
 
-def _display_rotation(path: Path) -> int:
-    """The rotation a player applies to the film (a phone's portrait clip: 90 or -90), read
-    from its first frame; 0 if none, or if this PyAV cannot say."""
+_IDENTITY_MATRIX = [1 << 16, 0, 0, 0, 1 << 16, 0, 0, 0, 1 << 30]
+
+
+def _display_matrix(path: Path) -> list[int] | None:
+    """The display matrix a player applies to the film (phones store portrait clips turned, with
+    a rotation to apply; some clips are mirrored), in FFmpeg's 9-integer layout, from the first
+    frame that decodes; None for none, the identity, or a PyAV that cannot say."""
     av = import_av()
     try:
         with av.open(str(path), "r") as container:
-            for frame in container.decode(container.streams.video[0]):
-                return int(getattr(frame, "rotation", 0) or 0)
-    except av.FFmpegError:  # unreadable from the start: the main pass reports why
-        return 0
-    return 0
+            for index, packet in enumerate(container.demux(container.streams.video[0])):
+                if index == 64:  # nothing decodes near the start: the main pass will say so
+                    return None
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError:  # a damaged packet: the next may decode
+                    continue
+                for frame in frames:
+                    for data in getattr(frame, "side_data", ()):
+                        if "DISPLAYMATRIX" in str(data.type):
+                            matrix = np.frombuffer(bytes(data), dtype=np.int32).tolist()
+                            return None if matrix == _IDENTITY_MATRIX else matrix
+                    return None
+    except av.FFmpegError:
+        return None
+    return None
 
 
 @dataclass
@@ -551,7 +566,7 @@ def colorize_video(
     per_batch = max(1, min(batch_size, _BATCH_PIXELS // (info.width * info.height)))
     written = 0
     damage = _Damage()
-    rotation = _display_rotation(source)
+    matrix = _display_matrix(source)
 
     def encode(stream: BinaryIO) -> None:
         nonlocal written
@@ -563,8 +578,8 @@ def colorize_video(
                 writer.stream.codec_context.sample_aspect_ratio = (
                     video.codec_context.sample_aspect_ratio
                 )
-            if rotation and hasattr(writer.stream, "set_display_rotation"):  # where PyAV can
-                writer.stream.set_display_rotation(rotation)  # played upright, as the input
+            if matrix and hasattr(writer.stream, "set_display_matrix"):  # PyAV >= 18
+                writer.stream.set_display_matrix(matrix)  # played upright, as the input
             audio = {
                 s: _add_stream(output, f"{s.codec_context.name} audio", template=s)
                 for s in container.streams.audio

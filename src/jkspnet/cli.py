@@ -320,7 +320,7 @@ def _writable_jobs(jobs: list[_Job], tally: _Tally, report) -> list[_Job]:
             continue
         count = len(folder_jobs)
         report(f"error: {folder}: cannot write there ({reason}): {count} output(s) not written")
-        tally.failed += len(folder_jobs)
+        tally.failed += count
     return writable
 
 

@@ -7,6 +7,8 @@ of ``skimage.color`` (sRGB primaries, D65 white, CIE 1976 L*a*b*), so results ag
 
 from __future__ import annotations
 
+from functools import cache
+
 import torch
 
 L_OFFSET = 50.0
@@ -21,6 +23,10 @@ _WHITE_D65 = (0.95047, 1.0, 1.08883)
 _EPSILON = 0.008856  # (6/29)^3: where the cube root gives way to the linear segment
 _KAPPA = 7.787  # slope of that segment in f(t)
 _F_EPSILON = 0.2068966  # f(_EPSILON) = 6/29
+_SRGB_KNEE = 0.0031308  # linear light below which the sRGB curve is a line...
+_SRGB_SLOPE = 12.92  # ...of this slope; above it 1.055 x^(1/2.4) - 0.055
+_SRGB_GAMMA = 2.4
+_SRGB_OFFSET = 0.055
 
 
 def normalize_l(lightness: torch.Tensor) -> torch.Tensor:
@@ -49,14 +55,21 @@ def _check_channels(image: torch.Tensor, name: str) -> None:
 
 def srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
     """Undo the sRGB transfer curve."""
-    high = ((rgb.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4
-    return torch.where(rgb > 0.04045, high, rgb / 12.92)
+    scale = 1.0 + _SRGB_OFFSET
+    high = ((rgb.clamp(min=0.04045) + _SRGB_OFFSET) / scale) ** _SRGB_GAMMA
+    return torch.where(rgb > 0.04045, high, rgb / _SRGB_SLOPE)
 
 
 def linear_to_srgb(linear: torch.Tensor) -> torch.Tensor:
     """Apply the sRGB transfer curve."""
-    high = 1.055 * linear.clamp(min=0.0031308) ** (1 / 2.4) - 0.055
-    return torch.where(linear > 0.0031308, high, linear * 12.92)
+    high = (1.0 + _SRGB_OFFSET) * linear.clamp(min=_SRGB_KNEE) ** (1 / _SRGB_GAMMA) - _SRGB_OFFSET
+    return torch.where(linear > _SRGB_KNEE, high, linear * _SRGB_SLOPE)
+
+
+@cache
+def _xyz_to_rgb() -> torch.Tensor:
+    """XYZ to linear sRGB (float64, on the CPU): the inverse of ``_RGB_TO_XYZ``."""
+    return torch.linalg.inv(torch.tensor(_RGB_TO_XYZ, dtype=torch.float64))
 
 
 def _f(t: torch.Tensor) -> torch.Tensor:
@@ -98,8 +111,7 @@ def lab_to_rgb(lab: torch.Tensor, clip: bool = True) -> torch.Tensor:
     fz = (fy - b / 200.0).clamp(min=0.0)  # as skimage: z < 0 is invalid and set to 0
     white = torch.tensor(_WHITE_D65, dtype=lab.dtype, device=lab.device).view(3, 1, 1)
     xyz = _f_inverse(torch.stack((fx, fy, fz), dim=-3)) * white
-    xyz_to_rgb = torch.linalg.inv(_matrix(_RGB_TO_XYZ, lab).double()).to(lab.dtype)
-    rgb = linear_to_srgb(_apply_matrix(xyz_to_rgb, xyz))
+    rgb = linear_to_srgb(_apply_matrix(_xyz_to_rgb().to(lab.device, lab.dtype), xyz))
     return rgb.clamp(0.0, 1.0) if clip else rgb
 
 
@@ -118,10 +130,11 @@ def lab_to_srgb8(lab: torch.Tensor) -> torch.Tensor:
     torch.add(fy, b, alpha=-1 / 200.0, out=fz).clamp_(min=0.0)  # as lab_to_rgb
     linear_segment = (f - 16.0 / 116.0).mul_(1 / _KAPPA)
     xyz = torch.where(f > _F_EPSILON, f.square().mul_(f), linear_segment)
-    white = torch.tensor(_WHITE_D65, dtype=torch.float64)
-    xyz_to_rgb = torch.linalg.inv(torch.tensor(_RGB_TO_XYZ, dtype=torch.float64)) * white
+    xyz_to_rgb = _xyz_to_rgb() * torch.tensor(_WHITE_D65, dtype=torch.float64)
     rgb = _apply_matrix(xyz_to_rgb.to(lab.device, lab.dtype), xyz).clamp_(0.0, 1.0)
-    on_curve = rgb > 0.0031308  # else on the linear segment near black
-    curve = rgb.clamp(min=0.0031308).pow_(1 / 2.4).mul_(1.055 * 255.0).sub_(0.055 * 255.0)
-    codes = torch.where(on_curve, curve, rgb.mul_(12.92 * 255.0))
+    # linear_to_srgb, times 255, in place
+    on_curve = rgb > _SRGB_KNEE  # else on the linear segment near black
+    curve = rgb.clamp(min=_SRGB_KNEE).pow_(1 / _SRGB_GAMMA)
+    curve.mul_((1.0 + _SRGB_OFFSET) * 255.0).sub_(_SRGB_OFFSET * 255.0)
+    codes = torch.where(on_curve, curve, rgb.mul_(_SRGB_SLOPE * 255.0))
     return codes.add_(0.5).to(torch.uint8)  # the values are >= 0: truncation rounds

@@ -58,6 +58,7 @@ MANIFEST_COLUMNS = (
     "width",
     "height",
     "licence",
+    "split",
 )
 
 # Per-package licence summaries, as given in the project's shared data notes
@@ -73,7 +74,21 @@ LICENCES = {
     "mate-backgrounds": "GPL-2+",
     "lxqt-themes": "CC-BY-SA-3.0",
     "palapeli-data": "GPL-2+",
+    "plasma-workspace-wallpapers": "GPL-2+ (debian/copyright); LGPL-3 / CC-BY-SA-4.0 per wallpaper",
 }
+
+# Whole packages held out for validation, so that checkpoint, recipe and temperature are chosen on
+# photos whose *source* the network never saw (a random split of the same packages overstates a
+# model: near-duplicates land on both sides). Landscapes of three kinds and opencv-doc's streets
+# and objects.
+DEFAULT_VAL_SOURCES = (
+    "lomiri-wallpapers-16.04",
+    "lomiri-wallpapers-20.04",
+    "mate-backgrounds",
+    "opencv-doc",
+    "tuxtype-data",
+)
+SPLIT_LISTS = {"train": "train.txt", "val": "val.txt"}
 
 MAX_NAME_LEN = 200
 
@@ -475,6 +490,22 @@ def write_manifest(path: Path, rows: Iterable[dict[str, object]]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def write_split_lists(out: Path, rows: Sequence[dict[str, object]]) -> None:
+    """``train.txt`` and ``val.txt``: the photos of each side of the split, one name a line.
+
+    Both are file lists that ``jkspnet train --data`` / ``--val`` and ``jkspnet eval --data``
+    take as they are (paths relative to the list's folder).
+    """
+    for split, name in SPLIT_LISTS.items():
+        names = [str(row["file"]) for row in rows if row["split"] == split]
+        tmp = _atomic_path(out / name)
+        try:
+            tmp.write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
+            os.replace(tmp, out / name)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
 # ------------------------------------------------------------------------- main
 
 
@@ -485,6 +516,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--short-side", default=256, type=int, help="short side (0 = full size)")
     ap.add_argument("--debs", default=Path(".cache/debs"), type=Path, help=".deb cache folder")
     ap.add_argument("--quality", default=92, type=int, help="JPEG quality (1-95)")
+    ap.add_argument(
+        "--val-sources",
+        default=None,
+        help="comma-separated packages held out whole for validation, '' for none "
+        f"(default: those of {','.join(DEFAULT_VAL_SOURCES)} in the list)",
+    )
     args = ap.parse_args(argv)
     if args.short_side < 0:
         ap.error("--short-side must be >= 0")
@@ -503,6 +540,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    listed = {p.package for p in photos}
+    if args.val_sources is None:
+        val_sources = set(DEFAULT_VAL_SOURCES) & listed
+    else:
+        val_sources = {name.strip() for name in args.val_sources.split(",") if name.strip()}
+    unknown = sorted(val_sources - listed)
+    if unknown:
+        names = ", ".join(unknown)
+        print(f"error: --val-sources names no listed package: {names}", file=sys.stderr)
+        return 2
 
     by_package: dict[str, list[Photo]] = {}
     for p in photos:
@@ -550,6 +597,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "width": width,
                         "height": height,
                         "licence": LICENCES.get(package, f"see /usr/share/doc/{package}/copyright"),
+                        "split": "val" if package in val_sources else "train",
                     }
                 )
             for outer, bundle in rcc_cache.items():
@@ -558,6 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     manifest.sort(key=lambda r: photo_index[str(r["file"])])
     write_manifest(out / MANIFEST_NAME, manifest)
+    write_split_lists(out, manifest)
     if rcc_versions:
         seen = sorted(set(rcc_versions.values()))
         print(f"rcc bundles read: {len(rcc_versions)} (format versions {seen})")

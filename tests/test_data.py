@@ -13,7 +13,9 @@ from jkspnet.data import (
     PhotoCrops,
     lab_batch,
     list_photos,
+    photo_source,
     scan_photos,
+    split_by_source,
     split_validation,
 )
 from jkspnet.errors import JKSPNetError
@@ -110,3 +112,18 @@ def test_lab_batch_matches_the_colour_module(coffee):
     lab = rgb_to_lab(rgb.float() / 255)
     torch.testing.assert_close(x, lab[:, :1] - 50)
     torch.testing.assert_close(ab, lab[:, 1:])
+
+
+def test_split_by_source_holds_out_whole_packages(tmp_path):
+    (tmp_path / "listed").mkdir()
+    files = [tmp_path / "listed" / name for name in ("x.jpg", "y.jpg", "pkg-b__z.jpg")]
+    (tmp_path / "listed" / "manifest.csv").write_text(
+        "file,package\nx.jpg,pkg-a\ny.jpg,pkg-b\n", encoding="utf-8"
+    )
+    other = tmp_path / "cats" / "tom.jpg"  # no manifest, no prefix: the folder is the source
+    assert [photo_source(f) for f in [*files, other]] == ["pkg-a", "pkg-b", "pkg-b", "cats"]
+    train, val = split_by_source([*files, other], ["pkg-b"])
+    assert train == [files[0], other]
+    assert val == files[1:]
+    with pytest.raises(JKSPNetError, match=r"no photos of validation source.*pkg-c"):
+        split_by_source(files, ["pkg-c"])

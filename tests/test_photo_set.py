@@ -284,6 +284,7 @@ def test_save_jpeg_and_manifest_are_atomic(tmp_path: Path) -> None:
         "width": 640,
         "height": 480,
         "licence": "CC-BY-SA / CC-BY / public domain (per file)",
+        "split": "train",
     }
     bps.write_manifest(tmp_path / "manifest.csv", [row])
     with open(tmp_path / "manifest.csv", newline="") as fh:
@@ -359,5 +360,45 @@ def test_main_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -
             sizes[r["path_in_package"].rsplit("/", 1)[-1]] = im.size
     assert sizes == {"cat.webp": (256, 427), "big.png": (384, 256), "dog.webp": (100, 80)}
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [*(r["file"] for r in rows), "manifest.csv"]
+        [*(r["file"] for r in rows), "manifest.csv", "train.txt", "val.txt"]
     )
+    # No default validation source is in this list: everything is for training.
+    assert {r["split"] for r in rows} == {"train"}
+    assert (out / "train.txt").read_text().split() == [r["file"] for r in rows]
+    assert (out / "val.txt").read_text() == ""
+
+
+def test_main_holds_out_whole_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pkg_root = tmp_path / "pkgroot"
+    (pkg_root / "usr/share").mkdir(parents=True)
+    for name in ("a", "b", "c"):
+        (pkg_root / f"usr/share/{name}.png").write_bytes(_encode(_gradient(64, 48), "PNG"))
+    lst = tmp_path / "list.csv"
+    lst.write_text(
+        "package,path_in_package\n"
+        "pkg-one,usr/share/a.png\n"
+        "pkg-two,usr/share/b.png\n"
+        "pkg-one,usr/share/c.png\n"
+    )
+    monkeypatch.setattr(bps, "fetch_deb", lambda package, debs: debs / f"{package}_1_all.deb")
+    monkeypatch.setattr(bps, "deb_version", lambda deb: "1")
+    monkeypatch.setattr(
+        bps, "extract_deb", lambda deb, dest: shutil.copytree(pkg_root, dest, dirs_exist_ok=True)
+    )
+    out = tmp_path / "out"
+    args = ["--out", str(out), "--list", str(lst), "--debs", str(tmp_path / "debs")]
+    assert bps.main([*args, "--val-sources", "pkg-two"]) == 0
+    with open(out / "manifest.csv", newline="") as fh:
+        split = {r["file"]: r["split"] for r in csv.DictReader(fh)}
+    assert split == {
+        "pkg-one__a.jpg": "train",
+        "pkg-two__b.jpg": "val",
+        "pkg-one__c.jpg": "train",
+    }
+    assert (out / "val.txt").read_text() == "pkg-two__b.jpg\n"
+    assert (out / "train.txt").read_text().split() == [
+        "pkg-one__a.jpg",
+        "pkg-one__c.jpg",
+    ]
+    # A source that is not in the list is a usage error, before any work.
+    assert bps.main([*args, "--out", str(tmp_path / "o2"), "--val-sources", "nope"]) == 2

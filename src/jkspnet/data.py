@@ -7,6 +7,8 @@ run is reproducible whatever the number of workers, and a resumed run sees the s
 
 from __future__ import annotations
 
+import csv
+import functools
 import math
 import os
 import warnings
@@ -60,6 +62,47 @@ def split_validation(
     count = 0 if fraction == 0 else max(1, round(len(files) * fraction))
     held = {files[i] for i in order[:count]}
     return [f for f in files if f not in held], [f for f in files if f in held]
+
+
+def photo_source(path: Path) -> str:
+    """Where a photo came from (its package), for a split that holds out whole sources.
+
+    The source is the ``package`` column of a ``manifest.csv`` beside the photo (as
+    ``scripts/build_photo_set.py`` writes), else the part of the file name before ``__`` (that
+    script's naming), else the name of the photo's folder.
+    """
+    manifest = _manifest_sources(path.parent)
+    if path.name in manifest:
+        return manifest[path.name]
+    if "__" in path.name:
+        return path.name.split("__", 1)[0]
+    return path.parent.name
+
+
+@functools.lru_cache(maxsize=64)
+def _manifest_sources(folder: Path) -> dict[str, str]:
+    manifest = folder / "manifest.csv"
+    try:
+        with open(manifest, newline="", encoding="utf-8") as stream:
+            return {row["file"]: row["package"] for row in csv.DictReader(stream)}
+    except (OSError, KeyError, UnicodeDecodeError, csv.Error):
+        return {}
+
+
+def split_by_source(files: Sequence[Path], sources: Sequence[str]) -> tuple[list[Path], list[Path]]:
+    """Hold out every photo whose source (see :func:`photo_source`) is one of ``sources``."""
+    held = set(sources)
+    found = {photo_source(f) for f in files}
+    missing = sorted(held - found)
+    if missing:
+        raise JKSPNetError(
+            f"no photos of validation source(s) {', '.join(missing)} "
+            f"(sources found: {', '.join(sorted(found)) or 'none'})"
+        )
+    return (
+        [f for f in files if photo_source(f) not in held],
+        [f for f in files if photo_source(f) in held],
+    )
 
 
 def _open_rgb(path: Path, short_side: int | None = None) -> Image.Image:

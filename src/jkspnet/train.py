@@ -43,7 +43,15 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .data import EpochSampler, PhotoCrops, grey_to_rgb, lab_batch, list_photos, scan_photos
+from .data import (
+    EpochSampler,
+    PhotoCrops,
+    grey_to_rgb,
+    lab_batch,
+    list_photos,
+    scan_photos,
+    split_by_source,
+)
 from .data import split_validation as _split
 from .errors import JKSPNetError
 from .files import write_atomic
@@ -70,6 +78,7 @@ class TrainConfig:
     data: list[str] = field(default_factory=list)
     out: str = ""
     val: list[str] = field(default_factory=list)
+    val_sources: list[str] = field(default_factory=list)  # hold out these packages whole
     val_fraction: float = 0.1
     max_steps: int = 0
     epochs: float = 0.0
@@ -305,6 +314,12 @@ class Trainer:
         files = list_photos(config.data)
         if config.val:
             train_files, val_files = files, list_photos(config.val)
+        elif config.val_sources:
+            train_files, val_files = split_by_source(files, config.val_sources)
+            self._log(
+                f"validation by source: {len(val_files)} photos of "
+                f"{', '.join(config.val_sources)} held out"
+            )
         else:
             train_files, val_files = _split(files, config.val_fraction, config.seed)
         load_side = config.load_side or None
@@ -725,6 +740,14 @@ _FLAGS = {
             "action": "append",
             "metavar": "DIR",
             "help": "validation photos (default: a split of --data)",
+        },
+    ),
+    "val_sources": (
+        "--val-sources",
+        {
+            "type": lambda text: [name.strip() for name in text.split(",") if name.strip()],
+            "metavar": "PKG,PKG",
+            "help": "hold out the photos of these sources (packages) whole for validation",
         },
     ),
     "val_fraction": (

@@ -20,6 +20,7 @@ from .errors import JKSPNetError
 from .export import INPUT_NAMES, ONNX_HINT, OUTPUT_NAMES, config_from_metadata
 from .photos import DEFAULT_MAX_PIXELS
 from .pipeline import Colorizer, check_size, check_temperature
+from .upsample import check_upsample
 from .weights import ModelConfig
 
 BACKENDS = ("torch", "onnxruntime")
@@ -48,6 +49,7 @@ class OnnxColorizer(Colorizer):
         device: str | torch.device = "auto",
         max_pixels: int = DEFAULT_MAX_PIXELS,
         threads: int | None = None,
+        upsample: str = "guided",
     ) -> None:
         if str(device) not in {"auto", "cpu"}:
             raise JKSPNetError(f"the onnxruntime backend runs on the CPU only, not {device}")
@@ -83,14 +85,17 @@ class OnnxColorizer(Colorizer):
         self.device = torch.device("cpu")
         self.precision = "fp32"  # the exported graph is float32
         self.max_pixels = max_pixels
+        self.upsample = check_upsample(upsample)
         self.model = None
         self._lut_cache: dict[str, torch.Tensor] = {}
 
     @classmethod
-    def from_pretrained(cls, path=None, device="auto", max_pixels=DEFAULT_MAX_PIXELS):
+    def from_pretrained(
+        cls, path=None, device="auto", max_pixels=DEFAULT_MAX_PIXELS, upsample="guided"
+    ):
         if path is None:
             raise JKSPNetError("the onnxruntime backend needs --weights FILE.onnx")
-        return cls(path, device=device, max_pixels=max_pixels)
+        return cls(path, device=device, max_pixels=max_pixels, upsample=upsample)
 
     def save_pretrained(self, folder, dtype=torch.float32):
         raise JKSPNetError("an ONNX model cannot be saved as PyTorch weights")

@@ -150,6 +150,7 @@ def colorizer_from_options(args: argparse.Namespace):
     )
     if args.size is not None:
         colorizer.config.size = check_size(args.size)
+    colorizer.upsample = args.upsample
     if args.precision != "auto" and args.precision != colorizer.precision:
         if colorizer.model is None:
             raise JKSPNetError(f"the {args.backend} backend runs in {colorizer.precision} only")
@@ -175,6 +176,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="the network's arithmetic; auto: bf16 on GPUs and on CPUs with native bf16 "
         "(AVX512-BF16, AMX), where it is about twice as fast, else fp32",
+    )
+    parser.add_argument(
+        "--upsample",
+        choices=["guided", "bilinear"],
+        default="guided",
+        help="how colour reaches full resolution: guided (edge-aware: colour edges follow the "
+        "photo's own edges) or bilinear (default: guided)",
     )
     parser.add_argument(
         "--batch-size",

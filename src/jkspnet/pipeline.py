@@ -26,6 +26,7 @@ from .errors import JKSPNetError, WeightsError
 from .inference import InferenceNet
 from .model import JKSPNet
 from .photos import DEFAULT_MAX_PIXELS, Photo, load_photo
+from .upsample import apply_coefficients, check_upsample, grid_shape, guided_coefficients
 from .weights import ModelConfig, bundled_weights, load_into, load_weights, save_weights
 
 PhotoInput = str | os.PathLike[str] | Image.Image
@@ -128,8 +129,10 @@ class Colorizer:
         device: str | torch.device = "auto",
         max_pixels: int = DEFAULT_MAX_PIXELS,
         precision: str = "auto",
+        upsample: str = "guided",
     ) -> None:
         self.config = config or ModelConfig()
+        self.upsample = check_upsample(upsample)
         check_size(self.config.size)
         check_temperature(self.config.temperature)
         self.device = resolve_device(device)
@@ -151,12 +154,14 @@ class Colorizer:
         device: str | torch.device = "auto",
         max_pixels: int = DEFAULT_MAX_PIXELS,
         precision: str = "auto",
+        upsample: str = "guided",
     ) -> Colorizer:
         """Load weights from a ``save_pretrained`` folder or a weights file.
 
         ``path=None`` takes the default weights bundled with the package, where they ship.
         ``precision``: the network's arithmetic, ``auto`` (see :func:`resolve_precision`),
-        ``fp32`` or ``bf16``.
+        ``fp32`` or ``bf16``. ``upsample``: ``guided`` (edge-aware, see :mod:`jkspnet.upsample`)
+        or ``bilinear``.
         """
         if path is None:
             path = bundled_weights()
@@ -168,7 +173,14 @@ class Colorizer:
         state, config = load_weights(path)
         model = JKSPNet()
         load_into(model, state, str(path))
-        return cls(model, config, device=device, max_pixels=max_pixels, precision=precision)
+        return cls(
+            model,
+            config,
+            device=device,
+            max_pixels=max_pixels,
+            precision=precision,
+            upsample=upsample,
+        )
 
     def save_pretrained(
         self, folder: str | os.PathLike[str], dtype: torch.dtype = torch.float32
@@ -249,14 +261,28 @@ class Colorizer:
             x = x.contiguous(memory_format=torch.channels_last)
         return self.inference_net()(x, temperatures)
 
+    def _full_resolution_maps(self, prepared: PreparedPhoto, ab: torch.Tensor) -> torch.Tensor:
+        """What is upsampled bilinearly to full resolution: ab itself, or the guided filter's
+        coefficient maps (:mod:`jkspnet.upsample`), which put colour edges on L's edges."""
+        if self.upsample == "bilinear":
+            return ab.float()
+        height, width = prepared.lightness.shape
+        grid = grid_shape(height, width, max(ab.shape[-2:]))
+        small_l = F.interpolate(
+            prepared.lightness[None, None], size=grid, mode="bilinear", antialias=True
+        )[0, 0]
+        return guided_coefficients(ab, small_l)
+
     def finish(self, prepared: PreparedPhoto, ab: torch.Tensor) -> Image.Image:
         """Join a predicted ab (2, s, s) to the full-resolution L and return the 8-bit photo."""
         lightness = prepared.lightness
         height, width = lightness.shape
+        maps = self._full_resolution_maps(prepared, ab)
+        guided = maps.shape[0] == 4
         # Bilinear upsampling is separable: widen all rows once (small), then blend the two
         # nearest rows for each band of output rows, as F.interpolate(align_corners=False) does.
-        wide = F.interpolate(ab[None].float(), size=(ab.shape[-2], width), mode="bilinear")[0]
-        src_rows = ab.shape[-2]
+        wide = F.interpolate(maps[None], size=(maps.shape[-2], width), mode="bilinear")[0]
+        src_rows = maps.shape[-2]
         scale = src_rows / height
         out = np.empty((height, width, 3), dtype=np.uint8)
         out_view = torch.from_numpy(out)
@@ -266,7 +292,8 @@ class Colorizer:
             low = src.floor().long().clamp(max=src_rows - 1)
             high = (low + 1).clamp(max=src_rows - 1)
             weight = (src - low).view(1, -1, 1)
-            ab_band = torch.lerp(wide.index_select(1, low), wide.index_select(1, high), weight)
+            band = torch.lerp(wide.index_select(1, low), wide.index_select(1, high), weight)
+            ab_band = apply_coefficients(band, lightness[top:bottom]) if guided else band
             lab = torch.cat([lightness[top:bottom][None], ab_band], dim=0)
             rgb = lab_to_srgb8(lab)
             out_view[top:bottom].copy_(rgb.permute(1, 2, 0))  # 4x faster than through numpy

@@ -1,0 +1,182 @@
+"""Inference-time levers on held-out photos: temperature, upsampling, input shape, flip, confidence.
+
+Issue 14 asks that the shipped decoding be chosen by measurement on photos whose source the
+network never saw. This script colorizes every photo of ``--data`` (e.g. ``photos/val.txt``, the
+packages held out of training) once per variant and scores it at full resolution against the
+original, beside the grey baseline, exactly as ``jkspnet eval`` scores (PSNR on 8-bit sRGB, CF of
+Hasler & Suesstrunk). The variants:
+
+- ``T``: the annealed-mean temperature, ``softmax(logits / T)``;
+- ``up``: ``bilinear`` or ``guided`` (edge-aware, :mod:`jkspnet.upsample`) to full resolution;
+- ``shape``: ``square`` (the photo squashed to size x size, as trained) or ``aspect`` (short side
+  ``size``, the long side the photo's aspect, rounded to a multiple of 8);
+- ``tta``: ``none`` or ``flip`` (the bin distributions averaged with those of the mirrored photo);
+- ``conf``: confidence-aware decoding with strength ``gamma``
+  (:func:`jkspnet.decoding.confident_ab`), 0 = off.
+
+It also reports the global colour cast: the mean predicted a and b against the truth's.
+
+    python benchmarks/bench_decoding.py --data photos/val.txt --weights runs/x/best \\
+        --temperatures 0.6,0.8,1,1.2 --out decoding.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from jkspnet import metrics
+from jkspnet.color import normalize_l
+from jkspnet.data import list_photos
+from jkspnet.decoding import aspect_shape, confident_ab, entropy
+from jkspnet.model import ab_bins
+from jkspnet.photos import load_photo
+from jkspnet.pipeline import Colorizer
+
+
+@dataclass(frozen=True)
+class Variant:
+    temperature: float
+    upsample: str
+    shape: str
+    tta: str
+    gamma: float
+
+    @property
+    def name(self) -> str:
+        parts = [f"T={self.temperature:g}", self.upsample, self.shape, self.tta]
+        return " ".join([*parts, f"conf={self.gamma:g}"])
+
+
+def _distribution(net, x: torch.Tensor, temperature: float, flip: bool) -> torch.Tensor:
+    """Bin probabilities (313, h, w) for one normalised L (1, 1, h, w), optionally flip-averaged."""
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=False):
+        logits = net.logits(x)[0].float() / temperature
+        probs = torch.softmax(logits, dim=0)
+        if flip:
+            mirrored = net.logits(torch.flip(x, dims=[-1]))[0].float() / temperature
+            probs = 0.5 * (probs + torch.flip(torch.softmax(mirrored, dim=0), dims=[-1]))
+    return probs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", action="append", required=True, help="photos or a .txt list")
+    parser.add_argument("--weights", default=None, help="weights (default: the bundled ones)")
+    parser.add_argument("--size", type=int, default=None, help="network side (weights')")
+    parser.add_argument("--temperatures", default="0.5,0.75,1,1.25")
+    parser.add_argument("--upsample", default="bilinear,guided")
+    parser.add_argument("--shapes", default="square,aspect")
+    parser.add_argument("--tta", default="none,flip")
+    parser.add_argument("--gammas", default="0")
+    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--out", default=None, help="write the table as JSON here")
+    args = parser.parse_args()
+
+    torch.set_grad_enabled(False)
+    colorizer = Colorizer.from_pretrained(args.weights, precision="fp32")
+    size = args.size or colorizer.config.size
+    net = colorizer.model.float().eval()
+    bins = ab_bins()
+    variants = [
+        Variant(float(t), up, shape, tta, float(g))
+        for t, up, shape, tta, g in itertools.product(
+            args.temperatures.split(","),
+            args.upsample.split(","),
+            args.shapes.split(","),
+            args.tta.split(","),
+            args.gammas.split(","),
+        )
+    ]
+    files = list_photos(args.data)
+    if args.limit:
+        files = files[: args.limit]
+    rows: dict[str, dict[str, list[float]]] = {"grey": {"psnr": [], "cf": []}}
+    rows.update({v.name: {"psnr": [], "cf": [], "a": [], "b": []} for v in variants})
+    truth_cf, truth_a, truth_b = [], [], []
+    started = time.perf_counter()
+    for path in files:
+        photo = load_photo(path)
+        truth = photo.pixels
+        prepared = colorizer.prepare(photo, size)
+        height, width = prepared.lightness.shape
+        truth_cf.append(metrics.colorfulness(truth))
+        truth_ab = metrics.ab_of(truth)
+        truth_a.append(float(truth_ab[0].mean()))
+        truth_b.append(float(truth_ab[1].mean()))
+        grey = colorizer.finish(prepared, torch.zeros(2, size, size))
+        rows["grey"]["psnr"].append(metrics.psnr(grey, truth))
+        rows["grey"]["cf"].append(metrics.colorfulness(grey))
+        inputs = {"square": prepared.network_input[None]}
+        if "aspect" in args.shapes:
+            shape = aspect_shape(height, width, size)
+            small = F.interpolate(
+                prepared.lightness[None, None], size=shape, mode="bilinear", antialias=True
+            )
+            inputs["aspect"] = normalize_l(small)
+        cache: dict[tuple, torch.Tensor] = {}
+        for v in variants:
+            key = (v.shape, v.tta, v.temperature)
+            if key not in cache:
+                cache[key] = _distribution(net, inputs[v.shape], v.temperature, v.tta == "flip")
+            probs = cache[key]
+            ab = torch.einsum("khw,kc->chw", probs, bins)
+            if v.gamma > 0:
+                ab = confident_ab(ab, entropy(probs), v.gamma)
+            colorizer.upsample = v.upsample
+            out = colorizer.finish(prepared, ab)
+            rgb = np.asarray(out.convert("RGB"))
+            row = rows[v.name]
+            row["psnr"].append(metrics.psnr(rgb, truth))
+            row["cf"].append(metrics.colorfulness(rgb))
+            pred_ab = metrics.ab_of(rgb)
+            row["a"].append(float(pred_ab[0].mean()))
+            row["b"].append(float(pred_ab[1].mean()))
+    elapsed = time.perf_counter() - started
+    cf_truth = float(np.mean(truth_cf))
+    table = []
+    for name, row in rows.items():
+        entry = {
+            "variant": name,
+            "psnr": float(np.mean(row["psnr"])),
+            "cf": float(np.mean(row["cf"])),
+            "cf_share": float(np.mean(row["cf"])) / cf_truth,
+        }
+        if "a" in row:
+            entry["mean_a"] = float(np.mean(row["a"]))
+            entry["mean_b"] = float(np.mean(row["b"]))
+        table.append(entry)
+    grey_psnr = table[0]["psnr"]
+    print(
+        f"{len(files)} photos, {elapsed:.0f} s; truth CF {cf_truth:.2f}, mean a/b "
+        f"{np.mean(truth_a):+.2f}/{np.mean(truth_b):+.2f}"
+    )
+    print(f"{'variant':<44} {'PSNR':>6} {'vs grey':>8} {'CF':>6} {'CF %':>5} {'a':>6} {'b':>6}")
+    for entry in table:
+        cast = f"{entry['mean_a']:+6.2f} {entry['mean_b']:+6.2f}" if "mean_a" in entry else " " * 13
+        print(
+            f"{entry['variant']:<44} {entry['psnr']:6.2f} {entry['psnr'] - grey_psnr:+8.2f} "
+            f"{entry['cf']:6.2f} {100 * entry['cf_share']:5.0f} {cast}"
+        )
+    if args.out:
+        result = {
+            "photos": len(files),
+            "weights": args.weights or "bundled",
+            "size": size,
+            "truth_cf": cf_truth,
+            "truth_mean_ab": [float(np.mean(truth_a)), float(np.mean(truth_b))],
+            "variants": table,
+        }
+        with open(args.out, "w", encoding="utf-8") as stream:
+            json.dump(result, stream, indent=2)
+
+
+if __name__ == "__main__":
+    main()

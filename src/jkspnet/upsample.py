@@ -1,0 +1,136 @@
+"""Edge-aware upsampling of the network's small ab map, guided by the photo's full-resolution L.
+
+The network predicts colour on a small square (64 or 128 pixels a side). Bilinear upsampling
+spreads each of those colour samples over tens of full-resolution pixels whatever the photo shows
+there, so colour bleeds across edges: a tower takes the sky's blue for a band as wide as one
+network pixel. The fast guided filter (He & Sun, "Fast Guided Filter", 2015; He, Sun & Tang,
+"Guided Image Filtering", 2010) instead fits, in each small window of a reduced grid, a linear
+model ``ab = A * L + B`` from the photo's own lightness to the predicted ab. ``A`` and ``B`` vary
+slowly, so they can be upsampled bilinearly without harm; applied to the *full-resolution* L, they
+put each colour edge where the photo has its edge.
+
+Everything here runs on the reduced grid (a few hundred pixels a side): the full-resolution work
+is a bilinear upsampling of four coefficient maps instead of two ab maps, done in bands by
+:meth:`jkspnet.pipeline.Colorizer.finish`. :func:`guided_upsample` does the whole thing at once,
+for tests and small images.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+UPSAMPLERS = ("guided", "bilinear")
+"""How the small ab map reaches full resolution: edge-aware (default) or plain bilinear."""
+
+GRID_FACTOR = 4
+"""The reduced grid's long side is this many times the network's input side (or the photo's)."""
+
+DEFAULT_RADIUS = 8
+"""Window radius on the reduced grid: two network pixels at the default grid factor, so that a
+window reaches past the band that bilinear upsampling blurs. On the 75 source-held-out photos
+(bundled weights of 0.1.0, T = 1) radius 8 gave +0.08 dB PSNR over bilinear, radius 4 +0.04."""
+
+DEFAULT_EPS = 1e-2
+"""Regularisation of the slope ``A``, for L scaled to [0, 1]: a window whose L varies by less
+than about 0.1 (10 L units) keeps the predicted ab nearly as it is (a smooth, flat region), one
+with a stronger edge follows the edge."""
+
+
+def check_upsample(name: str) -> str:
+    if name not in UPSAMPLERS:
+        raise ValueError(f"upsample must be one of {', '.join(UPSAMPLERS)}, got {name!r}")
+    return name
+
+
+def grid_shape(height: int, width: int, size: int, factor: int = GRID_FACTOR) -> tuple[int, int]:
+    """The reduced grid for a ``height`` x ``width`` photo and a network side ``size``.
+
+    Its long side is ``factor * size`` (never more than the photo's), its aspect the photo's.
+    """
+    scale = min(1.0, factor * size / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean over a (2r+1)^2 window of each pixel of ``x`` (N, C, H, W); edges use what exists."""
+    if radius < 1:
+        return x
+    kernel = 2 * radius + 1
+    # Reflection-free edges: the mean over the part of the window inside the image.
+    return F.avg_pool2d(x, kernel, stride=1, padding=radius, count_include_pad=False)
+
+
+def guided_coefficients(
+    ab: torch.Tensor,
+    lightness: torch.Tensor,
+    radius: int = DEFAULT_RADIUS,
+    eps: float = DEFAULT_EPS,
+) -> torch.Tensor:
+    """The guided filter's smoothed ``A`` and ``B`` maps on the reduced grid, (4, h, w).
+
+    ``ab``: (2, s, s) or (2, h', w'), the network's prediction in LAB units, any size.
+    ``lightness``: (h, w), the photo's L (0..100) already reduced to the grid.
+    Returns ``[A_a, A_b, B_a, B_b]`` such that ``ab = A * (L / 100) + B`` at any resolution,
+    with the A and B maps upsampled bilinearly to it.
+    """
+    if ab.dim() != 3 or ab.shape[0] != 2:
+        raise ValueError(f"ab must have shape (2, H, W), got {tuple(ab.shape)}")
+    if lightness.dim() != 2:
+        raise ValueError(f"lightness must have shape (H, W), got {tuple(lightness.shape)}")
+    if eps <= 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    height, width = lightness.shape
+    guide = (lightness.float() / 100.0)[None, None]
+    p = F.interpolate(ab[None].float(), size=(height, width), mode="bilinear", align_corners=False)
+    radius = max(0, min(radius, (min(height, width) - 1) // 2))
+    mean_i = box_mean(guide, radius)
+    mean_p = box_mean(p, radius)
+    cov_ip = box_mean(guide * p, radius) - mean_i * mean_p
+    var_i = box_mean(guide * guide, radius) - mean_i * mean_i
+    slope = cov_ip / (var_i.clamp(min=0) + eps)
+    offset = mean_p - slope * mean_i
+    return torch.cat([box_mean(slope, radius), box_mean(offset, radius)], dim=1)[0]
+
+
+def apply_coefficients(coefficients: torch.Tensor, lightness: torch.Tensor) -> torch.Tensor:
+    """ab (2, H, W) from coefficient maps already at the resolution of ``lightness`` (H, W)."""
+    slope, offset = coefficients[:2], coefficients[2:]
+    return torch.addcmul(offset, slope, (lightness / 100.0)[None])
+
+
+def guided_upsample(
+    ab: torch.Tensor,
+    lightness: torch.Tensor,
+    size: int | None = None,
+    radius: int = DEFAULT_RADIUS,
+    eps: float = DEFAULT_EPS,
+) -> torch.Tensor:
+    """The small ``ab`` (2, s, s) at the resolution of ``lightness`` (H, W), edge-aware.
+
+    ``size`` is the network's side the grid is scaled from (default: ``ab``'s long side).
+    Builds full-resolution tensors at once; the pipeline does the same in bands.
+    """
+    height, width = lightness.shape
+    size = size or max(ab.shape[-2:])
+    grid = grid_shape(height, width, size)
+    small_l = F.interpolate(
+        lightness.float()[None, None], size=grid, mode="bilinear", antialias=True
+    )[0, 0]
+    coefficients = guided_coefficients(ab, small_l, radius, eps)
+    full = F.interpolate(coefficients[None], size=(height, width), mode="bilinear")[0]
+    return apply_coefficients(full, lightness.float())
+
+
+__all__ = [
+    "DEFAULT_EPS",
+    "DEFAULT_RADIUS",
+    "GRID_FACTOR",
+    "UPSAMPLERS",
+    "apply_coefficients",
+    "box_mean",
+    "check_upsample",
+    "grid_shape",
+    "guided_coefficients",
+    "guided_upsample",
+]

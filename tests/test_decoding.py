@@ -1,0 +1,45 @@
+"""Decoding choices: the aspect-shaped input, entropy, and confidence-aware chroma."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from jkspnet.decoding import aspect_shape, confident_ab, entropy
+
+
+def test_aspect_shape_keeps_the_short_side_and_rounds_the_long_one_to_8():
+    assert aspect_shape(256, 384, 64) == (64, 96)
+    assert aspect_shape(384, 256, 64) == (96, 64)
+    assert aspect_shape(100, 100, 64) == (64, 64)
+    assert aspect_shape(100, 133, 64) == (64, 88)  # 85.1 -> 88
+    assert aspect_shape(100, 10_000, 64) == (64, 256)  # capped at 4x
+    with pytest.raises(ValueError):
+        aspect_shape(0, 10, 64)
+
+
+def test_entropy_is_zero_for_one_bin_and_one_for_uniform():
+    one_hot = torch.zeros(313, 2, 2)
+    one_hot[5] = 1
+    assert torch.allclose(entropy(one_hot), torch.zeros(2, 2), atol=1e-6)
+    uniform = torch.full((313, 2, 2), 1 / 313)
+    assert torch.allclose(entropy(uniform), torch.ones(2, 2), atol=1e-5)
+    two = torch.zeros(313, 1, 1)
+    two[:2] = 0.5
+    assert entropy(two).item() == pytest.approx(math.log(2) / math.log(313), rel=1e-5)
+
+
+def test_confident_ab_shrinks_flat_pixels_and_keeps_confident_ones():
+    ab = torch.full((2, 1, 10), 30.0)
+    flatness = torch.linspace(0.1, 0.9, 10)[None]  # left confident, right flat
+    out = confident_ab(ab, flatness, gamma=1.0)
+    assert torch.equal(out[:, :, 0], ab[:, :, 0])  # at least as confident as the 90 % quantile
+    assert (out[:, :, -1].abs() < ab[:, :, -1].abs() / 4).all()
+    assert (out[0, 0, 1:] <= out[0, 0, :-1] + 1e-6).all()  # monotone in confidence
+    assert torch.equal(confident_ab(ab, flatness, gamma=0), ab)
+    batched = confident_ab(ab[None].repeat(3, 1, 1, 1), flatness[None].repeat(3, 1, 1), 1.0)
+    assert torch.allclose(batched[1], out)
+    with pytest.raises(ValueError):
+        confident_ab(ab, flatness, gamma=-1)

@@ -1,0 +1,100 @@
+"""Edge-aware upsampling: colour edges follow the photo's L edges; flat regions keep their ab."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from jkspnet.model import JKSPNet
+from jkspnet.pipeline import Colorizer
+from jkspnet.upsample import box_mean, grid_shape, guided_coefficients, guided_upsample
+
+
+def _two_regions(height: int = 96, width: int = 128, edge: int = 53) -> torch.Tensor:
+    """L: a dark left part and a bright right part, split at column ``edge`` (not on the grid)."""
+    lightness = torch.full((height, width), 30.0)
+    lightness[:, edge:] = 80.0
+    return lightness
+
+
+def _small_ab(size: int, edge_fraction: float) -> torch.Tensor:
+    """The network's view: blue on the left, red on the right, the switch at the edge."""
+    ab = torch.zeros(2, size, size)
+    split = round(size * edge_fraction)
+    ab[:, :, :split] = torch.tensor([10.0, -40.0])[:, None, None]
+    ab[:, :, split:] = torch.tensor([50.0, 30.0])[:, None, None]
+    return ab
+
+
+def test_grid_shape_keeps_aspect_and_never_enlarges():
+    assert grid_shape(3000, 4000, 64) == (192, 256)
+    assert grid_shape(100, 50, 64) == (100, 50)
+
+
+def test_box_mean_is_the_window_mean_inside_the_image():
+    x = torch.arange(25.0).reshape(1, 1, 5, 5)
+    out = box_mean(x, 1)
+    assert out[0, 0, 2, 2] == pytest.approx(x[0, 0, 1:4, 1:4].mean().item())
+    assert out[0, 0, 0, 0] == pytest.approx(x[0, 0, :2, :2].mean().item())
+
+
+def test_constant_colour_stays_constant():
+    lightness = _two_regions()
+    ab = torch.tensor([12.0, -7.0])[:, None, None].expand(2, 8, 8).clone()
+    out = guided_upsample(ab, lightness, size=8)
+    assert torch.allclose(out, ab[:, :1, :1].expand_as(out), atol=1e-3)
+
+
+def test_colour_edges_follow_the_lightness_edge_where_bilinear_bleeds():
+    lightness = _two_regions(384, 512, edge=212)
+    height, width = lightness.shape
+    ab = _small_ab(32, 12 / 32)  # the network's colour edge lands 20 pixels left of L's
+    guided = guided_upsample(ab, lightness, size=32)
+    bilinear = F.interpolate(ab[None], size=(height, width), mode="bilinear")[0]
+    left, right = torch.tensor([10.0, -40.0]), torch.tensor([50.0, 30.0])
+
+    def error(out: torch.Tensor) -> float:  # mean |ab error| in the 48 columns around the edge
+        band = out[:, :, 188:236]
+        truth = torch.where(torch.arange(188, 236) < 212, 0, 1)
+        expected = torch.stack([left, right])[truth].t()[:, None, :]
+        return float((band - expected).abs().mean())
+
+    assert error(guided) < 0.7 * error(bilinear)
+    # The colour jumps where L does, not smeared over the network's pixel.
+    assert float((guided[0, :, 212] - guided[0, :, 211]).min()) > 10
+    assert float((bilinear[0, :, 212] - bilinear[0, :, 211]).max()) < 3
+    # Far from the edge both agree with the prediction.
+    assert torch.allclose(guided[:, :, :100], left[:, None, None].expand(2, height, 100), atol=1.0)
+
+
+def test_coefficients_validate_their_inputs():
+    with pytest.raises(ValueError, match="ab must have shape"):
+        guided_coefficients(torch.zeros(3, 4, 4), torch.zeros(8, 8))
+    with pytest.raises(ValueError, match="eps"):
+        guided_coefficients(torch.zeros(2, 4, 4), torch.zeros(8, 8), eps=0)
+
+
+def test_the_pipelines_banded_finish_matches_the_whole_image_upsampling(monkeypatch):
+    torch.manual_seed(0)
+    colorizer = Colorizer(JKSPNet(), device="cpu", precision="fp32")
+    monkeypatch.setattr("jkspnet.pipeline._BAND_PIXELS", 128 * 7)  # many bands of 7 rows
+    grey = (_two_regions(90, 128).numpy() * 2.55).astype(np.uint8)
+    prepared = colorizer.prepare(Image.fromarray(grey, "L"), 16)
+    ab = torch.randn(2, 16, 16) * 20
+    out = np.asarray(colorizer.finish(prepared, ab)).astype(int)
+    colorizer.upsample = "bilinear"
+    plain = np.asarray(colorizer.finish(prepared, ab)).astype(int)
+    reference = guided_upsample(ab, prepared.lightness, size=16)
+    from jkspnet.color import lab_to_srgb8
+
+    expected = lab_to_srgb8(torch.cat([prepared.lightness[None], reference])).permute(1, 2, 0)
+    assert np.abs(out - expected.numpy().astype(int)).max() <= 1
+    assert np.abs(out - plain).max() > 0  # the two upsamplings do differ
+
+
+def test_an_unknown_upsampler_is_refused():
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        Colorizer(JKSPNet(), device="cpu", upsample="bicubic")

@@ -10,6 +10,10 @@ greyscale JPEG. Measured two ways, --rounds times each, medians reported:
   - with --folder N, `jkspnet colorize` on a folder of N colour copies of it (the worst case for
     memory: colour decodes to three bytes a pixel), a fresh process, time and peak RSS.
 
+With --upsample guided,bilinear both ways of reaching full resolution are measured alternately
+in the same run; given a colour --photo, each output is also scored (PSNR, CF) against the
+enlarged colour original.
+
     python benchmarks/bench_large_photo.py --rounds 3 --folder 20 --out bench-large.json
 """
 
@@ -25,9 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
-from jkspnet import Colorizer
+from jkspnet import Colorizer, metrics
 
 
 def run_measured(command: list[str]) -> tuple[float, float]:
@@ -47,20 +52,32 @@ def main() -> None:
     parser.add_argument("--size", default="6000x4000", help="WxH of the enlarged photo")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--folder", type=int, default=0, help="also a folder of N colour copies")
+    parser.add_argument(
+        "--upsample",
+        default="guided",
+        help="upsamplers to compare, comma-separated (guided,bilinear), measured alternately",
+    )
     parser.add_argument("--out", default=None, help="write results as JSON here")
     args = parser.parse_args()
     width, height = (int(side) for side in args.size.split("x"))
+    upsamplers = args.upsample.split(",")
 
     with tempfile.TemporaryDirectory(prefix="bench-large-") as work:
         big = Path(work) / "big.jpg"
         with Image.open(args.photo) as photo:
-            photo.convert("L").resize((width, height), Image.Resampling.BICUBIC).save(
-                big, quality=90
-            )
-        command = [sys.executable, "-m", "jkspnet", "colorize", str(big), "-q", "--overwrite"]
-        command += ["-o", str(Path(work) / "out.jpg")]
-        runs = [run_measured(command) for _ in range(args.rounds)]
-        cold, peak_mib = [seconds for seconds, _ in runs], max(peak for _, peak in runs)
+            enlarged = photo.resize((width, height), Image.Resampling.BICUBIC)
+        truth = np.asarray(enlarged.convert("RGB")) if enlarged.mode != "L" else None
+        enlarged.convert("L").save(big, quality=90)
+        del enlarged
+        cold: dict[str, list[float]] = {name: [] for name in upsamplers}
+        peak_mib: dict[str, float] = dict.fromkeys(upsamplers, 0.0)
+        for _ in range(args.rounds):
+            for name in upsamplers:
+                command = [sys.executable, "-m", "jkspnet", "colorize", str(big), "-q"]
+                command += ["--overwrite", "--upsample", name, "-o", str(Path(work) / "out.jpg")]
+                seconds, peak = run_measured(command)
+                cold[name].append(seconds)
+                peak_mib[name] = max(peak_mib[name], peak)
         folder_figures = None
         if args.folder:
             folder = Path(work) / "folder"
@@ -75,22 +92,47 @@ def main() -> None:
 
         colorizer = Colorizer.from_pretrained()
         colorizer.colorize(big)  # warm-up
-        warm = []
+        warm: dict[str, list[float]] = {name: [] for name in upsamplers}
+        quality: dict[str, dict[str, float]] = {}
         for _ in range(args.rounds):
-            start = time.perf_counter()
-            colorizer.colorize(big).save(Path(work) / "warm.jpg", quality=95)
-            warm.append(time.perf_counter() - start)
+            for name in upsamplers:
+                colorizer.upsample = name
+                start = time.perf_counter()
+                result = colorizer.colorize(big)
+                result.save(Path(work) / "warm.jpg", quality=95)
+                warm[name].append(time.perf_counter() - start)
+                if truth is not None and name not in quality:
+                    pixels = np.asarray(result)
+                    quality[name] = {
+                        "psnr": metrics.psnr(pixels, truth),
+                        "cf": metrics.colorfulness(pixels),
+                    }
+                del result
 
     megapixels = width * height / 1e6
     print(
         f"{megapixels:.0f} MP greyscale JPEG ({width}x{height}), {colorizer.device}, "
         f"{colorizer.precision}, network size {colorizer.config.size}"
     )
-    print(
-        f"jkspnet colorize, fresh process:   {statistics.median(cold):6.2f} s "
-        f"(median of {args.rounds}), peak RSS {peak_mib:.0f} MiB"
-    )
-    print(f"Colorizer.colorize + save, warm:  {statistics.median(warm):6.2f} s")
+    for name in upsamplers:
+        print(
+            f"--upsample {name:<9} jkspnet colorize, fresh process: "
+            f"{statistics.median(cold[name]):6.2f} s (median of {args.rounds}), "
+            f"peak RSS {peak_mib[name]:.0f} MiB; Colorizer.colorize + save, warm: "
+            f"{statistics.median(warm[name]):6.2f} s"
+        )
+        if name in quality:
+            print(
+                f"{'':21}against the colour original: PSNR {quality[name]['psnr']:.2f} dB, "
+                f"CF {quality[name]['cf']:.2f} (truth {metrics.colorfulness(truth):.2f})"
+            )
+    if len(upsamplers) > 1:
+        first, other = upsamplers[0], upsamplers[1]
+        print(
+            f"{first} / {other}: fresh process "
+            f"{statistics.median(cold[first]) / statistics.median(cold[other]):.3f}x, warm "
+            f"{statistics.median(warm[first]) / statistics.median(warm[other]):.3f}x"
+        )
     if folder_figures is not None:
         print(
             f"jkspnet colorize, a folder of {args.folder} colour copies: "
@@ -105,6 +147,7 @@ def main() -> None:
             "cli_seconds": cold,
             "cli_peak_rss_mib": peak_mib,
             "warm_seconds": warm,
+            "quality": quality,
             "folder_photos": args.folder,
             "folder_seconds": folder_figures and folder_figures[0],
             "folder_peak_rss_mib": folder_figures and folder_figures[1],

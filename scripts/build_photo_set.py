@@ -19,7 +19,10 @@ sRGB when it carries an ICC profile, flattened onto white if it has transparency
 resized with LANCZOS so that its short side is ``--short-side`` (never upscaled;
 0 keeps the full size) and saved as a baseline JPEG (4:4:4 chroma, no metadata) named
 ``<package>__<sanitised path>.jpg``. ``OUT/manifest.csv`` lists every photo written,
-with the original's width and height (upright) and the package's licence.
+with the original's width and height (upright), the package's licence and its side of the
+split: whole packages (``--val-sources``, default :data:`DEFAULT_VAL_SOURCES`) are held out for
+validation, so that choices are made on photos whose source the network never saw.
+``OUT/train.txt`` and ``OUT/val.txt`` list each side, for ``jkspnet train --data``/``--val``.
 
 All writes are atomic (temporary file, then rename). A missing package or photo gets
 a one-line message and the build carries on; the exit status is then 1. Standard

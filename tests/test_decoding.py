@@ -43,3 +43,21 @@ def test_confident_ab_shrinks_flat_pixels_and_keeps_confident_ones():
     assert torch.allclose(batched[1], out)
     with pytest.raises(ValueError):
         confident_ab(ab, flatness, gamma=-1)
+
+
+def test_a_colorizer_with_confidence_keeps_confident_colour_and_greys_the_rest(astronaut):
+    from PIL import Image
+
+    from jkspnet.model import JKSPNet
+    from jkspnet.pipeline import Colorizer
+
+    torch.manual_seed(0)
+    colorizer = Colorizer(JKSPNet(), device="cpu", precision="fp32")
+    x = colorizer.prepare(Image.fromarray(astronaut), 32).network_input[None]
+    plain = colorizer.predict_ab(x, 1.0)
+    colorizer.confidence = 2.0
+    confident = colorizer.predict_ab(x, 1.0)
+    ratio = confident.norm(dim=1) / plain.norm(dim=1).clamp(min=1e-6)
+    assert float(ratio.max()) <= 1 + 1e-5
+    assert float(ratio.min()) < 0.99  # some pixels are less sure than the photo's 90 % quantile
+    assert float((ratio > 0.999).float().mean()) >= 0.09  # the most confident tenth keeps its ab

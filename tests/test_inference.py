@@ -168,3 +168,21 @@ def test_bf16_asked_for_on_a_cpu_without_avx512_still_runs():
     assert result.returncode == 0, result.stderr[-2000:]
     fused, difference = result.stdout.split()
     assert fused == "False" and float(difference) < 15.0
+
+
+def test_the_head_gives_the_normalised_entropy_beside_ab_when_asked():
+    from jkspnet.decoding import entropy
+
+    torch.manual_seed(0)
+    model = JKSPNet().eval()
+    x = torch.randn(2, 1, 16, 24) * 20
+    net = InferenceNet(model, torch.float32)
+    plain = net(x, [1.0, 0.5])
+    with_flatness = net(x, [1.0, 0.5], flatness=True)
+    with torch.no_grad():
+        logits = model.logits(x)
+    for temperature, ab, out in zip([1.0, 0.5], plain, with_flatness, strict=True):
+        assert out.shape == (2, 3, 16, 24)
+        assert torch.equal(out[:, :2], ab)
+        expected = entropy(torch.softmax(logits / temperature, dim=1), dim=1)
+        assert torch.allclose(out[:, 2], expected, atol=1e-5)

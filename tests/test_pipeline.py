@@ -72,6 +72,7 @@ def test_batch_equals_one_by_one(colorizer, astronaut, coffee):
 
 def test_banded_finish_matches_full_frame_reference(colorizer, coffee, monkeypatch):
     monkeypatch.setattr(pipeline_module, "_BAND_PIXELS", 5000)  # many bands, one partial
+    monkeypatch.setattr(colorizer, "upsample", "bilinear")  # guided: tests/test_upsample.py
     prepared = colorizer.prepare(Image.fromarray(coffee))
     ab = torch.randn(2, 128, 128) * 30
     banded = np.asarray(colorizer.finish(prepared, ab)).astype(int)

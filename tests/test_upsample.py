@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from jkspnet.errors import JKSPNetError
 from jkspnet.model import JKSPNet
 from jkspnet.pipeline import Colorizer
 from jkspnet.upsample import box_mean, grid_shape, guided_coefficients, guided_upsample
@@ -96,5 +97,26 @@ def test_the_pipelines_banded_finish_matches_the_whole_image_upsampling(monkeypa
 
 
 def test_an_unknown_upsampler_is_refused():
-    with pytest.raises(ValueError, match="upsample must be one of"):
+    with pytest.raises(JKSPNetError, match="upsample must be one of"):
         Colorizer(JKSPNet(), device="cpu", upsample="bicubic")
+    with pytest.raises(JKSPNetError, match="shape must be one of"):
+        Colorizer(JKSPNet(), device="cpu", shape="round")
+
+
+def test_aspect_shaped_inputs_of_several_shapes_share_one_call(astronaut):
+    torch.manual_seed(0)
+    colorizer = Colorizer(JKSPNet(), device="cpu", precision="fp32", shape="aspect")
+    wide = Image.fromarray(astronaut).resize((200, 100))
+    tall = Image.fromarray(astronaut).resize((100, 150))
+    prepared = [colorizer.prepare(photo, 16) for photo in (wide, tall, wide)]
+    assert [tuple(p.network_input.shape) for p in prepared] == [
+        (1, 16, 32),
+        (1, 24, 16),
+        (1, 16, 32),
+    ]
+    together = colorizer.predict_ab_list([p.network_input for p in prepared])
+    alone = [colorizer.predict_ab(p.network_input[None])[0] for p in prepared]
+    for one, other in zip(together, alone, strict=True):
+        assert torch.allclose(one, other, atol=1e-4)
+    outputs = colorizer.colorize_batch([wide, tall])
+    assert [o.size for o in outputs] == [(200, 100), (100, 150)]

@@ -19,7 +19,7 @@ import torch
 from .errors import JKSPNetError
 from .export import INPUT_NAMES, ONNX_HINT, OUTPUT_NAMES, config_from_metadata
 from .photos import DEFAULT_MAX_PIXELS
-from .pipeline import Colorizer, check_size, check_temperature
+from .pipeline import Colorizer, check_shape, check_size, check_temperature
 from .upsample import check_upsample
 from .weights import ModelConfig
 
@@ -50,6 +50,7 @@ class OnnxColorizer(Colorizer):
         max_pixels: int = DEFAULT_MAX_PIXELS,
         threads: int | None = None,
         upsample: str = "guided",
+        shape: str | None = None,
     ) -> None:
         if str(device) not in {"auto", "cpu"}:
             raise JKSPNetError(f"the onnxruntime backend runs on the CPU only, not {device}")
@@ -86,16 +87,23 @@ class OnnxColorizer(Colorizer):
         self.precision = "fp32"  # the exported graph is float32
         self.max_pixels = max_pixels
         self.upsample = check_upsample(upsample)
+        self.shape = check_shape(self.config.shape if shape is None else shape)
+        self.confidence = 0.0  # the exported graph gives ab only, no distribution
         self.model = None
         self._lut_cache: dict[str, torch.Tensor] = {}
 
     @classmethod
     def from_pretrained(
-        cls, path=None, device="auto", max_pixels=DEFAULT_MAX_PIXELS, upsample="guided"
+        cls,
+        path=None,
+        device="auto",
+        max_pixels=DEFAULT_MAX_PIXELS,
+        upsample="guided",
+        shape=None,
     ):
         if path is None:
             raise JKSPNetError("the onnxruntime backend needs --weights FILE.onnx")
-        return cls(path, device=device, max_pixels=max_pixels, upsample=upsample)
+        return cls(path, device=device, max_pixels=max_pixels, upsample=upsample, shape=shape)
 
     def save_pretrained(self, folder, dtype=torch.float32):
         raise JKSPNetError("an ONNX model cannot be saved as PyTorch weights")

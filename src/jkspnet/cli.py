@@ -140,7 +140,7 @@ def _add_colorize(commands: argparse._SubParsersAction) -> None:
 def colorizer_from_options(args: argparse.Namespace):
     """The Colorizer that :func:`add_model_options`' flags (and ``--backend``, if any) ask for."""
     from .backends import load_colorizer
-    from .pipeline import check_size, resolve_precision
+    from .pipeline import check_confidence, check_size, resolve_precision
 
     colorizer = load_colorizer(
         getattr(args, "backend", "torch"),
@@ -151,6 +151,12 @@ def colorizer_from_options(args: argparse.Namespace):
     if args.size is not None:
         colorizer.config.size = check_size(args.size)
     colorizer.upsample = args.upsample
+    if args.shape is not None:
+        colorizer.shape = args.shape
+    if args.confidence is not None:
+        if colorizer.model is None and args.confidence:
+            raise JKSPNetError(f"the {args.backend} backend has no confidence-aware decoding")
+        colorizer.confidence = check_confidence(args.confidence)
     if args.precision != "auto" and args.precision != colorizer.precision:
         if colorizer.model is None:
             raise JKSPNetError(f"the {args.backend} backend runs in {colorizer.precision} only")
@@ -183,6 +189,19 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         default="guided",
         help="how colour reaches full resolution: guided (edge-aware: colour edges follow the "
         "photo's own edges) or bilinear (default: guided)",
+    )
+    parser.add_argument(
+        "--shape",
+        choices=["square", "aspect"],
+        help="the network's input: the photo squashed to a square, or at its own aspect ratio "
+        "(default: weights')",
+    )
+    parser.add_argument(
+        "--confidence",
+        type=float,
+        metavar="GAMMA",
+        help="confidence-aware decoding: shrink the colour of pixels where the network is unsure "
+        "toward grey, with this strength (0 = off; default: weights')",
     )
     parser.add_argument(
         "--batch-size",

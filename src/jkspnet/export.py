@@ -66,6 +66,7 @@ def metadata(config: ModelConfig) -> dict[str, str]:
         "jkspnet.architecture": config.architecture,
         "jkspnet.size": str(config.size),
         "jkspnet.temperature": repr(float(config.temperature)),
+        "jkspnet.shape": config.shape,
         "jkspnet.version": __version__,
         "jkspnet.inputs": "l: (N,1,H,W) float32 L-50, H and W multiples of 8; "
         "temperature: (1,) float32 > 0",
@@ -83,6 +84,8 @@ def config_from_metadata(data: dict[str, str], source: str) -> ModelConfig:
             config.size = int(data["jkspnet.size"])
         if "jkspnet.temperature" in data:
             config.temperature = float(data["jkspnet.temperature"])
+        if "jkspnet.shape" in data:
+            config.shape = data["jkspnet.shape"]
     except ValueError as error:
         raise JKSPNetError(f"{source}: invalid jkspnet metadata ({error})") from None
     if config.architecture != "JKSPNet":

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from collections.abc import Sequence
 
 import torch
@@ -29,6 +30,7 @@ from torch import nn
 
 from .model import NUM_BINS, JKSPNet
 
+_LOG_BINS = math.log(NUM_BINS)  # the entropy of the uniform distribution over the bins
 _CPU_HEAD_PIXELS = 4096  # 4096 x 313 float32 logits: 5 MB, about what the caches of a core hold
 _GPU_HEAD_PIXELS = 1 << 18
 # On the CPU, larger batches run in passes of at most 8 x 128 x 128 pixels: beyond that the
@@ -135,21 +137,33 @@ class ExpectedAB(nn.Module):
         self.dtype = dtype
 
     def forward(
-        self, features: torch.Tensor, temperatures: Sequence[float] = (1.0,)
+        self,
+        features: torch.Tensor,
+        temperatures: Sequence[float] = (1.0,),
+        flatness: bool = False,
     ) -> list[torch.Tensor]:
+        """ab (N, 2, H, W) at each temperature; with ``flatness``, (N, 3, H, W) whose third
+        channel is the distribution's normalised entropy (0 = one bin, 1 = uniform), computed in
+        the same pixel blocks, for confidence-aware decoding (:mod:`jkspnet.decoding`)."""
         batch, channels, height, width = features.shape
         pixels = features.permute(0, 2, 3, 1).reshape(-1, channels)  # a view when channels_last
         block = _CPU_HEAD_PIXELS if features.device.type == "cpu" else _GPU_HEAD_PIXELS
+        columns = 3 if flatness else 2
         results = []
         for temperature in temperatures:  # 1/T folded into abp: 20 k numbers, no big tensor
             weight = (self.weight / temperature).to(self.dtype)
             bias = (self.bias / temperature).to(self.dtype)
-            out = torch.empty((pixels.shape[0], 2), dtype=torch.float32, device=pixels.device)
+            out = torch.empty((pixels.shape[0], columns), dtype=torch.float32, device=pixels.device)
             for start in range(0, pixels.shape[0], block):
                 logits = torch.addmm(bias, pixels[start : start + block], weight)
                 probabilities = torch.softmax(logits, dim=1, dtype=torch.float32)
-                torch.mm(probabilities, self.bins, out=out[start : start + block])
-            results.append(out.view(batch, height, width, 2).permute(0, 3, 1, 2))
+                rows = out[start : start + block]
+                if flatness:
+                    torch.mm(probabilities, self.bins, out=rows[:, :2])
+                    rows[:, 2] = torch.special.entr(probabilities).sum(dim=1) / _LOG_BINS
+                else:
+                    torch.mm(probabilities, self.bins, out=rows)
+            results.append(out.view(batch, height, width, columns).permute(0, 3, 1, 2))
         return results
 
 
@@ -178,14 +192,18 @@ class InferenceNet(nn.Module):
 
     @torch.inference_mode()
     def forward(
-        self, x: torch.Tensor, temperatures: Sequence[float] = (1.0,)
+        self, x: torch.Tensor, temperatures: Sequence[float] = (1.0,), flatness: bool = False
     ) -> list[torch.Tensor]:
-        """ab (N, 2, H, W) float32 at each temperature, for normalised L (N, 1, H, W)."""
+        """ab (N, 2, H, W) float32 at each temperature, for normalised L (N, 1, H, W); with
+        ``flatness``, a third channel: the normalised entropy (see :class:`ExpectedAB`)."""
         x = x.to(self.dtype)
         per_pass = max(1, _CPU_PASS_PIXELS // (x.shape[-2] * x.shape[-1]))
         if x.device.type != "cpu" or x.shape[0] <= per_pass:
-            return self.head(self.body.features(x), temperatures)
-        parts = [self.head(self.body.features(part), temperatures) for part in x.split(per_pass)]
+            return self.head(self.body.features(x), temperatures, flatness)
+        parts = [
+            self.head(self.body.features(part), temperatures, flatness)
+            for part in x.split(per_pass)
+        ]
         return [torch.cat(abs_at_t) for abs_at_t in zip(*parts, strict=True)]
 
 

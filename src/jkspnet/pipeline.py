@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .color import lab_to_srgb8, luminance_to_l, normalize_l, srgb_to_linear
+from .decoding import aspect_shape, confident_ab
 from .errors import JKSPNetError, WeightsError
 from .inference import InferenceNet
 from .model import JKSPNet
@@ -92,6 +93,22 @@ def check_size(size: int) -> int:
     return size
 
 
+SHAPES = ("square", "aspect")
+"""The network's input: the photo squashed to a square, or at its own aspect ratio."""
+
+
+def check_shape(shape: str) -> str:
+    if shape not in SHAPES:
+        raise JKSPNetError(f"shape must be one of {', '.join(SHAPES)}, got {shape!r}")
+    return shape
+
+
+def check_confidence(confidence: float) -> float:
+    if not 0 <= confidence <= 10:
+        raise JKSPNetError(f"confidence must be between 0 (off) and 10, got {confidence}")
+    return float(confidence)
+
+
 def check_temperature(temperature: float) -> float:
     if not temperature > 0:
         raise JKSPNetError(f"temperature must be greater than 0, got {temperature}")
@@ -105,7 +122,8 @@ def _bands(height: int, width: int) -> list[tuple[int, int]]:
 
 @dataclass
 class PreparedPhoto:
-    """A photo's full-resolution L (H, W) and the network's input (1, size, size)."""
+    """A photo's full-resolution L (H, W) and the network's input (1, h, w): size x size, or
+    short side size at the photo's aspect ratio (``Colorizer.shape``)."""
 
     lightness: torch.Tensor
     network_input: torch.Tensor
@@ -130,9 +148,15 @@ class Colorizer:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         precision: str = "auto",
         upsample: str = "guided",
+        shape: str | None = None,
+        confidence: float | None = None,
     ) -> None:
         self.config = config or ModelConfig()
         self.upsample = check_upsample(upsample)
+        self.shape = check_shape(self.config.shape if shape is None else shape)
+        self.confidence = check_confidence(
+            self.config.confidence if confidence is None else confidence
+        )
         check_size(self.config.size)
         check_temperature(self.config.temperature)
         self.device = resolve_device(device)
@@ -155,13 +179,19 @@ class Colorizer:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         precision: str = "auto",
         upsample: str = "guided",
+        shape: str | None = None,
+        confidence: float | None = None,
     ) -> Colorizer:
         """Load weights from a ``save_pretrained`` folder or a weights file.
 
         ``path=None`` takes the default weights bundled with the package, where they ship.
         ``precision``: the network's arithmetic, ``auto`` (see :func:`resolve_precision`),
         ``fp32`` or ``bf16``. ``upsample``: ``guided`` (edge-aware, see :mod:`jkspnet.upsample`)
-        or ``bilinear``.
+        or ``bilinear``. ``shape``: the network's input, ``square`` (the photo squashed to
+        size x size, as trained) or ``aspect`` (short side ``size``, the photo's aspect ratio;
+        see :func:`jkspnet.decoding.aspect_shape`). ``confidence``: the strength of
+        confidence-aware decoding (:func:`jkspnet.decoding.confident_ab`), 0 = off. ``shape``
+        and ``confidence`` default to the values stored with the weights.
         """
         if path is None:
             path = bundled_weights()
@@ -180,6 +210,8 @@ class Colorizer:
             max_pixels=max_pixels,
             precision=precision,
             upsample=upsample,
+            shape=shape,
+            confidence=confidence,
         )
 
     def save_pretrained(
@@ -224,9 +256,10 @@ class Colorizer:
             photo = load_photo(photo, max_pixels=self.max_pixels)
         lightness = self._lightness(photo.pixels)
         size = self.config.size if size is None else check_size(size)
-        small = F.interpolate(
-            lightness[None, None], size=(size, size), mode="bilinear", antialias=True
-        )
+        shape = (size, size)
+        if self.shape == "aspect":
+            shape = aspect_shape(*lightness.shape, size)
+        small = F.interpolate(lightness[None, None], size=shape, mode="bilinear", antialias=True)
         return PreparedPhoto(
             lightness, normalize_l(small[0]), photo.alpha, photo.source, photo.note, photo.metadata
         )
@@ -235,6 +268,21 @@ class Colorizer:
         """ab (N, 2, size, size) for a batch of normalised L (N, 1, size, size)."""
         temperature = self.config.temperature if temperature is None else temperature
         return self.predict_ab_at(network_input, [temperature])[0]
+
+    def predict_ab_list(
+        self, network_inputs: Sequence[torch.Tensor], temperature: float | None = None
+    ) -> list[torch.Tensor]:
+        """ab (2, h, w) for each normalised L (1, h, w), in order; inputs of one shape share a
+        pass through the network (aspect-shaped inputs differ from photo to photo)."""
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for index, item in enumerate(network_inputs):
+            groups.setdefault(tuple(item.shape), []).append(index)
+        results: list[torch.Tensor | None] = [None] * len(network_inputs)
+        for indices in groups.values():
+            stacked = torch.stack([network_inputs[i] for i in indices])
+            for index, ab in zip(indices, self.predict_ab(stacked, temperature), strict=True):
+                results[index] = ab
+        return results  # type: ignore[return-value]
 
     def inference_net(self, rebuild: bool = False) -> InferenceNet:
         """The network's fast inference form (:mod:`jkspnet.inference`) in this precision.
@@ -259,7 +307,10 @@ class Colorizer:
         x = network_input.to(self.device, torch.float32)
         if self.device.type != "mps":
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.inference_net()(x, temperatures)
+        if not self.confidence:
+            return self.inference_net()(x, temperatures)
+        outputs = self.inference_net()(x, temperatures, flatness=True)
+        return [confident_ab(out[:, :2], out[:, 2], self.confidence) for out in outputs]
 
     def _full_resolution_maps(self, prepared: PreparedPhoto, ab: torch.Tensor) -> torch.Tensor:
         """What is upsampled bilinearly to full resolution: ab itself, or the guided filter's
@@ -310,7 +361,7 @@ class Colorizer:
         prepared = [self.prepare(photo) for photo in photos]
         if not prepared:
             return []
-        ab = self.predict_ab(torch.stack([p.network_input for p in prepared]), temperature)
+        ab = self.predict_ab_list([p.network_input for p in prepared], temperature)
         return [self.finish(p, a) for p, a in zip(prepared, ab, strict=True)]
 
     def colorize(self, photo: Photo | PhotoInput, temperature: float | None = None) -> Image.Image:

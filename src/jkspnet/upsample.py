@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .errors import JKSPNetError
+
 UPSAMPLERS = ("guided", "bilinear")
 """How the small ab map reaches full resolution: edge-aware (default) or plain bilinear."""
 
@@ -39,7 +41,7 @@ with a stronger edge follows the edge."""
 
 def check_upsample(name: str) -> str:
     if name not in UPSAMPLERS:
-        raise ValueError(f"upsample must be one of {', '.join(UPSAMPLERS)}, got {name!r}")
+        raise JKSPNetError(f"upsample must be one of {', '.join(UPSAMPLERS)}, got {name!r}")
     return name
 
 

@@ -37,6 +37,8 @@ class ModelConfig:
     architecture: str = "JKSPNet"
     size: int = 128
     temperature: float = 1.0
+    shape: str = "square"  # the network's input: "square" or "aspect" (jkspnet.decoding)
+    confidence: float = 0.0  # confidence-aware decoding's strength; 0 = off (jkspnet.decoding)
     sha256: str | None = None  # of the weights file, set at load once it has been checked
 
     @classmethod

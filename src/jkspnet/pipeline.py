@@ -274,14 +274,26 @@ class Colorizer:
     ) -> list[torch.Tensor]:
         """ab (2, h, w) for each normalised L (1, h, w), in order; inputs of one shape share a
         pass through the network (aspect-shaped inputs differ from photo to photo)."""
+        temperature = self.config.temperature if temperature is None else temperature
+        return self.predict_ab_list_at(network_inputs, [temperature])[0]
+
+    def predict_ab_list_at(
+        self, network_inputs: Sequence[torch.Tensor], temperatures: Sequence[float]
+    ) -> list[list[torch.Tensor]]:
+        """For each temperature, the ab (2, h, w) of each input, as :meth:`predict_ab_list`."""
         groups: dict[tuple[int, ...], list[int]] = {}
         for index, item in enumerate(network_inputs):
             groups.setdefault(tuple(item.shape), []).append(index)
-        results: list[torch.Tensor | None] = [None] * len(network_inputs)
+        results: list[list[torch.Tensor | None]] = [
+            [None] * len(network_inputs) for _ in temperatures
+        ]
         for indices in groups.values():
             stacked = torch.stack([network_inputs[i] for i in indices])
-            for index, ab in zip(indices, self.predict_ab(stacked, temperature), strict=True):
-                results[index] = ab
+            for at_t, abs_at_t in zip(
+                results, self.predict_ab_at(stacked, temperatures), strict=True
+            ):
+                for index, ab in zip(indices, abs_at_t, strict=True):
+                    at_t[index] = ab
         return results  # type: ignore[return-value]
 
     def inference_net(self, rebuild: bool = False) -> InferenceNet:

@@ -120,6 +120,14 @@ def _bands(height: int, width: int) -> list[tuple[int, int]]:
     return [(top, min(top + rows, height)) for top in range(0, height, rows)]
 
 
+def _by_shape(tensors: Sequence[torch.Tensor]) -> list[list[int]]:
+    """The indices of ``tensors``, grouped by shape in order of first appearance."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, tensor in enumerate(tensors):
+        groups.setdefault(tuple(tensor.shape), []).append(index)
+    return list(groups.values())
+
+
 @dataclass
 class PreparedPhoto:
     """A photo's full-resolution L (H, W) and the network's input (1, h, w): size x size, or
@@ -274,20 +282,21 @@ class Colorizer:
     ) -> list[torch.Tensor]:
         """ab (2, h, w) for each normalised L (1, h, w), in order; inputs of one shape share a
         pass through the network (aspect-shaped inputs differ from photo to photo)."""
-        temperature = self.config.temperature if temperature is None else temperature
-        return self.predict_ab_list_at(network_inputs, [temperature])[0]
+        results: list[torch.Tensor | None] = [None] * len(network_inputs)
+        for indices in _by_shape(network_inputs):
+            stacked = torch.stack([network_inputs[i] for i in indices])
+            for index, ab in zip(indices, self.predict_ab(stacked, temperature), strict=True):
+                results[index] = ab
+        return results  # type: ignore[return-value]
 
     def predict_ab_list_at(
         self, network_inputs: Sequence[torch.Tensor], temperatures: Sequence[float]
     ) -> list[list[torch.Tensor]]:
         """For each temperature, the ab (2, h, w) of each input, as :meth:`predict_ab_list`."""
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for index, item in enumerate(network_inputs):
-            groups.setdefault(tuple(item.shape), []).append(index)
         results: list[list[torch.Tensor | None]] = [
             [None] * len(network_inputs) for _ in temperatures
         ]
-        for indices in groups.values():
+        for indices in _by_shape(network_inputs):
             stacked = torch.stack([network_inputs[i] for i in indices])
             for at_t, abs_at_t in zip(
                 results, self.predict_ab_at(stacked, temperatures), strict=True

@@ -210,7 +210,18 @@ def test_openapi_and_page(client):
         assert f"/static/{asset}" in page.text
     assert "http" not in page.text.replace("http-equiv", "")  # nothing from outside
     assert client.get("/static/..%2Fserver.py").status_code == 404
-    assert client.get("/docs").status_code == 404  # FastAPI's docs load from a CDN
+
+
+def test_docs_and_favicon_are_served_from_here(client):
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger-ui" in docs.text
+    assert "http" not in docs.text  # its script and style come from this server, not a CDN
+    for asset in re.findall(r'(?:src|href)="(/[^"]+)"', docs.text):
+        assert client.get(asset).status_code == 200, asset
+    assert client.get("/docs/..%2Fcore.py").status_code == 404
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
+    assert Image.open(io.BytesIO(icon.content)).format == "ICO"
 
 
 def test_serve_without_web_extra(monkeypatch, capsys):
@@ -301,6 +312,7 @@ def test_a_bad_photo_is_a_clean_4xx(client, astronaut, case):
     data = case.make(Image.fromarray(astronaut))
     message = assert_error(post(client, data, case.name, "application/octet-stream"), case.status)
     assert case.reason in message
+    assert "bytes not processed" not in message and "image file is" not in message  # PIL's words
 
 
 @pytest.mark.parametrize("case", AWKWARD.values(), ids=list(AWKWARD))

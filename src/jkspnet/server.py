@@ -15,6 +15,7 @@ built, so the rest of the command line works without them.
 
 import argparse
 import asyncio
+import dataclasses
 import io
 import math
 import os
@@ -42,7 +43,6 @@ DEFAULT_SERVER_MAX_PIXELS = 50_000_000
 MAX_SIZE = 256
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 10.0
 NOTE_HEADER = "X-JKSPNet-Note"  # e.g. that an animated GIF's first frame was colorized
-MAX_HINTS = 1000
 MAX_REFERENCE_STRENGTH = 4.0
 _FIELD_BYTES = 256 * 1024  # the largest form field (the hints' JSON)
 _ENVELOPE_BYTES = _FIELD_BYTES + 64 * 1024  # room for the boundaries and the form fields
@@ -168,11 +168,12 @@ class PhotoWork:
             with open(path, "wb") as stream:
                 shutil.copyfileobj(upload_file, stream, 1 << 20)
             try:  # the pixel limit is checked from the header, before decoding
-                return load_photo(path, max_pixels=self.max_pixels)
+                photo = load_photo(path, max_pixels=self.max_pixels)
             except PhotoTooLargeError as error:
                 raise ApiError(413, f"{what} too large: {error.reason}") from None
             except PhotoError as error:
                 raise ApiError(400, f"not a usable {what}: {plain_reason(error.reason)}") from None
+        return dataclasses.replace(photo, source=what)  # messages name it, not a server path
 
     def prepare(self, upload_file: Any, size: int):
         """Decode an uploaded file and compute the network input at ``size``."""
@@ -284,12 +285,9 @@ def _parse_hints(text: Any) -> list:
     from .guidance import parse_hints
 
     try:
-        hints = parse_hints(str(text))
+        return parse_hints(str(text))
     except JKSPNetError as error:
         raise ApiError(422, f"hints: {one_line(str(error))}") from None
-    if len(hints) > MAX_HINTS:
-        raise ApiError(422, f"hints: at most {MAX_HINTS} points, got {len(hints)}")
-    return hints
 
 
 def _is_not_image(content_type: str | None) -> bool:
@@ -329,7 +327,7 @@ _COLORIZE_FIELDS = {
         "description": "colour points, a JSON list of "
         '`{"x": 120, "y": 340, "color": "#8a3b2a"}` (optional `"radius"`), in the photo\'s '
         "own pixels as displayed (after its EXIF orientation). Each colour spreads over the "
-        f"region it is in and stops at its edges. At most {MAX_HINTS} points.",
+        "region it is in and stops at its edges.",
         "example": '[{"x": 120, "y": 340, "color": "#8a3b2a"}]',
     },
     "reference": {
@@ -662,7 +660,10 @@ def create_app(
                     MAX_REFERENCE_STRENGTH,
                 ),
             )
-            if options.hints or reference is not None:
+            guided = bool(options.hints) or reference is not None
+            if guided and size != colorizer.config.size:
+                raise ApiError(422, "size cannot be combined with hints or a reference photo")
+            if guided:
                 png, note = await loop.run_in_executor(
                     app.state.pool, work.guided, upload.file, reference and reference.file, options
                 )

@@ -171,14 +171,14 @@ function setPhotoSize(card, width, height) {
   card.points.forEach((point) => placePin(card, point));
 }
 
-// A point on screen to a pixel of the photo, whatever the scale it is shown at.
+// A point on screen to the photo's own pixel coordinates (x right, y down, pixel i covering
+// [i, i + 1)), to a tenth of a pixel, whatever the scale the photo is shown at.
 function toPhoto(card, clientX, clientY) {
   const box = card.compare.getBoundingClientRect();
-  const fx = clamp((clientX - box.left) / box.width, 0, 1);
-  const fy = clamp((clientY - box.top) / box.height, 0, 1);
+  const at = (offset, side, size) => clamp(Math.round((offset / side) * size * 10) / 10, 0, size - 0.1);
   return [
-    Math.min(card.width - 1, Math.floor(fx * card.width)),
-    Math.min(card.height - 1, Math.floor(fy * card.height)),
+    at(clientX - box.left, box.width, card.width),
+    at(clientY - box.top, box.height, card.height),
   ];
 }
 
@@ -209,8 +209,8 @@ function onResult(card) {
 // ------------------------------------------------------------------------------- points
 function placePin(card, point) {
   if (!card.width) return;
-  point.pin.style.left = `${((point.x + 0.5) / card.width) * 100}%`;
-  point.pin.style.top = `${((point.y + 0.5) / card.height) * 100}%`;
+  point.pin.style.left = `${(point.x / card.width) * 100}%`;
+  point.pin.style.top = `${(point.y / card.height) * 100}%`;
   point.pin.style.setProperty("--pin", point.color);
   point.pin.setAttribute(
     "aria-label",
@@ -341,8 +341,8 @@ function addPoint(card, x, y, color) {
     } else if (moves[event.key]) {
       const [dx, dy] = moves[event.key];
       const unit = Math.max(1, Math.round(Math.max(card.width, card.height) / 200));
-      point.x = clamp(point.x + dx * unit, 0, card.width - 1);
-      point.y = clamp(point.y + dy * unit, 0, card.height - 1);
+      point.x = clamp(point.x + dx * unit, 0, card.width - 0.1);
+      point.y = clamp(point.y + dy * unit, 0, card.height - 0.1);
       placePin(card, point);
       if (!card.picker.hidden) openPicker(card);
       schedule(card);
@@ -392,7 +392,8 @@ async function showUncertainty(card) {
   }
 }
 
-// The grey map (255: guessing) as a pink veil, opaque where the network is guessing.
+// The grey map (255: guessing) as a pink veil, its range stretched so that where the network
+// is least sure stands out even when it is unsure everywhere.
 function drawMap(card, bitmap) {
   const { canvas } = smallCanvas(card);
   card.map.width = canvas.width;
@@ -401,12 +402,19 @@ function drawMap(card, bitmap) {
   context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
   const image = context.getImageData(0, 0, canvas.width, canvas.height);
   const data = image.data;
+  let low = 255;
+  let high = 0;
   for (let i = 0; i < data.length; i += 4) {
-    const level = data[i];
+    low = Math.min(low, data[i]);
+    high = Math.max(high, data[i]);
+  }
+  const span = Math.max(high - low, 32);
+  for (let i = 0; i < data.length; i += 4) {
+    const level = (data[i] - low) / span;
     data[i] = 255;
     data[i + 1] = 0;
     data[i + 2] = 150;
-    data[i + 3] = Math.round(level * 0.8);
+    data[i + 3] = Math.round(level * 210);
   }
   context.putImageData(image, 0, 0);
 }

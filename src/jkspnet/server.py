@@ -320,7 +320,8 @@ _COLORIZE_FIELDS = {
         "minimum": 8,
         "maximum": MAX_SIZE,
         "multipleOf": 8,
-        "description": "the network's input side (default: the weights')",
+        "description": "the network's input side (default: the weights'); not with hints "
+        "or a reference photo",
     },
     "hints": {
         "type": "string",

@@ -414,7 +414,7 @@ function drawMap(card, bitmap) {
     data[i] = 255;
     data[i + 1] = 0;
     data[i + 2] = 150;
-    data[i + 3] = Math.round(level * 210);
+    data[i + 3] = Math.round(level * level * 190); // the least sure stand out most
   }
   context.putImageData(image, 0, 0);
 }

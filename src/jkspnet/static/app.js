@@ -148,9 +148,12 @@ async function render(card) {
     card.el.classList.add("has-result");
     card.renders += 1;
     card.el.dataset.renders = String(card.renders);
+    serverStatus.hidden = true; // it answers again
   } catch (error) {
     if (error.name === "AbortError") return;
-    card.unusable = [400, 413, 415].includes(error.status) && !card.resultUrl;
+    // the photo itself cannot be used (not a bad reference, not a passing failure)
+    const refused = [400, 413, 415].includes(error.status);
+    card.unusable = refused && !card.resultUrl && !card.reference;
     card.el.classList.toggle("failed", card.unusable);
     showError(card, error, () => render(card));
   } finally {

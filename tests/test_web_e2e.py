@@ -430,9 +430,18 @@ def test_focus_rings_and_the_phone_layout(
     assert outline(page, "#drop") >= 2
     card.locator(".split").focus()
     assert outline(page, ".card .split") >= 2
-    click_photo(card, 0.3, 0.2)
-    card.locator(".picker .swatch[title='sky blue']").click()
+    # a point without a mouse: Enter on the photo, a colour, Escape, arrows
+    card.locator(".compare").focus()
+    assert outline(page, ".card .compare") >= 2
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.title") == "sky blue"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.activeElement.className").startswith("pin")
+    page.keyboard.press("ArrowUp")
     wait_ready(card, renders=2)
+    (hint,) = last_hints(app)
+    assert hint["color"] == "#7ea6d8" and hint["x"] == 125 and hint["y"] < 166
     page.screenshot(path=str(SCREENSHOTS / "jkspnet-web-desktop.png"), full_page=True)
     app.close()
 

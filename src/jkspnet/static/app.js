@@ -536,16 +536,22 @@ function addPhoto(file) {
   find(".split").addEventListener("input", (event) => {
     card.compare.style.setProperty("--split", `${event.target.value}%`);
   });
-  card.compare.addEventListener("click", (event) => {
-    if (event.target.closest(".pin") || !card.width || card.unusable) return;
-    const [x, y] = toPhoto(card, event.clientX, event.clientY);
+  const placePoint = (x, y, focus) => {
     const point = addPoint(card, x, y, sampleColor(card, x, y) || card.color.value);
     selectPoint(card, point);
-    openPicker(card);
+    openPicker(card, focus);
     schedule(card);
+  };
+  card.compare.addEventListener("click", (event) => {
+    if (event.target.closest(".pin") || !card.width || card.unusable) return;
+    placePoint(...toPhoto(card, event.clientX, event.clientY), false);
   });
   card.compare.addEventListener("keydown", (event) => {
     if (event.key === "Escape") closePicker(card);
+    const own = event.target === card.compare && (event.key === "Enter" || event.key === " ");
+    if (!own || !card.width || card.unusable) return;
+    event.preventDefault(); // a point in the middle: pick its colour, Escape, arrows move it
+    placePoint(Math.floor(card.width / 2), Math.floor(card.height / 2), true);
   });
   makeSwatches(card);
   card.color.addEventListener("input", () => setColor(card, card.color.value));

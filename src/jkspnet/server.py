@@ -191,9 +191,7 @@ class PhotoWork:
                 reference=reference,
                 reference_strength=options.reference_strength,
             )
-        except PhotoError:
-            raise
-        except JKSPNetError as error:  # a hint outside the photo...: the request's fault
+        except JKSPNetError as error:  # a hint outside the photo, a grey reference: the request's
             raise ApiError(422, one_line(str(error))) from None
         return _png(image), photo.note
 

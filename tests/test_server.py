@@ -151,6 +151,14 @@ def test_too_many_bytes_is_413(client):
     assert_error(response, 413)
 
 
+def test_a_reference_over_the_byte_limit_is_413(client, astronaut_jpeg):
+    files = {
+        "image": ("a.jpg", astronaut_jpeg, "image/jpeg"),
+        "reference": ("r.jpg", b"\xff" * 2_100_000),
+    }
+    assert "reference photo is over" in assert_error(client.post("/api/colorize", files=files), 413)
+
+
 def test_too_many_pixels_is_413_before_decoding(client):
     started = time.perf_counter()
     message = assert_error(post(client, bomb_png(60_000, 60_000), "bomb.png", "image/png"), 413)
@@ -177,6 +185,118 @@ def test_bad_parameters_are_422(client, astronaut_jpeg, field, value):
     assert field in message
 
 
+# ------------------------------------------------------------------ hints, reference, uncertainty
+def two_regions(width: int = 96, height: int = 64) -> bytes:
+    """A grey photo: a dark left half and a bright right half, split by a strong L edge."""
+    pixels = np.full((height, width), 200, np.uint8)
+    pixels[:, : width // 2] = 40
+    return png_bytes(Image.fromarray(pixels, "L"))
+
+
+def rgb_of(response) -> np.ndarray:
+    assert response.status_code == 200, response.text
+    return np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB")).astype(int)
+
+
+def test_a_hint_colours_its_region_and_stops_at_the_edge(client):
+    photo = two_regions()
+    plain = rgb_of(post(client, photo, "two.png", "image/png"))
+    hints = json.dumps([{"x": 20, "y": 30, "color": "#20a040"}])
+    hinted = rgb_of(post(client, photo, "two.png", "image/png", hints=hints))
+    assert hinted.shape == plain.shape == (64, 96, 3)
+    near = np.abs(hinted[20:40, 10:30] - plain[20:40, 10:30]).mean()
+    far = np.abs(hinted[:, 60:] - plain[:, 60:]).mean()
+    assert near > 5 and far < 2, (near, far)
+    green = hinted[30, 20]
+    assert green[1] > green[0] and green[1] > green[2]
+    empty = rgb_of(post(client, photo, "two.png", "image/png", hints="[]"))
+    assert np.array_equal(empty, plain)  # no hints: the automatic (batched) path
+
+
+def test_hints_are_in_the_photo_as_displayed(client, astronaut):
+    rotated = AWKWARD["EXIF-rotated JPEG"].make(Image.fromarray(astronaut))
+    height, width = astronaut.shape[:2]  # displayed turned a quarter: width and height swap
+    inside = json.dumps([{"x": height - 1, "y": width - 1, "color": "#8a3b2a"}])
+    response = post(client, rotated, "r.jpg", hints=inside)
+    assert Image.open(io.BytesIO(response.content)).size == (height, width), response.text
+    outside = json.dumps([{"x": 5, "y": height - 10, "color": "#8a3b2a"}])  # in the file
+    assert "outside the photo" in assert_error(post(client, rotated, "r.jpg", hints=outside), 422)
+
+
+@pytest.mark.parametrize(
+    ("hints", "words"),
+    [
+        ('[{"x": 1, "y": 2', "not valid JSON"),
+        ('{"x": 1, "y": 2, "color": "#ffffff"}', "list"),
+        ('[{"x": 1, "y": 2, "color": "red"}]', "colour"),
+        ('[{"x": 1, "y": 2}]', "color"),
+        ('[{"x": "left", "y": 2, "color": "#ffffff"}]', "x"),
+        ('[{"x": 1, "y": 2, "color": "#ffffff", "radius": -3}]', "radius"),
+        ('[{"x": 9999, "y": 2, "color": "#ffffff"}]', "outside the photo"),
+    ],
+)
+def test_bad_hints_are_a_one_line_422(client, astronaut_jpeg, hints, words):
+    message = assert_error(post(client, astronaut_jpeg, hints=hints), 422)
+    assert words in message
+
+
+def test_a_reference_photo_lends_its_palette(client, astronaut, coffee):
+    grey = jpeg_bytes(np.asarray(Image.fromarray(astronaut).convert("RGB").convert("L")))
+    plain = rgb_of(post(client, grey))
+    files = {"image": ("g.jpg", grey, "image/jpeg"), "reference": ("c.jpg", jpeg_bytes(coffee))}
+    guided = rgb_of(client.post("/api/colorize", files=files))
+    assert guided.shape == plain.shape and not np.array_equal(guided, plain)
+    none = client.post("/api/colorize", files=files, data={"reference_strength": "0"})
+    assert rgb_of(none).shape == plain.shape
+
+
+@pytest.mark.parametrize(
+    ("reference", "status", "words"),
+    [
+        (b"not a photo at all", 400, "not a usable reference photo"),
+        (b"", 400, "empty file"),
+        ("grey", 422, "reference photo: has no colour"),
+    ],
+)
+def test_a_bad_reference_is_a_clean_4xx(
+    client, astronaut_jpeg, astronaut, reference, status, words
+):
+    if reference == "grey":
+        reference = png_bytes(Image.fromarray(astronaut).convert("L"))
+    files = {"image": ("a.jpg", astronaut_jpeg, "image/jpeg"), "reference": ("r.png", reference)}
+    assert words in assert_error(client.post("/api/colorize", files=files), status)
+
+
+@pytest.mark.parametrize("value", ["-1", "much", "inf", "99"])
+def test_a_bad_reference_strength_is_422(client, astronaut_jpeg, coffee, value):
+    files = {
+        "image": ("a.jpg", astronaut_jpeg, "image/jpeg"),
+        "reference": ("c.jpg", jpeg_bytes(coffee)),
+    }
+    response = client.post("/api/colorize", files=files, data={"reference_strength": value})
+    assert "reference_strength" in assert_error(response, 422)
+
+
+def test_size_with_hints_is_refused(client, astronaut_jpeg):
+    hints = json.dumps([{"x": 5, "y": 5, "color": "#ffffff"}])
+    assert "size" in assert_error(post(client, astronaut_jpeg, hints=hints, size=64), 422)
+
+
+def test_uncertainty_is_a_grey_png_of_the_photo_size(client, astronaut):
+    rotated = AWKWARD["EXIF-rotated JPEG"].make(Image.fromarray(astronaut))
+    response = client.post("/api/uncertainty", files={"image": ("r.jpg", rotated, "image/jpeg")})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    uncertainty = Image.open(io.BytesIO(response.content))
+    assert uncertainty.mode == "L" and uncertainty.size == (astronaut.shape[0], astronaut.shape[1])
+    bad = client.post("/api/uncertainty", files={"image": ("x.jpg", b"nope", "image/jpeg")})
+    assert "not a usable photo" in assert_error(bad, 400)
+    assert_error(client.post("/api/uncertainty", files={"photo": ("x.jpg", b"1")}), 400)
+    assert_error(
+        client.post("/api/uncertainty", content=b"x", headers={"content-type": "image/png"}), 415
+    )
+
+
 # ------------------------------------------------------------------------- health and openapi
 def test_health(client, fresh_weights):
     health = client.get("/api/health").json()
@@ -199,10 +319,14 @@ def test_openapi_and_page(client):
     spec = client.get("/openapi.json").json()
     operation = spec["paths"]["/api/colorize"]["post"]
     schema = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert {"image", "temperature", "size"} <= set(schema["properties"])
+    assert {"image", "temperature", "size", "hints", "reference", "reference_strength"} <= set(
+        schema["properties"]
+    )
     assert "image/png" in operation["responses"]["200"]["content"]
     assert {"400", "413", "415", "422", "503"} <= set(operation["responses"])
     assert "/api/health" in spec["paths"]
+    uncertainty = spec["paths"]["/api/uncertainty"]["post"]
+    assert "image/png" in uncertainty["responses"]["200"]["content"]
     page = client.get("/")
     assert page.status_code == 200 and "JKSPNet" in page.text
     for asset in ("app.js", "style.css"):
@@ -210,7 +334,18 @@ def test_openapi_and_page(client):
         assert f"/static/{asset}" in page.text
     assert "http" not in page.text.replace("http-equiv", "")  # nothing from outside
     assert client.get("/static/..%2Fserver.py").status_code == 404
-    assert client.get("/docs").status_code == 404  # FastAPI's docs load from a CDN
+
+
+def test_docs_and_favicon_are_served_from_here(client):
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger-ui" in docs.text
+    assert "http" not in docs.text  # its script and style come from this server, not a CDN
+    for asset in re.findall(r'(?:src|href)="(/[^"]+)"', docs.text):
+        assert client.get(asset).status_code == 200, asset
+    assert client.get("/docs/..%2Fcore.py").status_code == 404
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
+    assert Image.open(io.BytesIO(icon.content)).format == "ICO"
 
 
 def test_serve_without_web_extra(monkeypatch, capsys):
@@ -301,6 +436,7 @@ def test_a_bad_photo_is_a_clean_4xx(client, astronaut, case):
     data = case.make(Image.fromarray(astronaut))
     message = assert_error(post(client, data, case.name, "application/octet-stream"), case.status)
     assert case.reason in message
+    assert "bytes not processed" not in message and "image file is" not in message  # PIL's words
 
 
 @pytest.mark.parametrize("case", AWKWARD.values(), ids=list(AWKWARD))

@@ -3,6 +3,7 @@
 __version__ = "0.1.0"
 
 from .errors import JKSPNetError, PhotoError, WeightsError
+from .guidance import Hint, HintError, parse_hints
 from .model import JKPSNET, NUM_BINS, JKSPNet, ab_bins
 from .pipeline import Colorizer
 
@@ -10,10 +11,13 @@ __all__ = [
     "JKPSNET",
     "NUM_BINS",
     "Colorizer",
+    "Hint",
+    "HintError",
     "JKSPNet",
     "JKSPNetError",
     "PhotoError",
     "WeightsError",
     "__version__",
     "ab_bins",
+    "parse_hints",
 ]

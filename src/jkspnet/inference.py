@@ -166,6 +166,15 @@ class ExpectedAB(nn.Module):
             results.append(out.view(batch, height, width, columns).permute(0, 3, 1, 2))
         return results
 
+    def logits(self, features: torch.Tensor) -> torch.Tensor:
+        """The 313 logits (N, 313, H, W) float32, channels_last: guidance needs the whole
+        distribution (see :mod:`jkspnet.distribution`), not only its mean. At the network's
+        small size this is 20 MB a photo, so it is computed in one go."""
+        batch, channels, height, width = features.shape
+        pixels = features.permute(0, 2, 3, 1).reshape(-1, channels)
+        logits = torch.addmm(self.bias, pixels.float(), self.weight)
+        return logits.view(batch, height, width, NUM_BINS).permute(0, 3, 1, 2)
+
 
 class InferenceNet(nn.Module):
     """A JKSPNet's inference-only twin in ``dtype`` (float32 or bfloat16); see the module doc.
@@ -205,6 +214,13 @@ class InferenceNet(nn.Module):
             for part in x.split(per_pass)
         ]
         return [torch.cat(abs_at_t) for abs_at_t in zip(*parts, strict=True)]
+
+    @torch.inference_mode()
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The 313 logits (N, 313, H, W) float32 at T = 1, for normalised L (N, 1, H, W)."""
+        x = x.to(self.dtype)
+        per_pass = max(1, _CPU_PASS_PIXELS // (x.shape[-2] * x.shape[-1]))
+        return torch.cat([self.head.logits(self.body.features(part)) for part in x.split(per_pass)])
 
 
 def _cast(module: nn.Module, dtype: torch.dtype) -> nn.Module:

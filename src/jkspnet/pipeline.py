@@ -24,6 +24,7 @@ from PIL import Image
 from .color import lab_to_srgb8, luminance_to_l, normalize_l, srgb_to_linear
 from .decoding import aspect_shape, confident_ab
 from .errors import JKSPNetError, WeightsError
+from .guidance import ABTarget, Hint
 from .inference import InferenceNet
 from .model import JKSPNet
 from .photos import DEFAULT_MAX_PIXELS, Photo, load_photo
@@ -126,6 +127,37 @@ def _by_shape(tensors: Sequence[torch.Tensor]) -> list[list[int]]:
     for index, tensor in enumerate(tensors):
         groups.setdefault(tuple(tensor.shape), []).append(index)
     return list(groups.values())
+
+
+def _row_upsampler(small: torch.Tensor, height: int, width: int):
+    """``rows(top, bottom)``: rows top..bottom of ``small`` (C, h, w) bilinearly upsampled to
+    (C, height, width), as ``F.interpolate(align_corners=False)`` gives them.
+
+    Bilinear upsampling is separable: all rows are widened once (small), then each band of
+    output rows blends the two nearest widened rows, so the full-size result never exists."""
+    wide = F.interpolate(small[None].float(), size=(small.shape[-2], width), mode="bilinear")[0]
+    src_rows = small.shape[-2]
+    scale = src_rows / height
+
+    def rows(top: int, bottom: int) -> torch.Tensor:
+        index = torch.arange(top, bottom, device=wide.device, dtype=torch.float32)
+        src = ((index + 0.5) * scale - 0.5).clamp(min=0)
+        low = src.floor().long().clamp(max=src_rows - 1)
+        high = (low + 1).clamp(max=src_rows - 1)
+        weight = (src - low).view(1, -1, 1)
+        return torch.lerp(wide.index_select(1, low), wide.index_select(1, high), weight)
+
+    return rows
+
+
+@dataclass
+class ABCorrection:
+    """What hints add to the network's ab: on the propagation's grid, either the correction
+    itself (``guided`` False: the grid is the photo's own size) or the guided filter's
+    coefficients A (2 channels) then B (2), applied as A * L + B to the full-resolution L."""
+
+    values: torch.Tensor
+    guided: bool
 
 
 @dataclass
@@ -345,27 +377,32 @@ class Colorizer:
         )[0, 0]
         return guided_coefficients(ab, small_l)
 
-    def finish(self, prepared: PreparedPhoto, ab: torch.Tensor) -> Image.Image:
-        """Join a predicted ab (2, s, s) to the full-resolution L and return the 8-bit photo."""
+    def finish(
+        self,
+        prepared: PreparedPhoto,
+        ab: torch.Tensor,
+        correction: ABCorrection | None = None,
+    ) -> Image.Image:
+        """Join a predicted ab (2, s, s) to the full-resolution L and return the 8-bit photo.
+
+        ``correction`` (from :meth:`guide`) is added to the upsampled ab: the hints' colours."""
         lightness = prepared.lightness
         height, width = lightness.shape
         maps = self._full_resolution_maps(prepared, ab)
         guided = maps.shape[0] == 4
-        # Bilinear upsampling is separable: widen all rows once (small), then blend the two
-        # nearest rows for each band of output rows, as F.interpolate(align_corners=False) does.
-        wide = F.interpolate(maps[None], size=(maps.shape[-2], width), mode="bilinear")[0]
-        src_rows = maps.shape[-2]
-        scale = src_rows / height
+        map_rows = _row_upsampler(maps, height, width)
+        if correction is not None:
+            correction_rows = _row_upsampler(correction.values.to(self.device), height, width)
         out = np.empty((height, width, 3), dtype=np.uint8)
         out_view = torch.from_numpy(out)
         for top, bottom in _bands(height, width):
-            rows = torch.arange(top, bottom, device=self.device, dtype=torch.float32)
-            src = ((rows + 0.5) * scale - 0.5).clamp(min=0)
-            low = src.floor().long().clamp(max=src_rows - 1)
-            high = (low + 1).clamp(max=src_rows - 1)
-            weight = (src - low).view(1, -1, 1)
-            band = torch.lerp(wide.index_select(1, low), wide.index_select(1, high), weight)
+            band = map_rows(top, bottom)
             ab_band = apply_coefficients(band, lightness[top:bottom]) if guided else band
+            if correction is not None:
+                values = correction_rows(top, bottom)
+                if correction.guided:  # the local linear model D = A L + B, on the fine L
+                    values = values[:2] * lightness[top:bottom] + values[2:]
+                ab_band += values
             lab = torch.cat([lightness[top:bottom][None], ab_band], dim=0)
             rgb = lab_to_srgb8(lab)
             out_view[top:bottom].copy_(rgb.permute(1, 2, 0))  # 4x faster than through numpy
@@ -374,6 +411,99 @@ class Colorizer:
             image.putalpha(Image.fromarray(prepared.alpha, "L"))
         image.info.update(prepared.metadata)  # save_photo writes them where the format can
         return image
+
+    # ----------------------------------------------------------------- guidance
+    def predict_logits(self, network_input: torch.Tensor) -> torch.Tensor:
+        """The 313 logits (N, 313, s, s) at T = 1 for a batch of normalised L (N, 1, s, s):
+        the whole distribution, which guidance and the uncertainty map need."""
+        if self.model is None:
+            raise JKSPNetError(
+                "colour hints, a reference photo and the uncertainty map need the torch backend"
+            )
+        x = network_input.to(self.device, torch.float32)
+        if self.device.type != "mps":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.inference_net().logits(x)
+
+    def reference_histogram(self, reference: Photo | PhotoInput) -> torch.Tensor:
+        """A reference photo's palette: its ab distribution over the 313 bins (smoothed).
+
+        Measured at a small size (256 pixels on the long side): a palette does not need detail,
+        and a 12 MP reference then costs no more than a small one."""
+        from .color import rgb_to_lab
+        from .distribution import ab_histogram
+
+        if not isinstance(reference, Photo):
+            reference = load_photo(reference, max_pixels=self.max_pixels)
+        pixels = reference.pixels
+        if pixels.ndim != 3 or pixels.dtype != np.uint8:
+            raise JKSPNetError(f"{reference.source or 'the reference'}: has no colour (grey)")
+        image = Image.fromarray(pixels, "RGB")
+        image.thumbnail((256, 256), Image.Resampling.BILINEAR)
+        rgb = torch.from_numpy(np.asarray(image)).permute(2, 0, 1).double() / 255.0
+        ab = rgb_to_lab(rgb)[1:]
+        if float(ab.abs().max()) < 1.0:
+            raise JKSPNetError(f"{reference.source or 'the reference'}: has no colour (grey)")
+        return ab_histogram(ab)
+
+    def guide(
+        self,
+        prepared: PreparedPhoto,
+        logits: torch.Tensor,
+        targets: Sequence[ABTarget] = (),
+        histogram: torch.Tensor | None = None,
+        reference_strength: float = 1.0,
+        temperature: float | None = None,
+    ) -> tuple[torch.Tensor, ABCorrection | None]:
+        """The guided prediction for one photo from its logits (313, s, s): the ab (2, s, s)
+        decoded from the distribution re-weighted by a reference palette ``histogram``, and
+        the hints' correction (None without hints); pass both to :meth:`finish`."""
+        from .distribution import MAX_ENTROPY, entropy, expected_ab, log_probabilities, reweight
+        from .propagation import grid_shape, guided_coefficients, propagate
+
+        temperature = check_temperature(
+            self.config.temperature if temperature is None else temperature
+        )
+        log_p = log_probabilities(logits[None])
+        if histogram is not None:
+            log_p = reweight(log_p, histogram, reference_strength)
+        ab = expected_ab(log_p, temperature)[0]
+        if not targets:
+            return ab, None
+        height, width = prepared.lightness.shape
+        grid = grid_shape(height, width)
+        confidence = 1.0 - entropy(log_p) / MAX_ENTROPY
+
+        def on_grid(x: torch.Tensor, antialias: bool = False) -> torch.Tensor:
+            x = x[None].float()
+            return F.interpolate(x, size=grid, mode="bilinear", antialias=antialias)[0]
+
+        lightness = on_grid(prepared.lightness[None], antialias=True)[0]
+        correction = propagate(
+            lightness.cpu().numpy(),
+            on_grid(ab).cpu().numpy(),
+            on_grid(confidence)[0].cpu().numpy(),
+            targets,
+            scale=(grid[0] / height, grid[1] / width),
+        )
+        values = torch.from_numpy(correction).float()
+        if grid == (height, width):
+            return ab, ABCorrection(values, guided=False)
+        return ab, ABCorrection(guided_coefficients(lightness.cpu(), values), guided=True)
+
+    def uncertainty(self, photo: Photo | PhotoInput) -> Image.Image:
+        """Where the network is guessing: an 8-bit 'L' image of the photo's size, each pixel
+        its 313-bin distribution's entropy over a flat one's (0 sure, 255 a flat guess),
+        upsampled bilinearly from the network's size. Hints help most where it is bright."""
+        from .distribution import normalized_entropy
+
+        prepared = self.prepare(photo)
+        logits = self.predict_logits(prepared.network_input[None])
+        height, width = prepared.lightness.shape
+        small = normalized_entropy(logits)[None]  # (1, 1, s, s)
+        full = F.interpolate(small, size=(height, width), mode="bilinear")[0, 0]
+        codes = full.mul_(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
+        return Image.fromarray(codes, "L")
 
     def colorize_batch(
         self, photos: Sequence[Photo | PhotoInput], temperature: float | None = None
@@ -385,13 +515,44 @@ class Colorizer:
         ab = self.predict_ab_list([p.network_input for p in prepared], temperature)
         return [self.finish(p, a) for p, a in zip(prepared, ab, strict=True)]
 
-    def colorize(self, photo: Photo | PhotoInput, temperature: float | None = None) -> Image.Image:
-        """Colorize one photo (a path or a PIL image): 8-bit RGB (RGBA if it had alpha)."""
-        return self.colorize_batch([photo], temperature)[0]
+    def colorize(
+        self,
+        photo: Photo | PhotoInput,
+        temperature: float | None = None,
+        *,
+        hints: Sequence[Hint] | None = None,
+        reference: Photo | PhotoInput | None = None,
+        reference_strength: float = 1.0,
+    ) -> Image.Image:
+        """Colorize one photo (a path or a PIL image): 8-bit RGB (RGBA if it had alpha).
+
+        ``hints``: colours the user vouches for at points of the photo (as displayed), spread
+        over their regions (:mod:`jkspnet.propagation`). ``reference``: a colour photo whose
+        palette the result leans toward, ``reference_strength`` how much (0: not at all).
+        Without either this is the automatic colorization, unchanged."""
+        from .guidance import check_hints, hint_targets
+
+        if reference_strength < 0 or not np.isfinite(reference_strength):
+            raise JKSPNetError(f"reference strength must be 0 or more, got {reference_strength}")
+        if not hints and reference is None:
+            return self.colorize_batch([photo], temperature)[0]
+        histogram = None if reference is None else self.reference_histogram(reference)
+        if not isinstance(photo, Photo):
+            photo = load_photo(photo, max_pixels=self.max_pixels)
+        hints = list(hints or [])
+        height, width = photo.pixels.shape[:2]
+        check_hints(hints, width, height)
+        prepared = self.prepare(photo)
+        logits = self.predict_logits(prepared.network_input[None])[0]
+        ab, correction = self.guide(
+            prepared, logits, hint_targets(hints), histogram, reference_strength, temperature
+        )
+        return self.finish(prepared, ab, correction)
 
 
 __all__ = [
     "PRECISIONS",
+    "ABCorrection",
     "Colorizer",
     "PreparedPhoto",
     "check_size",

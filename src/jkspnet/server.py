@@ -6,16 +6,20 @@ by their declared size before the body is read, and counted while it is read; ph
 by the pixel count their header declares, before decoding. Decoding, preparing and PNG encoding
 run in a small thread pool; the network runs in ``workers`` batcher threads, each of which groups
 the photos that wait within a few milliseconds (same temperature and size) into one forward pass.
+A request with colour hints or a reference photo, and an uncertainty map, run whole in the thread
+pool (their work needs the network's full distribution, not just its ab).
 
 FastAPI, uvicorn and python-multipart (the ``[web]`` extra) are imported only when the server is
 built, so the rest of the command line works without them.
 """
 
 import asyncio
+import dataclasses
 import io
 import math
 import os
 import queue
+import re
 import tempfile
 import threading
 import time
@@ -38,7 +42,9 @@ DEFAULT_SERVER_MAX_PIXELS = 50_000_000
 MAX_SIZE = 256
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 10.0
 NOTE_HEADER = "X-JKSPNet-Note"  # e.g. that an animated GIF's first frame was colorized
-_ENVELOPE_BYTES = 64 * 1024  # room for the multipart boundaries and the small form fields
+MAX_REFERENCE_STRENGTH = 4.0
+_FIELD_BYTES = 256 * 1024  # the largest form field (the hints' JSON)
+_ENVELOPE_BYTES = _FIELD_BYTES + 64 * 1024  # room for the boundaries and the form fields
 _NOT_IMAGE_TYPES = ("text/", "application/pdf", "application/json", "application/zip")
 
 
@@ -46,10 +52,11 @@ _NOT_IMAGE_TYPES = ("text/", "application/pdf", "application/json", "application
 class ApiError(Exception):
     """An error the API answers with ``{"error": message}`` and the given status."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
 class _TooLarge(Exception):
@@ -148,8 +155,8 @@ class PhotoWork:
         self.colorizer = colorizer
         self.max_pixels = max_pixels
 
-    def prepare(self, upload_file: Any, size: int):
-        """Decode an uploaded (spooled) file and compute the network input at ``size``."""
+    def load(self, upload_file: Any, what: str = "photo"):
+        """Decode an uploaded (spooled) file; a bad one is a 400 (413 past the pixel limit)."""
         import shutil
 
         from .photos import load_photo
@@ -162,16 +169,74 @@ class PhotoWork:
             try:  # the pixel limit is checked from the header, before decoding
                 photo = load_photo(path, max_pixels=self.max_pixels)
             except PhotoTooLargeError as error:
-                raise ApiError(413, f"photo too large: {error.reason}") from None
+                raise ApiError(413, f"{what} too large: {error.reason}") from None
             except PhotoError as error:
-                raise ApiError(400, f"not a usable photo: {error.reason}") from None
-        return self.colorizer.prepare(photo, size)
+                raise ApiError(400, f"not a usable {what}: {plain_reason(error.reason)}") from None
+        return dataclasses.replace(photo, source=what)  # messages name it, not a server path
+
+    def prepare(self, upload_file: Any, size: int):
+        """Decode an uploaded file and compute the network input at ``size``."""
+        return self.colorizer.prepare(self.load(upload_file), size)
+
+    def guided(self, upload_file: Any, reference_file: Any, options: "GuidedOptions"):
+        """Colorize with hints and/or a reference photo, whole: (PNG, note)."""
+        photo = self.load(upload_file)
+        reference = self.load(reference_file, "reference photo") if reference_file else None
+        try:
+            image = self.colorizer.colorize(
+                photo,
+                options.temperature,
+                hints=options.hints or None,
+                reference=reference,
+                reference_strength=options.reference_strength,
+            )
+        except JKSPNetError as error:  # a hint outside the photo, a grey reference: the request's
+            raise ApiError(422, one_line(str(error))) from None
+        return _png(image), photo.note
+
+    def uncertainty(self, upload_file: Any) -> bytes:
+        """The uncertainty map of an uploaded photo, as an 8-bit grey PNG of its size."""
+        return _png(self.colorizer.uncertainty(self.load(upload_file)))
 
     def finish(self, prepared, ab) -> bytes:
-        image = self.colorizer.finish(prepared, ab)
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG", compress_level=3)
-        return buffer.getvalue()
+        return _png(self.colorizer.finish(prepared, ab))
+
+
+def _png(image) -> bytes:
+    """PNG, fast: zlib level 1 writes a 2 MP photo in 0.5 s where level 3 took 0.8 s, for about
+    8 % more bytes, which a local page's re-render after each colour point is glad to trade."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+@dataclass
+class GuidedOptions:
+    """What steers one colorization beyond its temperature."""
+
+    temperature: float
+    hints: list = field(default_factory=list)
+    reference_strength: float = 1.0
+
+
+def one_line(message: str) -> str:
+    return " ".join(message.split())[:300]
+
+
+# A decoder's own words ("image file is truncated (19 bytes not processed)", a class name)
+# mean nothing to someone who uploaded a photo: keep ours, drop theirs.
+_DECODER_DETAIL = re.compile(r"^(truncated or corrupt image|cannot decode) \(.*\)$", re.S)
+_PLAIN_DECODER_REASONS = {
+    "truncated or corrupt image": "truncated or corrupt image: the file ends early or is "
+    "damaged; try the original file again",
+    "cannot decode": "cannot decode this file: it may be damaged; try the original file again",
+}
+
+
+def plain_reason(reason: str) -> str:
+    """A photo's failure reason as a person reads it: without the decoder's wording."""
+    match = _DECODER_DETAIL.match(reason)
+    return _PLAIN_DECODER_REASONS[match.group(1)] if match else reason
 
 
 # -------------------------------------------------------------------------------- the app
@@ -184,18 +249,20 @@ def _require_web() -> None:
         raise JKSPNetError(WEB_EXTRA_MESSAGE) from None
 
 
-def _parse_temperature(text: Any, default: float) -> float:
+def _parse_number(text: Any, default: float, name: str, low: float, high: float) -> float:
     if text is None or text == "":
         return default
     try:
         value = float(str(text))
     except ValueError:
-        raise ApiError(422, f"temperature must be a number, got {str(text)[:40]!r}") from None
-    if not (math.isfinite(value) and MIN_TEMPERATURE <= value <= MAX_TEMPERATURE):
-        raise ApiError(
-            422, f"temperature must be from {MIN_TEMPERATURE} to {MAX_TEMPERATURE}, got {value}"
-        )
+        raise ApiError(422, f"{name} must be a number, got {str(text)[:40]!r}") from None
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ApiError(422, f"{name} must be from {low} to {high}, got {value}")
     return value
+
+
+def _parse_temperature(text: Any, default: float) -> float:
+    return _parse_number(text, default, "temperature", MIN_TEMPERATURE, MAX_TEMPERATURE)
 
 
 def _parse_size(text: Any, default: int) -> int:
@@ -210,6 +277,18 @@ def _parse_size(text: Any, default: int) -> int:
     return value
 
 
+def _parse_hints(text: Any) -> list:
+    """The ``hints`` field (a JSON list of points) as Hints; absent or empty is none."""
+    if text is None or not str(text).strip():
+        return []
+    from .guidance import parse_hints
+
+    try:
+        return parse_hints(str(text))
+    except JKSPNetError as error:
+        raise ApiError(422, f"hints: {one_line(str(error))}") from None
+
+
 def _is_not_image(content_type: str | None) -> bool:
     kind = (content_type or "").split(";")[0].strip().lower()
     if not kind or kind == "application/octet-stream" or kind.startswith("image/"):
@@ -222,66 +301,125 @@ _ERROR_SCHEMA = {
     "properties": {"error": {"type": "string"}},
     "required": ["error"],
 }
-_COLORIZE_OPENAPI = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["image"],
-                    "properties": {
-                        "image": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "the photo (JPEG, PNG, WebP, TIFF, BMP, GIF...)",
-                        },
-                        "temperature": {
-                            "type": "number",
-                            "minimum": MIN_TEMPERATURE,
-                            "maximum": MAX_TEMPERATURE,
-                            "description": "colour temperature T: lower is more vivid "
-                            "(default: the weights')",
-                        },
-                        "size": {
-                            "type": "integer",
-                            "minimum": 8,
-                            "maximum": MAX_SIZE,
-                            "multipleOf": 8,
-                            "description": "the network's input side (default: the weights')",
-                        },
-                    },
-                }
-            }
-        },
+_IMAGE_FIELD = {
+    "type": "string",
+    "format": "binary",
+    "description": "the photo (JPEG, PNG, WebP, TIFF, BMP, GIF...)",
+}
+_COLORIZE_FIELDS = {
+    "image": _IMAGE_FIELD,
+    "temperature": {
+        "type": "number",
+        "minimum": MIN_TEMPERATURE,
+        "maximum": MAX_TEMPERATURE,
+        "description": "colour temperature T: lower is more vivid (default: the weights')",
     },
-    "responses": {
-        "200": {
-            "description": "the colorized photo, PNG, of exactly the input's dimensions",
-            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
-            "headers": {
-                NOTE_HEADER: {
-                    "description": "what to know about the result, if anything "
-                    "(an animated GIF: only its first frame was colorized)",
-                    "schema": {"type": "string"},
+    "size": {
+        "type": "integer",
+        "minimum": 8,
+        "maximum": MAX_SIZE,
+        "multipleOf": 8,
+        "description": "the network's input side (default: the weights'); not with hints "
+        "or a reference photo",
+    },
+    "hints": {
+        "type": "string",
+        "description": "colour points, a JSON list of "
+        '`{"x": 120, "y": 340, "color": "#8a3b2a"}` (optional `"radius"`), in the photo\'s '
+        "own pixels as displayed (after its EXIF orientation). Each colour spreads over the "
+        "region it is in and stops at its edges.",
+        "example": '[{"x": 120, "y": 340, "color": "#8a3b2a"}]',
+    },
+    "reference": {
+        "type": "string",
+        "format": "binary",
+        "description": "a colour photo of a similar scene, whose palette the result takes",
+    },
+    "reference_strength": {
+        "type": "number",
+        "minimum": 0,
+        "maximum": MAX_REFERENCE_STRENGTH,
+        "description": "how much the reference's palette counts (default 1)",
+    },
+}
+
+
+def _photo_operation(
+    fields: dict[str, Any], result: str, errors: tuple[tuple[int, str], ...]
+) -> dict[str, Any]:
+    """OpenAPI for a multipart POST of a photo that answers a PNG (or a JSON error)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "required": ["image"], "properties": fields}
                 }
             },
         },
-        **{
-            str(code): {
-                "description": text,
-                "content": {"application/json": {"schema": _ERROR_SCHEMA}},
-            }
-            for code, text in (
-                (400, "not a usable photo, or a malformed form"),
-                (413, "upload over the byte limit, or photo over the pixel limit"),
-                (415, "the upload's declared type is not an image"),
-                (422, "bad temperature or size"),
-                (503, "the work queue is full; try again"),
-            )
+        "responses": {
+            "200": {
+                "description": result,
+                "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+                "headers": {
+                    NOTE_HEADER: {
+                        "description": "what to know about the result, if anything "
+                        "(an animated GIF: only its first frame was colorized)",
+                        "schema": {"type": "string"},
+                    }
+                },
+            },
+            **{
+                str(code): {
+                    "description": text,
+                    "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+                }
+                for code, text in (
+                    (400, "not a usable photo, or a malformed form"),
+                    (413, "upload over the byte limit, or photo over the pixel limit"),
+                    (415, "the upload's declared type is not an image"),
+                    *errors,
+                    (503, "the work queue is full; try again"),
+                )
+            },
         },
-    },
-}
+    }
+
+
+_COLORIZE_OPENAPI = _photo_operation(
+    _COLORIZE_FIELDS,
+    "the colorized photo, PNG, of exactly the input's dimensions",
+    ((422, "bad temperature, size, hints (malformed, a point outside the photo) or strength"),),
+)
+_UNCERTAINTY_OPENAPI = _photo_operation(
+    {"image": _IMAGE_FIELD},
+    "where the network is guessing: an 8-bit grey PNG of the photo's dimensions, the "
+    "normalised entropy of its colour distribution per pixel (255: no idea, 0: sure)",
+    (),
+)
+
+
+def _favicon() -> bytes:
+    """A 32x32 icon, drawn here: grey on the left, colour on the right, as the app does."""
+    from PIL import Image, ImageDraw
+
+    icon = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(icon)
+    draw.rounded_rectangle((1, 1, 30, 30), radius=7, fill=(181, 83, 42, 255))
+    draw.rectangle((2, 2, 15, 29), fill=(140, 140, 140, 255))
+    draw.rounded_rectangle((1, 1, 30, 30), radius=7, outline=(60, 30, 20, 255), width=2)
+    buffer = io.BytesIO()
+    icon.save(buffer, format="ICO", sizes=[(16, 16), (32, 32)])
+    return buffer.getvalue()
+
+
+def _docs_assets() -> Path | None:
+    """Swagger UI's files, bundled by fastapi-offline (the web extra), so /docs needs no CDN."""
+    try:
+        folder = Path(str(resources.files("fastapi_offline").joinpath("static")))
+    except ModuleNotFoundError:
+        return None
+    return folder if (folder / "swagger-ui-bundle.js").is_file() else None
 
 
 def create_app(
@@ -295,12 +433,14 @@ def create_app(
     batch_wait_s: float = 0.005,
     prep_threads: int | None = None,
 ):
-    """The FastAPI app: the page at ``/``, ``POST /api/colorize`` and ``GET /api/health``."""
+    """The FastAPI app: the page at ``/``, ``POST /api/colorize``, ``POST /api/uncertainty``,
+    ``GET /api/health`` and the API's docs at ``/docs``."""
     _require_web()
     from contextlib import asynccontextmanager
 
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
+    from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.responses import FileResponse, JSONResponse, Response
     from starlette.datastructures import UploadFile
     from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -314,6 +454,10 @@ def create_app(
     capacity = queue_size + workers * max_batch
     state = {"in_flight": 0, "rejected": 0}
     static = Path(str(resources.files("jkspnet").joinpath("static")))
+    docs_assets = _docs_assets()
+    favicon = _favicon()
+    # a photo and a reference photo, each up to max_bytes
+    request_limit = 2 * max_bytes + _ENVELOPE_BYTES
 
     @asynccontextmanager
     async def lifespan(app):
@@ -324,9 +468,10 @@ def create_app(
     app = FastAPI(
         title="JKSPNet",
         version=__version__,
-        description="Colorize black-and-white photos with JKSPNet. Everything runs locally.",
+        description="Colorize black-and-white photos with JKSPNet, steered by colour points "
+        "and a reference photo if you like. Everything runs locally.",
         lifespan=lifespan,
-        docs_url=None,  # FastAPI's docs pages load scripts from a CDN; nothing here does
+        docs_url=None,  # served below from local files: FastAPI's own pages load from a CDN
         redoc_url=None,
     )
     app.state.colorizer = colorizer
@@ -344,7 +489,7 @@ def create_app(
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
-        return error(exc.status, exc.message)
+        return error(exc.status, exc.message, exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
@@ -364,13 +509,42 @@ def create_app(
     async def index():
         return FileResponse(static / "index.html", media_type="text/html")
 
-    @app.get("/static/{name}", include_in_schema=False)
-    async def asset(name: str):
-        types = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
-        path = static / name
-        if "/" in name or name.startswith(".") or path.suffix not in types or not path.is_file():
+    types = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+
+    def asset_response(folder: Path | None, name: str):
+        path = None if folder is None else folder / name
+        if path is None or "/" in name or name.startswith(".") or path.suffix not in types:
+            return error(404, "not found")
+        if not path.is_file():
             return error(404, "not found")
         return FileResponse(path, media_type=types[path.suffix])
+
+    @app.get("/static/{name}", include_in_schema=False)
+    async def asset(name: str):
+        return asset_response(static, name)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon_ico():
+        return Response(
+            favicon, media_type="image/x-icon", headers={"Cache-Control": "max-age=86400"}
+        )
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        if docs_assets is None:
+            return error(404, "the API's docs need the web extra: pip install 'jkspnet[web]'")
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="JKSPNet API",
+            swagger_js_url="/docs/swagger-ui-bundle.js",
+            swagger_css_url="/docs/swagger-ui.css",
+            swagger_favicon_url="/favicon.ico",
+            swagger_ui_parameters={"validatorUrl": None},  # else it asks swagger.io
+        )
+
+    @app.get("/docs/{name}", include_in_schema=False)
+    async def docs_asset(name: str):
+        return asset_response(docs_assets, name)
 
     @app.get("/api/health", summary="Which model and weights serve requests")
     async def health() -> dict[str, Any]:
@@ -391,81 +565,133 @@ def create_app(
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind != "multipart/form-data":
             raise ApiError(415, "send the photo as multipart/form-data, in a field named 'image'")
-        limit = max_bytes + _ENVELOPE_BYTES
         seen = 0
 
         async def counted():
             nonlocal seen
             async for chunk in request.stream():
                 seen += len(chunk)
-                if seen > limit:
+                if seen > request_limit:
                     raise _TooLarge
                 yield chunk
 
         parser = MultiPartParser(
-            request.headers, counted(), max_files=1, max_fields=8, max_part_size=4096
+            request.headers, counted(), max_files=2, max_fields=8, max_part_size=_FIELD_BYTES
         )
         try:
             return await parser.parse()
         except _TooLarge:
             raise ApiError(
-                413, f"upload is over this server's limit of {max_bytes:,} bytes"
+                413, f"upload is over this server's limit of {max_bytes:,} bytes a photo"
             ) from None
         except MultiPartException as exc:
             raise ApiError(400, f"malformed upload: {exc.message}") from None
         except ClientDisconnect:
             raise ApiError(400, "the upload was interrupted") from None
 
-    @app.post(
-        "/api/colorize",
-        summary="Colorize one photo",
-        description="Multipart field `image` (a photo); optional `temperature` and `size`. "
-        "Returns a PNG of exactly the photo's dimensions (with its alpha, if it had one). "
-        'Errors are JSON `{"error": "..."}`.',
-        response_class=Response,
-        openapi_extra=_COLORIZE_OPENAPI,
-    )
-    async def colorize(request: Request):
+    def photo_field(form, name: str, what: str, required: bool = True):
+        """The uploaded file in field ``name``, checked; None if optional and absent."""
+        upload = form.get(name)
+        if upload is None and not required:
+            return None
+        if not isinstance(upload, UploadFile):
+            raise ApiError(400, f"no {what}: send it as a file in the form field '{name}'")
+        if _is_not_image(upload.content_type):
+            raise ApiError(415, f"{upload.content_type} is not an image type; send a {what}")
+        if upload.size is not None and upload.size > max_bytes:
+            raise ApiError(413, f"{what} is over this server's limit of {max_bytes:,} bytes")
+        if not upload.size:
+            raise ApiError(400, f"not a usable {what}: empty file (0 bytes)")
+        return upload
+
+    @asynccontextmanager
+    async def admitted(request: Request):
+        """The request's form, if the server has room for it (else 503); always given back."""
         declared = request.headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
                 raise ApiError(400, "invalid Content-Length")
-            if int(declared) > max_bytes + _ENVELOPE_BYTES:
+            if int(declared) > request_limit:
                 raise ApiError(413, f"upload is over this server's limit of {max_bytes:,} bytes")
         if state["in_flight"] >= capacity:
             state["rejected"] += 1
-            return error(503, "the server is busy; try again shortly", {"Retry-After": "1"})
+            raise ApiError(503, "the server is busy; try again shortly", {"Retry-After": "1"})
         state["in_flight"] += 1
         form = None
         try:
             form = await read_form(request)
-            upload = form.get("image")
-            if not isinstance(upload, UploadFile):
-                raise ApiError(400, "no photo: send it as a file in the form field 'image'")
-            if _is_not_image(upload.content_type):
-                raise ApiError(415, f"{upload.content_type} is not an image type; send a photo")
-            if upload.size is not None and upload.size > max_bytes:
-                raise ApiError(413, f"photo is over this server's limit of {max_bytes:,} bytes")
-            if not upload.size:
-                raise ApiError(400, "not a usable photo: empty file (0 bytes)")
-            temperature = _parse_temperature(form.get("temperature"), colorizer.config.temperature)
-            size = _parse_size(form.get("size"), colorizer.config.size)
-            loop = asyncio.get_running_loop()
-            prepared = await loop.run_in_executor(app.state.pool, work.prepare, upload.file, size)
-            await form.close()
-            form = None
-            ab = await asyncio.wrap_future(
-                app.state.batcher.submit(prepared.network_input, temperature)
-            )
-            png = await loop.run_in_executor(app.state.pool, work.finish, prepared, ab)
-            headers = {"Cache-Control": "no-store"}
-            if prepared.note:
-                headers[NOTE_HEADER] = prepared.note
-            return Response(png, media_type="image/png", headers=headers)
+            yield form
         finally:
             state["in_flight"] -= 1
             if form is not None:
                 await form.close()
+
+    def png_response(png: bytes, note: str | None = None):
+        headers = {"Cache-Control": "no-store"}
+        if note:
+            headers[NOTE_HEADER] = note
+        return Response(png, media_type="image/png", headers=headers)
+
+    @app.post(
+        "/api/colorize",
+        summary="Colorize one photo",
+        description="Multipart field `image` (a photo); optional `temperature` and `size`; "
+        "optional `hints` (colour points, JSON) and `reference` (a colour photo whose palette "
+        "to take) with `reference_strength`. Returns a PNG of exactly the photo's dimensions "
+        '(with its alpha, if it had one). Errors are JSON `{"error": "..."}`.',
+        response_class=Response,
+        openapi_extra=_COLORIZE_OPENAPI,
+    )
+    async def colorize(request: Request):
+        loop = asyncio.get_running_loop()
+        async with admitted(request) as form:
+            upload = photo_field(form, "image", "photo")
+            reference = photo_field(form, "reference", "reference photo", required=False)
+            temperature = _parse_temperature(form.get("temperature"), colorizer.config.temperature)
+            size = _parse_size(form.get("size"), colorizer.config.size)
+            options = GuidedOptions(
+                temperature,
+                _parse_hints(form.get("hints")),
+                _parse_number(
+                    form.get("reference_strength"),
+                    1.0,
+                    "reference_strength",
+                    0.0,
+                    MAX_REFERENCE_STRENGTH,
+                ),
+            )
+            guided = bool(options.hints) or reference is not None
+            if guided and size != colorizer.config.size:
+                raise ApiError(422, "size cannot be combined with hints or a reference photo")
+            if guided:
+                png, note = await loop.run_in_executor(
+                    app.state.pool, work.guided, upload.file, reference and reference.file, options
+                )
+                return png_response(png, note)
+            prepared = await loop.run_in_executor(app.state.pool, work.prepare, upload.file, size)
+            await upload.close()
+            ab = await asyncio.wrap_future(
+                app.state.batcher.submit(prepared.network_input, temperature)
+            )
+            png = await loop.run_in_executor(app.state.pool, work.finish, prepared, ab)
+            return png_response(png, prepared.note)
+
+    @app.post(
+        "/api/uncertainty",
+        summary="Where the network is guessing",
+        description="Multipart field `image` (a photo). Returns an 8-bit grey PNG of the "
+        "photo's dimensions: bright where the network's colour distribution is flat (it is "
+        "guessing; a colour point helps most there), dark where it is sure.",
+        response_class=Response,
+        openapi_extra=_UNCERTAINTY_OPENAPI,
+    )
+    async def uncertainty(request: Request):
+        async with admitted(request) as form:
+            upload = photo_field(form, "image", "photo")
+            png = await asyncio.get_running_loop().run_in_executor(
+                app.state.pool, work.uncertainty, upload.file
+            )
+            return png_response(png)
 
     return app
 

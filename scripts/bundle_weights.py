@@ -1,10 +1,12 @@
 """Copy a training run's weights into the package as the bundled default weights.
 
-    python scripts/bundle_weights.py --run runs/default --size 96 --temperature 0.6
+    python scripts/bundle_weights.py --run runs/default --size 64 --temperature 0.6 \
+        --shape aspect --confidence 0
 
 Writes src/jkspnet/assets/weights/{model.safetensors, config.json} in float16 (half the size;
-the weights are upcast to float32 at load), with the inference size and temperature chosen by
-`jkspnet eval` on the validation split, and the sha256 that `Colorizer.from_pretrained` checks.
+the weights are upcast to float32 at load), with the inference size, temperature, input shape and
+confidence-aware decoding chosen on the source-held-out validation split
+(`benchmarks/bench_decoding.py`), and the sha256 that `Colorizer.from_pretrained` checks.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 import torch
 
 from jkspnet import Colorizer
-from jkspnet.pipeline import check_size, check_temperature
+from jkspnet.pipeline import check_confidence, check_shape, check_size, check_temperature
 
 DESTINATION = Path(__file__).resolve().parent.parent / "src" / "jkspnet" / "assets" / "weights"
 
@@ -26,18 +28,23 @@ def main() -> None:
     parser.add_argument("--run", required=True, help="training run folder (its best/ is used)")
     parser.add_argument("--size", type=int, required=True, help="inference size (eval's pick)")
     parser.add_argument("--temperature", type=float, required=True, help="eval's pick")
+    parser.add_argument("--shape", choices=["square", "aspect"], default="square")
+    parser.add_argument("--confidence", type=float, default=0.0, help="0 = off")
     parser.add_argument("--out", type=Path, default=DESTINATION)
     args = parser.parse_args()
 
     colorizer = Colorizer.from_pretrained(args.run, device="cpu")
     colorizer.config.size = check_size(args.size)
     colorizer.config.temperature = check_temperature(args.temperature)
+    colorizer.config.shape = check_shape(args.shape)
+    colorizer.config.confidence = check_confidence(args.confidence)
     folder = colorizer.save_pretrained(args.out, dtype=torch.float16)
     config = json.loads((folder / "config.json").read_text())
     size_mb = (folder / "model.safetensors").stat().st_size / 1e6
     print(
         f"wrote {folder}: {size_mb:.1f} MB, size {config['size']}, "
-        f"temperature {config['temperature']}, sha256 {config['sha256'][:16]}..."
+        f"temperature {config['temperature']}, shape {config['shape']}, "
+        f"confidence {config['confidence']}, sha256 {config['sha256'][:16]}..."
     )
 
 

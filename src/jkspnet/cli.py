@@ -131,10 +131,99 @@ def _add_colorize(commands: argparse._SubParsersAction) -> None:
         default=18,
         help="constant quality for encoders that take it, lower is better (default 18)",
     )
+    _add_guided_options(parser)
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_colorize)
+
+
+# Guided colour (issue 15): the options only; the logic is in guidance.py and pipeline.py.
+def _add_guided_options(parser: argparse.ArgumentParser) -> None:
+    from .guidance import SIDECAR_SUFFIX
+
+    guided = parser.add_argument_group("guided colour (photos)")
+    guided.add_argument(
+        "--hints",
+        metavar="FILE",
+        help='colour hints for the one input photo: a JSON list of {"x": 120, "y": 340, '
+        '"color": "#8a3b2a"} (pixels of the photo as displayed; "radius" optional). Without '
+        f"it, each photo's sidecar NAME{SIDECAR_SUFFIX} is used where there is one",
+    )
+    guided.add_argument(
+        "--hint",
+        action="append",
+        metavar="X,Y,#RRGGBB",
+        help="one colour hint for the one input photo (repeatable; added to --hints)",
+    )
+    guided.add_argument(
+        "--no-hints", action="store_true", help=f"ignore {SIDECAR_SUFFIX} sidecar files"
+    )
+    guided.add_argument(
+        "--reference",
+        metavar="PHOTO",
+        help="a colour photo of a similar scene whose palette the colours lean toward",
+    )
+    guided.add_argument(
+        "--reference-strength",
+        type=_strength,
+        default=1.0,
+        metavar="S",
+        help="how strongly the reference's palette weighs (default 1; 0: not at all)",
+    )
+    guided.add_argument(
+        "--uncertainty-map",
+        metavar="OUT.png",
+        help="also write where the network is unsure (bright: a guess) for the one input photo",
+    )
+
+
+def _strength(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value >= 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+@dataclass
+class _Guidance:
+    """What a colorize run's photos are guided by (see :mod:`jkspnet.guidance`)."""
+
+    hints: object  # a guidance.HintSource
+    reference: Photo | None = None
+    strength: float = 1.0
+    histogram: object = None  # the reference's palette, once the colorizer is loaded
+    uncertainty_map: Path | None = None
+
+
+def _guidance(args: argparse.Namespace, jobs: list[_Job], skipped: int) -> _Guidance:
+    """The guided-colour options, checked before any work: one line and exit 2 if wrong.
+    ``skipped``: inputs whose outputs exist (they count as photos given all the same)."""
+    from .guidance import HintSource, parse_hint_argument, read_hints_file
+
+    given = None
+    if args.hints is not None or args.hint:
+        given = read_hints_file(args.hints) if args.hints is not None else []
+        given += [parse_hint_argument(text) for text in args.hint or []]
+    source = HintSource(given, sidecars=not args.no_hints)
+    if given is not None and any(job.film for job in jobs):
+        raise JKSPNetError("--hints/--hint apply to photos, not films")
+    source.check([job.source for job in jobs] + [None] * skipped)  # several photos: refused
+    uncertainty = None if args.uncertainty_map is None else Path(args.uncertainty_map)
+    if uncertainty is not None:
+        if len(jobs) + skipped != 1 or (jobs and jobs[0].film):
+            raise JKSPNetError("--uncertainty-map applies to one input photo")
+        if uncertainty.suffix.lower() not in _WRITABLE_SUFFIXES:
+            raise JKSPNetError(f"{uncertainty}: cannot write {uncertainty.suffix} files")
+        if uncertainty.exists() and not args.overwrite:
+            raise JKSPNetError(f"{uncertainty}: exists; use --overwrite to replace it")
+    reference = None
+    if args.reference is not None:
+        reference = load_photo(args.reference, max_pixels=args.max_pixels)
+    return _Guidance(source, reference, args.reference_strength, None, uncertainty)
 
 
 def colorizer_from_options(args: argparse.Namespace):
@@ -249,6 +338,7 @@ class _Tally:
 
 def _plan(args: argparse.Namespace, tally: _Tally, report) -> list[_Job]:
     """Map inputs to outputs; report inputs that cannot be used."""
+    from .guidance import is_sidecar
     from .video import VIDEO_SUFFIXES, is_video, output_suffix
 
     found = find_photos(
@@ -260,6 +350,7 @@ def _plan(args: argparse.Namespace, tally: _Tally, report) -> list[_Job]:
     for problem in found.problems:
         report(f"error: {problem}")
         tally.failed += 1
+    found.photos = [item for item in found.photos if not is_sidecar(item[0])]  # hints, not photos
     out = Path(args.output)
     single = (
         len(args.inputs) == 1
@@ -333,7 +424,9 @@ def _colorize(args: argparse.Namespace) -> int:
     def report(message: str) -> None:
         (tqdm.write if bar is not None else print)(message, file=sys.stderr)
 
-    jobs = _writable_jobs(_plan(args, tally, report), tally, report)
+    planned = _plan(args, tally, report)
+    guidance = _guidance(args, planned, tally.skipped)
+    jobs = _writable_jobs(planned, tally, report)
     photos = [job for job in jobs if not job.film]
     films = [job for job in jobs if job.film]
     if films:
@@ -351,6 +444,9 @@ def _colorize(args: argparse.Namespace) -> int:
                 raise
     if jobs:
         colorizer = colorizer_from_options(args)
+        if guidance.reference is not None:
+            guidance.histogram = colorizer.reference_histogram(guidance.reference)
+    args.guidance = guidance
     if photos:
         show_bar = len(photos) > 1 and not args.quiet
         bar = tqdm(total=len(photos), unit="photo", disable=not show_bar, file=sys.stderr)
@@ -493,13 +589,32 @@ def _finish_batch(colorizer, prepared, args, pool) -> list[tuple[_Job, Future, i
     """Run the network on a prepared batch and submit each finished photo's write."""
     import torch
 
+    from .guidance import HintError
+
     inputs = torch.stack([item.network_input for _, item in prepared])
     ab = colorizer.predict_ab(inputs, args.temperature)
+    guidance = getattr(args, "guidance", None)
     writes = []
     for (job, item), ab_one in zip(prepared, ab, strict=True):
         if not args.metadata:
             item.metadata = {}
-        image = colorizer.finish(item, ab_one)
+        hints = [] if guidance is None else guidance.hints.hints_for(job.source)
+        if hints or (guidance is not None and guidance.histogram is not None):
+            try:
+                image = colorizer.colorize_guided(
+                    item, hints, guidance.histogram, guidance.strength, args.temperature
+                )
+            except HintError as error:
+                if guidance.hints.given is not None:
+                    raise  # the command line's hints: a usage error, exit 2, nothing written
+                failed: Future = Future()  # a sidecar's: this photo fails, the others go on
+                failed.set_exception(error)
+                writes.append((job, failed, 0))
+                continue
+        else:
+            image = colorizer.finish(item, ab_one)
+        if guidance is not None and guidance.uncertainty_map is not None:  # one photo only
+            save_photo(colorizer.uncertainty(item), guidance.uncertainty_map, args.overwrite)
         write = pool.submit(save_photo, image, job.target, args.overwrite)
         writes.append((job, write, image.width * image.height))
     return writes
@@ -518,6 +633,9 @@ def _collect(writes, bar, tally: _Tally, report, keep_pixels: int) -> None:
         except OSError as error:
             reason = error.strerror or str(error)
             report(f"error: {job.target}: cannot write ({reason})")
+            tally.failed += 1
+        except JKSPNetError as error:  # e.g. a sidecar's hint outside its photo
+            report(f"error: {job.source}: {error}")
             tally.failed += 1
         bar.update()
 

@@ -208,6 +208,35 @@ def check_hints(hints: Sequence[Hint], width: int, height: int) -> None:
             )
 
 
+@dataclass
+class HintSource:
+    """Where each photo of a run takes its hints: the command line's (``given``, for a single
+    photo), else its sidecar when ``sidecars`` is on and one exists, else none."""
+
+    given: list[Hint] | None = None
+    sidecars: bool = True
+
+    def hints_for(self, photo: str | os.PathLike[str]) -> list[Hint]:
+        if self.given is not None:
+            return self.given
+        sidecar = sidecar_of(photo)
+        if self.sidecars and sidecar.is_file():
+            return read_hints_file(sidecar)
+        return []
+
+    def check(self, photos: Sequence[str | os.PathLike[str] | None]) -> None:
+        """Refuse, before any work, hints given for several photos and unreadable sidecars
+        (None: a photo that counts but is not checked, e.g. one whose output exists)."""
+        if self.given is not None and len(photos) > 1:
+            raise HintError(
+                f"--hints/--hint apply to one photo, but {len(photos)} were given; "
+                f"for a folder, put each photo's hints in a sidecar NAME{SIDECAR_SUFFIX}"
+            )
+        for photo in photos:
+            if photo is not None:
+                self.hints_for(photo)
+
+
 @dataclass(frozen=True)
 class ABTarget:
     """A hint as the propagation uses it: a point, its chroma (LAB a and b) and a radius in
@@ -238,6 +267,7 @@ __all__ = [
     "ABTarget",
     "Hint",
     "HintError",
+    "HintSource",
     "check_hints",
     "hint_targets",
     "is_sidecar",

@@ -112,11 +112,10 @@ def sample_hints(
     height, width = truth.shape[:2]
     key = seed if isinstance(seed, int) else zlib.crc32(str(seed).encode("utf-8"))
     rng = np.random.default_rng([key, 15])
-    ys = rng.integers(0, height, size=count)
-    xs = rng.integers(0, width, size=count)
+    points = rng.integers(0, (height, width), size=(count, 2))  # drawn row by row: nested
     ab = metrics.ab_of(truth).numpy()
     targets = []
-    for y, x in zip(ys.tolist(), xs.tolist(), strict=True):
+    for y, x in points.tolist():
         top, left = max(0, y - patch_radius), max(0, x - patch_radius)
         patch = ab[:, top : y + patch_radius + 1, left : x + patch_radius + 1]
         a, b = patch.reshape(2, -1).mean(axis=1).tolist()

@@ -226,3 +226,36 @@ def test_evaluate_api_returns_what_it_writes(tmp_path, photo_dir, colorizer):
     assert summary == json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["temperature"] == 0.5 and summary["n"] == 2
     assert all(math.isfinite(value) for value in summary["model"].values())
+
+
+def test_sampled_hints_are_seeded_nested_patch_means(astronaut):
+    from jkspnet.evaluate import sample_hints
+    from jkspnet.metrics import ab_of
+
+    ten = sample_hints(astronaut, 10, seed="a.jpg")
+    assert sample_hints(astronaut, 10, seed="a.jpg") == ten
+    assert sample_hints(astronaut, 5, seed="a.jpg") == ten[:5]
+    assert sample_hints(astronaut, 10, seed="b.jpg") != ten
+    hint = ten[0]
+    x, y = int(hint.x), int(hint.y)
+    patch = ab_of(astronaut)[:, max(0, y - 2) : y + 3, max(0, x - 2) : x + 3]
+    assert hint.a == pytest.approx(float(patch[0].mean()), abs=1e-3)
+    assert hint.radius == 2.5
+
+
+def test_eval_with_hints_and_the_reference_oracle(capsys, tmp_path, photo_dir, fresh_weights):
+    code = main(
+        [
+            "eval", "--data", str(photo_dir), "--weights", str(fresh_weights), "--out",
+            str(tmp_path / "r"), "--hints", "0,1,20", "--reference", "self", "-q",
+        ]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert set(summary["hints"]) == {"1", "20"} and "reference_self" in summary
+    assert summary["hints"]["20"]["psnr"] > summary["model"]["psnr"]
+    for row in ("hints=1", "hints=20", "reference=self"):
+        assert row in out
+    variants = (tmp_path / "r" / "per_image.csv").read_text()
+    assert "hints=20" in variants and "reference=self" in variants

@@ -144,3 +144,72 @@ def test_precision_auto_follows_the_hardware_and_bf16_stays_close_to_fp32(astron
     several = fast.predict_ab_at(x, [1.0, 0.5])
     torch.testing.assert_close(several[1], fast.predict_ab(x, 0.5))
     assert several[0].abs().mean() < several[1].abs().mean()  # lower T: more vivid
+
+
+# ------------------------------------------------------------------ guided colour (issue 15)
+
+
+def test_no_hints_is_the_automatic_result(colorizer, astronaut):
+    from jkspnet import Hint
+
+    photo = Image.fromarray(astronaut).convert("L")
+    automatic = np.asarray(colorizer.colorize(photo))
+    assert np.array_equal(np.asarray(colorizer.colorize(photo, hints=[])), automatic)
+    hinted = colorizer.colorize(photo, hints=[Hint(10, 10, (255, 0, 0))])
+    assert hinted.size == photo.size and not np.array_equal(np.asarray(hinted), automatic)
+
+
+def test_hints_at_the_truths_colours_raise_psnr(colorizer, astronaut):
+    from jkspnet import Hint
+    from jkspnet.metrics import psnr
+
+    grey = Image.fromarray(astronaut).convert("L")
+    rng = np.random.default_rng(0)
+    points = zip(rng.integers(0, grey.width, 30), rng.integers(0, grey.height, 30), strict=True)
+    hints = [Hint(int(x), int(y), tuple(int(v) for v in astronaut[y, x])) for x, y in points]
+    automatic = psnr(np.asarray(colorizer.colorize(grey)), astronaut)
+    guided = psnr(np.asarray(colorizer.colorize(grey, hints=hints)), astronaut)
+    assert guided > automatic + 1.0
+
+
+def test_the_reference_shifts_the_colours_toward_its_palette(colorizer, astronaut):
+    from jkspnet.metrics import ab_of
+
+    grey = Image.fromarray(astronaut).convert("L")
+    red = np.zeros((32, 32, 3), np.uint8)
+    red[..., 0] = 200
+    red[..., 1:] = 40
+    target = ab_of(red).mean(dim=(1, 2))
+    before = ab_of(np.asarray(colorizer.colorize(grey))).mean(dim=(1, 2))
+    after = ab_of(
+        np.asarray(colorizer.colorize(grey, reference=Image.fromarray(red), reference_strength=2))
+    ).mean(dim=(1, 2))
+    assert float((after - target).norm()) < 0.7 * float((before - target).norm())
+    none = colorizer.colorize(grey, reference=Image.fromarray(red), reference_strength=0)
+    assert np.abs(np.asarray(none).astype(int) - np.asarray(colorizer.colorize(grey))).max() <= 1
+    with pytest.raises(JKSPNetError, match="no colour"):
+        colorizer.colorize(grey, reference=grey)
+    with pytest.raises(JKSPNetError, match="reference strength"):
+        colorizer.colorize(grey, reference=Image.fromarray(red), reference_strength=-1)
+
+
+def test_the_uncertainty_map_is_high_where_the_distribution_is_flat(colorizer, monkeypatch):
+    def logits(network_input):  # left half flat, right half sure of one bin
+        size = network_input.shape[-1]
+        out = torch.zeros(network_input.shape[0], 313, size, size)
+        out[:, 40, :, size // 2 :] = 50.0
+        return out
+
+    monkeypatch.setattr(colorizer, "predict_logits", logits)
+    photo = Image.new("L", (90, 60), 128)
+    unsure = colorizer.uncertainty(photo)
+    assert unsure.mode == "L" and unsure.size == (90, 60)
+    values = np.asarray(unsure)
+    assert values[:, :30].min() >= 250 and values[:, 60:].max() <= 5
+
+
+def test_hints_outside_the_photo_are_an_error(colorizer):
+    from jkspnet import Hint, HintError
+
+    with pytest.raises(HintError, match="outside the photo"):
+        colorizer.colorize(Image.new("L", (20, 10)), hints=[Hint(20, 5, (1, 2, 3))])

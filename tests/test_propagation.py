@@ -57,7 +57,7 @@ def test_guided_coefficients_reproduce_a_field_that_follows_the_guide():
 
 def test_grid_shape():
     assert grid_shape(100, 80) == (100, 80)
-    assert grid_shape(3000, 4000) == (192, 256)
+    assert grid_shape(3000, 4000) == (96, 128)
 
 
 def test_the_colorizer_keeps_the_far_region_across_an_edge(colorizer):
@@ -69,8 +69,9 @@ def test_the_colorizer_keeps_the_far_region_across_an_edge(colorizer):
     automatic = np.asarray(colorizer.colorize(photo)).astype(int)
     hinted = np.asarray(colorizer.colorize(photo, hints=[Hint(100, 300, (200, 30, 30))]))
     hinted = hinted.astype(int)
-    far = np.abs(hinted[:, 460:] - automatic[:, 460:])
-    assert far.max() <= 2
+    # beyond the guided upsampling's window (2 grid pixels, 14 photo pixels here) of the edge
+    far = np.abs(hinted[:, 470:] - automatic[:, 470:])
+    assert far.max() <= 1
     near = hinted[:, :440]
     assert (near[..., 0] - near[..., 1]).mean() > 20  # the dark region turned red
     assert near[..., 0].mean() > automatic[:, :440, 0].mean() + 10

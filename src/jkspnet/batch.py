@@ -47,6 +47,7 @@ from .photos import (
 from .video import DEFAULT_CODEC, DEFAULT_CRF, VIDEO_SUFFIXES, is_video, output_suffix
 
 if TYPE_CHECKING:
+    from .guidance import Guidance
     from .pipeline import Colorizer
 
 _BATCH_PIXELS = 1 << 25
@@ -76,6 +77,7 @@ class BatchOptions:
     stabilize: bool = True  # films: smooth colours over time, reset at cuts
     codec: str = DEFAULT_CODEC  # films' video encoder
     crf: int | None = DEFAULT_CRF  # films' constant quality, for encoders that take it
+    guidance: Guidance | None = None  # photos' colour hints, reference, uncertainty map
 
 
 @dataclass
@@ -127,6 +129,9 @@ def plan_outputs(
     found = find_photos(
         items, recursive=recursive, suffixes=PHOTO_SUFFIXES | VIDEO_SUFFIXES, what="photos or films"
     )
+    from .guidance import is_sidecar
+
+    found.photos = [item for item in found.photos if not is_sidecar(item[0])]  # hints, not photos
     if found.problems and problems is None:
         raise PlanError("; ".join(str(problem) for problem in found.problems))
     if problems is not None:
@@ -360,14 +365,43 @@ class _Run:
         """Run the network on a prepared batch and submit each finished photo's write."""
         inputs = [item.network_input for _, item in prepared]  # square, or each its own aspect
         ab = colorizer.predict_ab_list(inputs, self.options.temperature)
+        from .guidance import HintError
+
+        guidance = self.options.guidance
         writes = []
         for (job, item), ab_one in zip(prepared, ab, strict=True):
             if not self.options.metadata:
                 item.metadata = {}
-            image = colorizer.finish(item, ab_one)
+            try:
+                image = self._colour(colorizer, job, item, ab_one, guidance)
+            except HintError as error:
+                if guidance is not None and guidance.hints.given is not None:
+                    raise  # the command line's hints: a usage error, nothing written
+                failed: Future = Future()  # a sidecar's: this photo fails, the others go on
+                failed.set_exception(error)
+                writes.append((job, failed, 0))
+                continue
             write = pool.submit(save_photo, image, job.target, self.options.overwrite)
             writes.append((job, write, image.width * image.height))
         return writes
+
+    def _colour(self, colorizer, job: _Job, item, ab_one, guidance: Guidance | None):
+        """One photo's colour: the network's, or guided by hints and a reference palette."""
+        if guidance is None:
+            return colorizer.finish(item, ab_one)
+        hints = guidance.hints.hints_for(job.source)
+        palette = guidance.palette(colorizer)
+        if hints or palette is not None:
+            image = colorizer.colorize_guided(
+                item, hints, palette, guidance.strength, self.options.temperature
+            )
+        else:
+            image = colorizer.finish(item, ab_one)
+        if guidance.uncertainty_map is not None:  # the one input photo's
+            save_photo(
+                colorizer.uncertainty(item), guidance.uncertainty_map, self.options.overwrite
+            )
+        return image
 
     def _collect(self, writes, keep_pixels: int) -> None:
         """Count finished writes, waiting for the oldest while the photos still waiting to be
@@ -382,6 +416,8 @@ class _Run:
             except OSError as error:
                 reason = f"cannot write ({error.strerror or error})"
                 self.fail(job, reason, f"error: {job.target}: {reason}")
+            except JKSPNetError as error:  # a sidecar's hint outside its photo...
+                self.fail(job, str(error), f"error: {job.source}: {error}")
             self.bar.update()
 
     # -- films -----------------------------------------------------------------------------

@@ -14,6 +14,12 @@ set's own truths at that resolution, which takes a first, cheap pass over the ph
 Photos whose truth has no colour at all (greyscale files, or RGB files with R = G = B) have truth
 colourfulness 0, so colour metrics mean nothing for them: they are counted and skipped.
 
+Guided colour (issue 15), the field's way (Zhang, Zhu et al. 2017): with ``hint_counts``, each
+photo is also colorized from N hints sampled from its truth (random positions, seeded by the
+photo's file name, each hint the mean ab of a small patch; the first N of one sequence, so the
+hints at 10 include those at 5), at the first temperature; ``reference_self`` re-weights the
+distribution by the photo's own ab histogram, an oracle upper bound for a reference photo.
+
 The report folder receives ``summary.json``, ``per_image.csv`` and ``grid.png`` (grey | ours at
 the first temperature | truth, one row per photo for the first few photos), each written
 atomically.
@@ -28,6 +34,7 @@ import json
 import math
 import os
 import sys
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,6 +51,7 @@ from .files import write_atomic
 from .photos import Photo, load_photo
 
 if TYPE_CHECKING:
+    from .guidance import ABTarget
     from .pipeline import Colorizer
 
 GRID_CELL_HEIGHT = 160
@@ -55,6 +63,11 @@ GRID_GAP = 4
 SUMMARY_NAME, PER_IMAGE_NAME, GRID_NAME = "summary.json", "per_image.csv", "grid.png"
 PER_IMAGE_FIELDS = ("file", "variant", "psnr", "ssim", "cf", "cf_truth", "auc", "auc_rebalanced")
 GRAY = "gray"
+REFERENCE_SELF = "reference=self"
+
+HINT_PATCH_RADIUS = 2
+"""Sampled hints reveal the mean ab of a 5 x 5 patch of the truth (Zhang et al. 2017 sample
+patches of 1 to 9 pixels a side)."""
 
 _MIN_SIDE = metrics.SSIM_WINDOW  # SSIM needs at least 7x7 pixels
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
@@ -70,6 +83,33 @@ def temperature_key(temperature: float) -> str:
 
 def variant_name(temperature: float) -> str:
     return f"T={temperature_key(temperature)}"
+
+
+def hints_variant(count: int) -> str:
+    return f"hints={count}"
+
+
+def sample_hints(
+    truth: np.ndarray, count: int, seed: int | str = 0, patch_radius: int = HINT_PATCH_RADIUS
+) -> list[ABTarget]:
+    """``count`` hints from a colour photo's truth (H, W, 3) uint8: uniformly random patch
+    centres (seeded by ``seed``, e.g. the file name, so every run samples the same), each hint
+    the mean ab of the (2r + 1)^2 patch around it, with that patch's radius. The first N hints
+    of a seed are the same whatever ``count`` >= N, so larger counts add to smaller ones."""
+    from .guidance import ABTarget
+
+    height, width = truth.shape[:2]
+    key = seed if isinstance(seed, int) else zlib.crc32(str(seed).encode("utf-8"))
+    rng = np.random.default_rng([key, 15])
+    points = rng.integers(0, (height, width), size=(count, 2))  # drawn row by row: nested
+    ab = metrics.ab_of(truth).numpy()
+    targets = []
+    for y, x in points.tolist():
+        top, left = max(0, y - patch_radius), max(0, x - patch_radius)
+        patch = ab[:, top : y + patch_radius + 1, left : x + patch_radius + 1]
+        a, b = patch.reshape(2, -1).mean(axis=1).tolist()
+        targets.append(ABTarget(x + 0.5, y + 0.5, a, b, patch_radius + 0.5))
+    return targets
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,6 +209,9 @@ class _Run:
     variants: list[str]
     prior: torch.Tensor
     size: int
+    hint_counts: list[int] = field(default_factory=list)
+    reference_self: bool = False
+    guided_temperature: float | None = None
     scored: list[_Scored] = field(default_factory=list)
     grid_rows: list[list[Image.Image]] = field(default_factory=list)
     failed: int = 0
@@ -252,6 +295,9 @@ def format_table(summary: dict) -> str:
         blocks.append((variant_name(summary["temperature"]), model))
     else:
         blocks += [(f"T={key}", block) for key, block in model.items()]
+    blocks += [(hints_variant(int(n)), block) for n, block in summary.get("hints", {}).items()]
+    if "reference_self" in summary:
+        blocks.append((REFERENCE_SELF, summary["reference_self"]))
 
     def cell(value: float | None, digits: int) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
@@ -296,6 +342,8 @@ def evaluate(
     batch_size: int = 16,
     weights: str | None = None,
     report: Callable[[str], None] | None = None,
+    hint_counts: Sequence[int] = (),
+    reference_self: bool = False,
 ) -> dict:
     """Score ``colorizer`` on ``photos`` and write the report into ``out_dir``; return the summary.
 
@@ -305,6 +353,10 @@ def evaluate(
     read are reported as ``error: path: reason`` and counted in ``failed``; photos whose truth
     has no colour are counted in ``skipped_grey_truth``. ``weights`` is only recorded in the
     summary. Raises :class:`JKSPNetError` when no photo could be scored (nothing is written).
+
+    ``hint_counts``: also score each photo guided by that many hints sampled from its truth
+    (:func:`sample_hints`; 0 is the automatic result, already scored), at the first temperature;
+    ``reference_self``: also score it with its own palette as the reference (an oracle).
     """
     from tqdm import tqdm
 
@@ -315,6 +367,7 @@ def evaluate(
     for t in temperatures:
         unique.setdefault(temperature_key(check_temperature(t)), float(t))
     temperatures = list(unique.values())
+    hint_counts = sorted({int(n) for n in hint_counts if int(n) > 0})
     size = colorizer.config.size
     out_dir = Path(out_dir)
     bar = None
@@ -358,7 +411,10 @@ def evaluate(
                 f"no photo could be scored ({failed} failed, {grey} with grey truth skipped)"
             )
         # Every small truth has size * size pixels, so the set's prior is the mean of the photos'.
-        run = _Run([GRAY, *map(variant_name, temperatures)], prior_sum / len(checked), size)
+        variants = [GRAY, *map(variant_name, temperatures), *map(hints_variant, hint_counts)]
+        variants += [REFERENCE_SELF] if reference_self else []
+        run = _Run(variants, prior_sum / len(checked), size, hint_counts, reference_self)
+        run.guided_temperature = temperatures[0]
 
         # Pass 2: colorize each batch once per temperature, score every variant.
         bar = tqdm(total=len(checked), desc="scoring", unit="photo", disable=not show)
@@ -380,7 +436,9 @@ def evaluate(
         metrics.aggregate_scores([photo.scores[i] for photo in run.scored])
         for i in range(len(run.variants))
     ]
-    blocks = {temperature_key(t): _block(s) for t, s in zip(temperatures, sets[1:], strict=True)}
+    automatic = sets[1 : 1 + len(temperatures)]
+    blocks = {temperature_key(t): _block(s) for t, s in zip(temperatures, automatic, strict=True)}
+    guided = sets[1 + len(temperatures) :]
     summary: dict = {"n": len(run.scored)}
     if len(temperatures) == 1:
         summary["temperature"] = temperatures[0]
@@ -388,6 +446,11 @@ def evaluate(
     else:
         summary["model"] = blocks
     summary["gray"] = _block(sets[0])
+    if hint_counts:
+        summary["hints"] = {str(n): _block(s) for n, s in zip(hint_counts, guided, strict=False)}
+        summary["hint_patch"] = f"{2 * HINT_PATCH_RADIUS + 1}x{2 * HINT_PATCH_RADIUS + 1}"
+    if reference_self:
+        summary["reference_self"] = _block(guided[-1])
     summary["truth"] = {"cf": _finite(sets[0].cf_truth, 4)}
     summary.update(
         weights=weights,
@@ -445,11 +508,16 @@ def _run_batch(
     if not items:
         return
     abs_by_t = colorizer.predict_ab_list_at([p.network_input for *_, p in items], temperatures)
+    logits = None
+    if run.hint_counts or run.reference_self:  # per photo: aspect-shaped inputs differ
+        logits = [colorizer.predict_logits(p.network_input[None])[0] for *_, p in items]
     zeros = torch.zeros((2, run.size, run.size), device=colorizer.device)
     jobs = []
     for index, (path, truth, prepared) in enumerate(items):
         outputs = [colorizer.finish(prepared, zeros)]
         outputs += [colorizer.finish(prepared, ab[index]) for ab in abs_by_t]
+        if logits is not None:
+            outputs += _guided_outputs(colorizer, prepared, logits[index], truth, path, run)
         small_truth = _small(truth, run.size)
         futures = [pool.submit(_score, out, truth, small_truth, run) for out in outputs]
         jobs.append((path, futures))
@@ -465,4 +533,19 @@ def _run_batch(
             run.failed += 1
 
 
-__all__ = ["evaluate", "format_table"]
+def _guided_outputs(colorizer, prepared, logits, truth, path: Path, run: _Run) -> list[Image.Image]:
+    """The photo guided by each count of sampled hints, then by its own palette."""
+    temperature = run.guided_temperature
+    outputs = []
+    hints = sample_hints(truth, max(run.hint_counts), seed=path.name) if run.hint_counts else []
+    for count in run.hint_counts:
+        ab, correction = colorizer.guide(prepared, logits, hints[:count], temperature=temperature)
+        outputs.append(colorizer.finish(prepared, ab, correction))
+    if run.reference_self:
+        histogram = colorizer.reference_histogram(Photo(truth))
+        ab, _ = colorizer.guide(prepared, logits, histogram=histogram, temperature=temperature)
+        outputs.append(colorizer.finish(prepared, ab))
+    return outputs
+
+
+__all__ = ["evaluate", "format_table", "sample_hints"]

@@ -18,7 +18,7 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -208,6 +208,54 @@ def check_hints(hints: Sequence[Hint], width: int, height: int) -> None:
             )
 
 
+@dataclass
+class HintSource:
+    """Where each photo of a run takes its hints: the command line's (``given``, for a single
+    photo), else its sidecar when ``sidecars`` is on and one exists, else none."""
+
+    given: list[Hint] | None = None
+    sidecars: bool = True
+
+    def hints_for(self, photo: str | os.PathLike[str]) -> list[Hint]:
+        if self.given is not None:
+            return self.given
+        sidecar = sidecar_of(photo)
+        if self.sidecars and sidecar.is_file():
+            return read_hints_file(sidecar)
+        return []
+
+    def check(self, photos: Sequence[str | os.PathLike[str] | None]) -> None:
+        """Refuse, before any work, hints given for several photos and unreadable sidecars
+        (None: a photo that counts but is not checked, e.g. one whose output exists)."""
+        if self.given is not None and len(photos) > 1:
+            raise HintError(
+                f"--hints/--hint apply to one photo, but {len(photos)} were given; "
+                f"for a folder, put each photo's hints in a sidecar NAME{SIDECAR_SUFFIX}"
+            )
+        for photo in photos:
+            if photo is not None:
+                self.hints_for(photo)
+
+
+@dataclass
+class Guidance:
+    """What a batch of photos is guided by (:class:`jkspnet.batch.BatchOptions`): each photo's
+    hints (:class:`HintSource`), a reference photo's palette and its strength, and where to write
+    the one input photo's uncertainty map."""
+
+    hints: HintSource = field(default_factory=HintSource)
+    reference: object | None = None  # a decoded photo (jkspnet.photos.Photo)
+    strength: float = 1.0
+    uncertainty_map: Path | None = None
+    histogram: torch.Tensor | None = None  # the reference's palette, once a colorizer is loaded
+
+    def palette(self, colorizer) -> torch.Tensor | None:
+        """The reference's ab histogram over the 313 bins, computed once."""
+        if self.reference is not None and self.histogram is None:
+            self.histogram = colorizer.reference_histogram(self.reference)
+        return self.histogram
+
+
 @dataclass(frozen=True)
 class ABTarget:
     """A hint as the propagation uses it: a point, its chroma (LAB a and b) and a radius in
@@ -238,6 +286,7 @@ __all__ = [
     "ABTarget",
     "Hint",
     "HintError",
+    "HintSource",
     "check_hints",
     "hint_targets",
     "is_sidecar",

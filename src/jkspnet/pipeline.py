@@ -110,6 +110,13 @@ def check_confidence(confidence: float) -> float:
     return float(confidence)
 
 
+def check_reference_strength(strength: float) -> float:
+    """How much a reference palette re-weights the distribution: a finite number, 0 or more."""
+    if not (np.isfinite(strength) and strength >= 0):
+        raise JKSPNetError(f"reference strength must be 0 or more, got {strength}")
+    return float(strength)
+
+
 def check_temperature(temperature: float) -> float:
     if not temperature > 0:
         raise JKSPNetError(f"temperature must be greater than 0, got {temperature}")
@@ -440,7 +447,7 @@ class Colorizer:
             raise JKSPNetError(f"{reference.source or 'the reference'}: has no colour (grey)")
         image = Image.fromarray(pixels, "RGB")
         image.thumbnail((256, 256), Image.Resampling.BILINEAR)
-        rgb = torch.from_numpy(np.asarray(image)).permute(2, 0, 1).double() / 255.0
+        rgb = torch.tensor(np.asarray(image)).permute(2, 0, 1).double() / 255.0
         ab = rgb_to_lab(rgb)[1:]
         if float(ab.abs().max()) < 1.0:
             raise JKSPNetError(f"{reference.source or 'the reference'}: has no colour (grey)")
@@ -491,13 +498,13 @@ class Colorizer:
             return ab, ABCorrection(values, guided=False)
         return ab, ABCorrection(guided_coefficients(lightness.cpu(), values), guided=True)
 
-    def uncertainty(self, photo: Photo | PhotoInput) -> Image.Image:
+    def uncertainty(self, photo: Photo | PhotoInput | PreparedPhoto) -> Image.Image:
         """Where the network is guessing: an 8-bit 'L' image of the photo's size, each pixel
         its 313-bin distribution's entropy over a flat one's (0 sure, 255 a flat guess),
         upsampled bilinearly from the network's size. Hints help most where it is bright."""
         from .distribution import normalized_entropy
 
-        prepared = self.prepare(photo)
+        prepared = photo if isinstance(photo, PreparedPhoto) else self.prepare(photo)
         logits = self.predict_logits(prepared.network_input[None])
         height, width = prepared.lightness.shape
         small = normalized_entropy(logits)[None]  # (1, 1, s, s)
@@ -530,19 +537,30 @@ class Colorizer:
         over their regions (:mod:`jkspnet.propagation`). ``reference``: a colour photo whose
         palette the result leans toward, ``reference_strength`` how much (0: not at all).
         Without either this is the automatic colorization, unchanged."""
-        from .guidance import check_hints, hint_targets
-
-        if reference_strength < 0 or not np.isfinite(reference_strength):
-            raise JKSPNetError(f"reference strength must be 0 or more, got {reference_strength}")
         if not hints and reference is None:
+            check_reference_strength(reference_strength)
             return self.colorize_batch([photo], temperature)[0]
         histogram = None if reference is None else self.reference_histogram(reference)
-        if not isinstance(photo, Photo):
-            photo = load_photo(photo, max_pixels=self.max_pixels)
+        return self.colorize_guided(
+            self.prepare(photo), hints, histogram, reference_strength, temperature
+        )
+
+    def colorize_guided(
+        self,
+        prepared: PreparedPhoto,
+        hints: Sequence[Hint] | None = None,
+        histogram: torch.Tensor | None = None,
+        reference_strength: float = 1.0,
+        temperature: float | None = None,
+    ) -> Image.Image:
+        """:meth:`colorize` with hints and a reference palette (:meth:`reference_histogram`),
+        for a photo already prepared (the CLI decodes photos ahead, in threads)."""
+        from .guidance import check_hints, hint_targets
+
+        check_reference_strength(reference_strength)
         hints = list(hints or [])
-        height, width = photo.pixels.shape[:2]
+        height, width = prepared.lightness.shape
         check_hints(hints, width, height)
-        prepared = self.prepare(photo)
         logits = self.predict_logits(prepared.network_input[None])[0]
         ab, correction = self.guide(
             prepared, logits, hint_targets(hints), histogram, reference_strength, temperature

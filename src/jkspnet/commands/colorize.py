@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..batch import BatchOptions, colorize_files, plan_outputs
-from ..errors import PhotoError
-from ..photos import OUTPUT_FORMATS
+from ..errors import JKSPNetError, PhotoError
+from ..photos import _WRITABLE_SUFFIXES, OUTPUT_FORMATS, load_photo
+from ..video import is_video
+
+if TYPE_CHECKING:
+    from ..guidance import Guidance
 from .options import (
     EXIT_FAILED,
     EXIT_OK,
@@ -78,10 +84,90 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default=18,
         help="constant quality for encoders that take it, lower is better (default 18)",
     )
+    _add_guided_options(parser)
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
+
+
+# Guided colour (issue 15): the options only; the logic is in guidance.py and pipeline.py.
+def _add_guided_options(parser: argparse.ArgumentParser) -> None:
+    from ..guidance import SIDECAR_SUFFIX
+
+    guided = parser.add_argument_group("guided colour (photos)")
+    guided.add_argument(
+        "--hints",
+        metavar="FILE",
+        help='colour hints for the one input photo: a JSON list of {"x": 120, "y": 340, '
+        '"color": "#8a3b2a"} (pixels of the photo as displayed; "radius" optional). Without '
+        f"it, each photo's sidecar NAME{SIDECAR_SUFFIX} is used where there is one",
+    )
+    guided.add_argument(
+        "--hint",
+        action="append",
+        metavar="X,Y,#RRGGBB",
+        help="one colour hint for the one input photo (repeatable; added to --hints)",
+    )
+    guided.add_argument(
+        "--no-hints", action="store_true", help=f"ignore {SIDECAR_SUFFIX} sidecar files"
+    )
+    guided.add_argument(
+        "--reference",
+        metavar="PHOTO",
+        help="a colour photo of a similar scene whose palette the colours lean toward",
+    )
+    guided.add_argument(
+        "--reference-strength",
+        type=_strength,
+        default=1.0,
+        metavar="S",
+        help="how strongly the reference's palette weighs (default 1; 0: not at all)",
+    )
+    guided.add_argument(
+        "--uncertainty-map",
+        metavar="OUT.png",
+        help="also write where the network is unsure (bright: a guess) for the one input photo",
+    )
+
+
+def _strength(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value >= 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def guidance_from_options(args: argparse.Namespace, pairs) -> Guidance:
+    """The guided-colour options, checked before any work: a usage error (one line, exit 2)
+    for hints given for several photos, bad hints, a missing reference, a bad map path."""
+    from ..guidance import Guidance, HintSource, parse_hint_argument, read_hints_file
+
+    given = None
+    if args.hints is not None or args.hint:
+        given = read_hints_file(args.hints) if args.hints is not None else []
+        given += [parse_hint_argument(text) for text in args.hint or []]
+    films = [source for source, _ in pairs if is_video(source)]
+    photos = [source for source, _ in pairs if not is_video(source)]
+    if given is not None and films:
+        raise JKSPNetError("--hints/--hint apply to photos, not films")
+    source = HintSource(given, sidecars=not args.no_hints)
+    source.check(photos)  # hints given for several photos: refused
+    uncertainty = None if args.uncertainty_map is None else Path(args.uncertainty_map)
+    if uncertainty is not None:
+        if len(pairs) != 1 or films:
+            raise JKSPNetError("--uncertainty-map applies to one input photo")
+        if uncertainty.suffix.lower() not in _WRITABLE_SUFFIXES:
+            raise JKSPNetError(f"{uncertainty}: cannot write {uncertainty.suffix} files")
+        if uncertainty.exists() and not args.overwrite:
+            raise JKSPNetError(f"{uncertainty}: exists; use --overwrite to replace it")
+    reference = None
+    if args.reference is not None:
+        reference = load_photo(args.reference, max_pixels=args.max_pixels)
+    return Guidance(source, reference, args.reference_strength, uncertainty)
 
 
 def batch_options(args: argparse.Namespace) -> BatchOptions:
@@ -113,7 +199,9 @@ def run(args: argparse.Namespace) -> int:
     finally:  # the inputs that cannot be used are said also when the plan fails
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
-    result = colorize_files(pairs, lambda: colorizer_from_options(args), batch_options(args))
+    options = batch_options(args)
+    options.guidance = guidance_from_options(args, pairs)
+    result = colorize_files(pairs, lambda: colorizer_from_options(args), options)
 
     failed = result.failed + len(problems)
     if result.skipped:

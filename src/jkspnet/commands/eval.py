@@ -28,6 +28,13 @@ def _temperatures(text: str) -> list[float]:
     return values
 
 
+def _hint_counts(text: str) -> list[int]:
+    values = [_count(part.strip()) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"no hint count given in {text!r}")
+    return values
+
+
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = commands.add_parser(
         "eval",
@@ -65,6 +72,21 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--limit", type=_positive_int, metavar="N", help="evaluate only the first N photos"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    # Guided colour (issue 15): scores with hints sampled from the truth, and an oracle reference.
+    guided = parser.add_argument_group("guided colour")
+    guided.add_argument(
+        "--hints",
+        type=_hint_counts,
+        default=[],
+        metavar="N[,N...]",
+        help="also score with N hints per photo sampled from its truth (seeded random points, "
+        "each the mean colour of a 5x5 patch), e.g. 0,1,5,10,50; 0 is the automatic result",
+    )
+    guided.add_argument(
+        "--reference",
+        choices=["self"],
+        help="self: also score with each photo's own palette as the reference (an oracle)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -106,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         batch_size=args.batch_size,
         weights="bundled" if args.weights is None else str(args.weights),
+        hint_counts=args.hints,
+        reference_self=args.reference == "self",
     )
     notes = [f"{summary['n']} photo(s) scored"]
     if summary["failed"]:

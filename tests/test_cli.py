@@ -12,7 +12,6 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from jkspnet import Colorizer
-from jkspnet import cli as cli_module
 from jkspnet.cli import main
 
 from .conftest import digest
@@ -354,30 +353,3 @@ def test_an_unwritable_output_folder_fails_before_any_work_and_the_others_go_on(
     assert "colorized 2, failed 2, skipped 0" in stdout
     assert len(prepared) == 2  # the locked folder's photos were not even decoded
     assert sorted(p.name for p in (out / "open").iterdir()) == ["astronaut.jpg", "coffee.webp"]
-
-
-def test_folders_are_batched_by_count_and_by_pixels(tmp_path, monkeypatch, capsys, fresh_weights):
-    """Big photos batch fewer at a time, so memory stays bounded whatever the photos' sizes."""
-    sizes = {"a": (10, 10), "b": (20, 20), "c": (30, 10), "d": (40, 40), "e": (5, 5), "f": (9, 9)}
-    for name, size in sizes.items():
-        Image.new("L", size, 128).save(tmp_path / f"{name}.png")
-    (tmp_path / "g.png").write_bytes(b"not a photo")  # no header: counted as 0, fails later
-    jobs = [cli_module._Job(tmp_path / f"{n}.png", tmp_path / "out" / n) for n in "abcdefg"]
-    batches = cli_module._batches(jobs, size=3, pixels=800)
-    names = [[job.source.stem for job in batch] for batch in batches]
-    # a + b + c: 800 pixels, the budget; d (1,600) is over it, so alone; then count bounds e, f, g
-    assert names == [["a", "b", "c"], ["d"], ["e", "f", "g"]]
-
-    monkeypatch.setattr(cli_module, "_BATCH_PIXELS", 800)
-    seen = []
-    real = Colorizer.predict_ab
-    monkeypatch.setattr(
-        Colorizer, "predict_ab", lambda self, x, t=None: seen.append(len(x)) or real(self, x, t)
-    )
-    code, _, _ = run(
-        capsys, "colorize", tmp_path, "-o", tmp_path / "out", "--weights", fresh_weights,
-        "--size", "16", "--batch-size", "3",
-    )  # fmt: skip
-    assert code == 1  # g.png
-    assert seen == [3, 1, 2]
-    assert len(list((tmp_path / "out").iterdir())) == 6

@@ -20,7 +20,6 @@ A run lives in one folder (RUN):
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
@@ -30,7 +29,7 @@ import shutil
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -728,127 +727,24 @@ def _truncate_metrics(path: Path, step: int) -> None:
     write_atomic(path, "".join(line + "\n" for line in kept))
 
 
-# ------------------------------------------------------------------------------ command line
-_FLAGS = {
-    "data": (
-        "--data",
-        {"action": "append", "metavar": "DIR", "help": "photo folder or file list (repeatable)"},
-    ),
-    "val": (
-        "--val",
-        {
-            "action": "append",
-            "metavar": "DIR",
-            "help": "validation photos (default: a split of --data)",
-        },
-    ),
-    "val_sources": (
-        "--val-sources",
-        {
-            "type": lambda text: [name.strip() for name in text.split(",") if name.strip()],
-            "metavar": "PKG,PKG",
-            "help": "hold out the photos of these sources (packages) whole for validation",
-        },
-    ),
-    "val_fraction": (
-        "--val-fraction",
-        {"type": float, "help": "share of --data held out when no --val (0.1)"},
-    ),
-    "out": ("--out", {"metavar": "RUN", "help": "run folder"}),
-    "max_steps": ("--max-steps", {"type": int, "help": "schedule length in steps"}),
-    "epochs": (
-        "--epochs",
-        {"type": float, "help": "schedule length in epochs (if no --max-steps)"},
-    ),
-    "time_limit": (
-        "--time-limit",
-        {
-            "type": float,
-            "metavar": "SECONDS",
-            "help": "stop (with a checkpoint) after this long; resume later",
-        },
-    ),
-    "stop_at": (
-        "--stop-at",
-        {
-            "type": int,
-            "metavar": "STEP",
-            "help": "stop at this step with a checkpoint; resume later",
-        },
-    ),
-    "batch_size": ("--batch-size", {"type": int, "help": "photos per step per process (16)"}),
-    "crop_size": ("--crop-size", {"type": int, "help": "crop side, a multiple of 8 (128)"}),
-    "lr": ("--lr", {"type": float, "help": "peak learning rate of AdamW (3e-4)"}),
-    "seed": ("--seed", {"type": int, "help": "seed of data order, crops and init (0)"}),
-    "device": ("--device", {"help": "auto, cpu, cuda or mps (auto)"}),
-    "amp": ("--amp", {"choices": ["auto", "bf16", "off"], "help": "bf16 autocast (auto: on CUDA)"}),
-    "workers": ("--workers", {"type": int, "help": "data loader processes (auto)"}),
-    "checkpoint_every": (
-        "--checkpoint-every",
-        {"type": int, "help": "steps between checkpoints (200)"},
-    ),
-    "val_every": ("--val-every", {"type": int, "help": "steps between validations (200)"}),
-    "log_every": ("--log-every", {"type": int, "help": "steps between metric records (10)"}),
-}
-
-
-def add_train_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "train",
-        help="train JKSPNet on a photo folder",
-        description="Train JKSPNet on photo folders: soft-encoded, class-rebalanced cross-entropy "
-        "over the 313 ab bins plus Huber on ab; AdamW with warm-up and cosine decay. Runs on one "
-        "CPU or GPU, or many with `torchrun --nproc_per_node N -m jkspnet train ...`.",
-    )
-    parser.add_argument("--config", metavar="FILE", help="TOML config; flags override it")
-    parser.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
-    for name, (flag, options) in _FLAGS.items():
-        parser.add_argument(flag, dest=name, default=None, **options)
-    parser.add_argument(
-        "--compile",
-        dest="compile",
-        action="store_const",
-        const=True,
-        default=None,
-        help="torch.compile the network",
-    )
-    parser.add_argument(
-        "--cache",
-        dest="cache",
-        action="store_const",
-        const=True,
-        default=None,
-        help="keep decoded photos in memory (small data sets)",
-    )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=_train_command)
-
-
-def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, bool]:
-    """Defaults < the run's saved config (resume) < --config file < flags."""
+def resolve_config(
+    resume: str | os.PathLike[str] | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> TrainConfig:
+    """Defaults < the run's saved config (``resume``, a run folder) < ``config_file`` (TOML) <
+    ``overrides`` (TrainConfig fields; None values are ignored)."""
     values: dict[str, object] = {}
-    resume = args.resume is not None
-    if resume:
-        saved = Path(args.resume) / "config.toml"
+    if resume is not None:
+        saved = Path(resume) / "config.toml"
         if not saved.is_file():
-            raise JKSPNetError(f"{args.resume}: not a run folder (no config.toml)")
+            raise JKSPNetError(f"{resume}: not a run folder (no config.toml)")
         values.update(TrainConfig.from_toml(saved))
-        values["out"] = args.resume
-    if args.config:
-        values.update(TrainConfig.from_toml(Path(args.config)))
-    for f in fields(TrainConfig):
-        given = getattr(args, f.name, None)
-        if given is not None:
-            values[f.name] = given
+        values["out"] = os.fspath(resume)
+    if config_file:
+        values.update(TrainConfig.from_toml(Path(config_file)))
+    values.update({key: value for key, value in (overrides or {}).items() if value is not None})
     try:
-        config = TrainConfig(**values)  # type: ignore[arg-type]
+        return TrainConfig(**values)  # type: ignore[arg-type]
     except TypeError as error:
         raise JKSPNetError(f"invalid config: {error}") from None
-    return config, resume
-
-
-def _train_command(args: argparse.Namespace) -> int:
-    config, resume = resolve_config(args)
-    trainer = Trainer(config, resume=resume, progress=not args.quiet)
-    trainer.fit()
-    return 0

@@ -539,6 +539,7 @@ def colorize_video(
     crf: int | None = DEFAULT_CRF,
     batch_size: int = 16,
     temperature: float | None = None,
+    size: int | None = None,
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> VideoResult:
@@ -546,7 +547,8 @@ def colorize_video(
 
     ``stabilize`` is True for a default :class:`Stabilizer`, False for frames coloured
     independently, or a Stabilizer of your own. ``crf`` is the encoder's constant-quality
-    setting (for codecs that take one: libx264, libx265, libvpx-vp9, ...). ``progress`` is called
+    setting (for codecs that take one: libx264, libx265, libvpx-vp9, ...). ``size`` is the network
+    input side (default: the colorizer's). ``progress`` is called
     with the number of frames finished after each batch. Raises :class:`VideoError` for a film
     that cannot be read, :class:`FileExistsError` if ``target`` exists and not ``overwrite``.
     """
@@ -572,8 +574,8 @@ def colorize_video(
         nonlocal written
         with av.open(stream, "w", format=container_format) as output:
             video = container.streams.video[0]
-            size = (info.width, info.height)
-            writer = _Writer(av, output, codec, crf, size, info.frame_rate, video.time_base)
+            shape = (info.width, info.height)
+            writer = _Writer(av, output, codec, crf, shape, info.frame_rate, video.time_base)
             if video.codec_context.sample_aspect_ratio:  # anamorphic film: keep its shape
                 writer.stream.codec_context.sample_aspect_ratio = (
                     video.codec_context.sample_aspect_ratio
@@ -585,7 +587,7 @@ def colorize_video(
                 for s in container.streams.audio
             }
             for batch in _batches(_frames(container, output, audio, damage), per_batch):
-                prepared = [colorizer.prepare(Photo(frame.pixels)) for frame in batch]
+                prepared = [colorizer.prepare(Photo(frame.pixels), size) for frame in batch]
                 small = torch.stack([p.network_input for p in prepared])
                 ab = colorizer.predict_ab(small, temperature)
                 if stabilizer is not None:

@@ -1,0 +1,129 @@
+"""``jkspnet colorize``: photos and films (files, folders, globs), through :mod:`jkspnet.batch`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..batch import BatchOptions, colorize_files, plan_outputs
+from ..errors import PhotoError
+from ..photos import OUTPUT_FORMATS
+from .options import (
+    EXIT_FAILED,
+    EXIT_OK,
+    _crf,
+    _positive_float,
+    add_model_options,
+    colorizer_from_options,
+)
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "colorize",
+        help="colorize photos and films",
+        description="Colorize black-and-white (or colour) photos and films at their full "
+        "resolution. Films (.mp4 .mkv .mov .avi .webm, with the [video] extra) keep their frame "
+        "rate, frame count, duration and audio. Inputs are never modified; outputs are written "
+        "atomically and existing files are skipped unless --overwrite is given.",
+    )
+    parser.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="photo or film files, folders or globs"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output file (for one input photo or film) or folder (created if missing)",
+    )
+    add_model_options(parser)
+    parser.add_argument(
+        "--backend",
+        choices=("torch", "onnxruntime"),
+        default="torch",
+        help="torch (default), or onnxruntime with --weights FILE.onnx made by 'jkspnet export' "
+        "(CPU; --size and --temperature still apply)",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=_positive_float,
+        help="colour temperature T: lower is more vivid, 1 is the plain mean (default: weights')",
+    )
+    parser.add_argument(
+        "--format",
+        choices=sorted(set(OUTPUT_FORMATS) - {"jpeg"}),
+        help="photos' output format (default: the input's own; PNG for formats such as GIF)",
+    )
+    parser.add_argument(
+        "--no-metadata",
+        dest="metadata",
+        action="store_false",
+        help="write photos without their EXIF (dates, camera, GPS location...) and DPI "
+        "(default: kept)",
+    )
+    films = parser.add_argument_group("films")
+    films.add_argument(
+        "--no-stabilize",
+        dest="stabilize",
+        action="store_false",
+        help="colour each frame on its own (default: smooth colours over time, reset at cuts)",
+    )
+    films.add_argument(
+        "--codec", default="libx264", help="video encoder (default libx264, i.e. H.264)"
+    )
+    films.add_argument(
+        "--crf",
+        type=_crf,
+        default=18,
+        help="constant quality for encoders that take it, lower is better (default 18)",
+    )
+    parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def batch_options(args: argparse.Namespace) -> BatchOptions:
+    """The engine's options from the command's flags (--size is the colorizer's already)."""
+    return BatchOptions(
+        overwrite=args.overwrite,
+        batch_size=args.batch_size,
+        format=args.format,
+        metadata=args.metadata,
+        temperature=args.temperature,
+        progress=not args.quiet,
+        stabilize=args.stabilize,
+        codec=args.codec,
+        crf=args.crf,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    problems: list[PhotoError] = []
+    try:
+        pairs = plan_outputs(
+            args.inputs,
+            args.output,
+            recursive=args.recursive,
+            format=args.format,
+            codec=args.codec,
+            problems=problems,
+        )
+    finally:  # the inputs that cannot be used are said also when the plan fails
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+    result = colorize_files(pairs, lambda: colorizer_from_options(args), batch_options(args))
+
+    failed = result.failed + len(problems)
+    if result.skipped:
+        print(
+            f"skipped {result.skipped} existing output(s); use --overwrite to replace them",
+            file=sys.stderr,
+        )
+    total = result.done + failed
+    if total == 1 and result.done == 1:
+        print(f"wrote {next(o.output for o in result.outcomes if o.status == 'done')}")
+    elif total or result.skipped:
+        print(f"colorized {result.done}, failed {failed}, skipped {result.skipped}")
+    return EXIT_FAILED if failed else EXIT_OK

@@ -1,0 +1,120 @@
+"""``jkspnet eval``: score colorizations of a photo set (:func:`jkspnet.evaluate.evaluate`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import evaluate as evaluation
+from ..data import list_photos
+from ..errors import JKSPNetError
+from ..files import unwritable_reason
+from ..photos import find_photos
+from .options import (
+    EXIT_FAILED,
+    EXIT_OK,
+    _count,
+    _positive_float,
+    _positive_int,
+    add_model_options,
+    colorizer_from_options,
+)
+
+
+def _temperatures(text: str) -> list[float]:
+    values = [_positive_float(part.strip()) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"no temperature given in {text!r}")
+    return values
+
+
+def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = commands.add_parser(
+        "eval",
+        help="score colorizations of a photo set against the originals",
+        description="Colorize each photo from its L alone and score it against the original "
+        "(PSNR, SSIM, colourfulness and ΔCF at full resolution; AuC and class-rebalanced AuC at "
+        "size x size), beside the grey baseline (ab = 0). Writes summary.json, per_image.csv "
+        "and grid.png into REPORT and prints a short table.",
+    )
+    parser.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="DIR",
+        help="folder of colour photos, searched recursively (repeatable; files, globs, and .txt "
+        "lists of photos such as a training run's val_photos.txt)",
+    )
+    add_model_options(parser)
+    parser.add_argument(
+        "--temperature",
+        type=_temperatures,
+        metavar="T[,T...]",
+        help="one or more temperatures, comma-separated, to compare (default: weights')",
+    )
+    parser.add_argument(
+        "--grid", type=_count, default=8, metavar="N", help="photos shown in grid.png (8; 0: none)"
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="REPORT", help="report folder (created if missing)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="write into a REPORT folder that is not empty"
+    )
+    parser.add_argument(
+        "--limit", type=_positive_int, metavar="N", help="evaluate only the first N photos"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _expand_lists(inputs: list[str]) -> list[str]:
+    """Replace each .txt file among ``inputs`` by the photos it lists (one a line, as training)."""
+    expanded: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_file() and path.suffix.lower() == ".txt":
+            expanded.extend(str(photo) for photo in list_photos([path]))
+        else:
+            expanded.append(item)
+    return expanded
+
+
+def run(args: argparse.Namespace) -> int:
+    """0 if every photo was scored, 1 if some failed; errors raise."""
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise JKSPNetError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise JKSPNetError(f"{out}: exists and is not empty; use --overwrite to write into it")
+    reason = unwritable_reason(out)
+    if reason is not None:  # found now, not after scoring every photo
+        raise JKSPNetError(f"{out}: cannot write the report there ({reason})")
+    found = find_photos(_expand_lists(args.data), recursive=True)
+    if found.problems:
+        raise JKSPNetError("; ".join(str(problem) for problem in found.problems))
+    photos = [path for path, _ in found.photos][: args.limit]
+
+    colorizer = colorizer_from_options(args)
+    summary = evaluation.evaluate(
+        colorizer,
+        photos,
+        args.temperature or [colorizer.config.temperature],
+        out,
+        grid_count=args.grid,
+        progress=not args.quiet,
+        batch_size=args.batch_size,
+        weights="bundled" if args.weights is None else str(args.weights),
+    )
+    notes = [f"{summary['n']} photo(s) scored"]
+    if summary["failed"]:
+        notes.append(f"{summary['failed']} failed")
+    if summary["skipped_grey_truth"]:
+        notes.append(f"{summary['skipped_grey_truth']} skipped (grey truth)")
+    print(f"{', '.join(notes)}; AuC at {summary['auc_size']}, the rest at full resolution")
+    print(evaluation.format_table(summary))
+    names = [evaluation.SUMMARY_NAME, evaluation.PER_IMAGE_NAME]
+    written = names + ([evaluation.GRID_NAME] if args.grid else [])
+    print(f"wrote {', '.join(str(out / name) for name in written)}")
+    return EXIT_FAILED if summary["failed"] else EXIT_OK

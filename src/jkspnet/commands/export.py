@@ -1,0 +1,53 @@
+"""``jkspnet export``: the network and its weights as one ONNX or TorchScript file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import JKSPNetError
+from ..export import DEFAULT_OPSET, FORMATS, TORCHSCRIPT_EXTRA, export
+from .options import EXIT_OK, _size
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "export",
+        help="export the network to ONNX or TorchScript",
+        description="Export JKSPNet with its weights to one file. Inputs: l (N,1,H,W) float32, "
+        "the L channel minus 50, H and W multiples of 8, and temperature (1,) float32; output: "
+        "ab (N,2,H,W) float32 in LAB units. Batch, height and width are dynamic. The weights' "
+        "default size and temperature are stored in the file (ONNX metadata_props; TorchScript "
+        f"extra file {TORCHSCRIPT_EXTRA}). Use an ONNX file with "
+        "'jkspnet colorize --backend onnxruntime --weights FILE.onnx'.",
+    )
+    parser.add_argument(
+        "--format", choices=FORMATS, default="onnx", help="onnx (default) or torchscript"
+    )
+    parser.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
+    parser.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="weights folder or file (default: the weights bundled with the package)",
+    )
+    parser.add_argument(
+        "--size", type=_size, help="default input side stored in the file (default: weights')"
+    )
+    parser.add_argument(
+        "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset, >= 17 ({DEFAULT_OPSET})"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    if output.exists() and not args.overwrite:
+        raise JKSPNetError(f"{output}: exists; use --overwrite to replace it")
+    if output.is_dir():
+        raise JKSPNetError(f"{output}: is a folder; -o takes a file name")
+    if args.opset < 17:
+        raise JKSPNetError(f"--opset must be at least 17, got {args.opset}")
+    path = export(args.format, output, args.weights, size=args.size, opset=args.opset)
+    print(f"wrote {path} ({args.format}, {path.stat().st_size / 1e6:.1f} MB)")
+    return EXIT_OK

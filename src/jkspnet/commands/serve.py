@@ -1,0 +1,63 @@
+"""``jkspnet serve``: the web page and HTTP API of :func:`jkspnet.server.create_app`."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..server import DEFAULT_MAX_BYTES, DEFAULT_SERVER_MAX_PIXELS, _require_web, create_app
+from .options import EXIT_OK, _positive_int, add_model_options, colorizer_from_options
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "serve",
+        help="serve a local web page and HTTP API that colorize photos",
+        description="Serve the JKSPNet web page at http://HOST:PORT/ and the API at "
+        "/api/colorize and /api/health (described at /openapi.json). Needs the web "
+        "extra: pip install 'jkspnet[web]'. Binds to 127.0.0.1 unless --host says otherwise.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=_positive_int, default=8000, help="port (8000)")
+    add_model_options(parser)
+    parser.set_defaults(max_pixels=DEFAULT_SERVER_MAX_PIXELS, batch_size=8)
+    for action in parser._actions:
+        if action.dest == "max_pixels":
+            action.help = (
+                f"refuse photos declaring more pixels (default {DEFAULT_SERVER_MAX_PIXELS:,})"
+            )
+        elif action.dest == "batch_size":
+            action.help = "most photos per network pass when requests arrive together (8)"
+    parser.add_argument(
+        "--max-bytes",
+        type=_positive_int,
+        default=DEFAULT_MAX_BYTES,
+        help=f"refuse uploads larger than this many bytes (default {DEFAULT_MAX_BYTES:,})",
+    )
+    parser.add_argument(
+        "--workers", type=_positive_int, default=1, help="threads running the model (1)"
+    )
+    parser.add_argument(
+        "--queue",
+        type=_positive_int,
+        default=16,
+        help="most requests waiting beyond those being worked on; more get 503 (16)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    _require_web()
+    import uvicorn
+
+    colorizer = colorizer_from_options(args)
+    app = create_app(
+        colorizer,
+        max_bytes=args.max_bytes,
+        max_pixels=args.max_pixels,
+        workers=args.workers,
+        queue_size=args.queue,
+        max_batch=args.batch_size,
+    )
+    print(f"JKSPNet on {colorizer.device}: http://{args.host}:{args.port}/", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK

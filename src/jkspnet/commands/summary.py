@@ -1,0 +1,25 @@
+"""``jkspnet summary``: the network's torchinfo summary."""
+
+from __future__ import annotations
+
+import argparse
+
+from .options import EXIT_OK, _positive_int, _size
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "summary",
+        help="print the network's torchinfo summary",
+        description="Print the torchinfo summary of JKSPNet (matches the seed's at batch 32).",
+    )
+    parser.add_argument("--batch", type=_positive_int, default=32, help="batch size (32)")
+    parser.add_argument("--size", type=_size, default=128, help="input side (128)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..model import summary_text
+
+    print(summary_text(batch=args.batch, size=args.size))
+    return EXIT_OK

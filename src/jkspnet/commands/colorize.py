@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
-from ..batch import BatchOptions, colorize_files, plan_outputs
-from ..errors import PhotoError
+from ..batch import BatchOptions, BatchResult, colorize_files, plan_outputs
+from ..errors import JKSPNetError, PhotoError
 from ..photos import OUTPUT_FORMATS
 from .options import (
     EXIT_FAILED,
     EXIT_OK,
     _crf,
     _positive_float,
+    _positive_int,
     add_model_options,
     colorizer_from_options,
 )
@@ -81,7 +83,41 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_cluster_options(parser)
     parser.set_defaults(func=run)
+
+
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    cluster = parser.add_argument_group("cluster (the [cluster] extra: Ray Data)")
+    cluster.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="colorize on Ray: alone, a local Ray; 'auto' or ray://HOST:PORT joins a cluster. "
+        "Resumable: OUT/.jkspnet-manifest.jsonl records each file; a rerun does what is left",
+    )
+    cluster.add_argument(
+        "--workers",
+        type=_positive_int,
+        help="with --ray: workers, each loading the network once (default: one per GPU, "
+        "else one per 4 CPUs; more than the GPUs share them)",
+    )
+
+
+def _on_ray(args: argparse.Namespace, pairs) -> BatchResult:
+    from .. import cluster
+
+    fields = dataclasses.fields(cluster.ModelSpec)
+    model = cluster.ModelSpec(**{field.name: getattr(args, field.name) for field in fields})
+    return cluster.colorize_files(
+        pairs,
+        ray_address=args.ray,
+        options=batch_options(args),
+        model=model,
+        workers=args.workers,
+        manifest=cluster.manifest_for(args.output, pairs),
+    )
 
 
 def batch_options(args: argparse.Namespace) -> BatchOptions:
@@ -113,7 +149,12 @@ def run(args: argparse.Namespace) -> int:
     finally:  # the inputs that cannot be used are said also when the plan fails
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
-    result = colorize_files(pairs, lambda: colorizer_from_options(args), batch_options(args))
+    if args.workers is not None and args.ray is None:
+        raise JKSPNetError("--workers is for --ray")
+    if args.ray is not None:
+        result = _on_ray(args, pairs)
+    else:
+        result = colorize_files(pairs, lambda: colorizer_from_options(args), batch_options(args))
 
     failed = result.failed + len(problems)
     if result.skipped:

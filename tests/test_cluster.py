@@ -96,11 +96,18 @@ def test_without_ray_one_line_names_the_extra(capsys, monkeypatch, tmp_path, fre
     assert not (tmp_path / "out").exists()
 
 
+def test_workers_needs_ray(capsys, tmp_path):
+    code, _, err = run(capsys, "colorize", tmp_path, "-o", tmp_path / "out", "--workers", "2")
+    assert code == 2 and "--workers is for --ray" in err
+
+
 # ------------------------------------------------------------------------------ with Ray
 @pytest.fixture(scope="module")
 def local_ray():
     """One local Ray for this module. Its workers inherit this process's environment, so they
-    import the same jkspnet (set PYTHONPATH for a source tree that is not installed)."""
+    import the same jkspnet (set PYTHONPATH for a source tree that is not installed), and run
+    at its priority (Ray's default puts them 15 lower: starved on a busy machine)."""
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(
         num_cpus=2,
         include_dashboard=False,
@@ -193,6 +200,18 @@ def test_ray_matches_one_process_and_records_every_file(
     assert (out / good(photos)[3]).read_bytes() != b""
     rerun = [row for row in file_rows(out) if row["run"] == 2]
     assert sorted(row["output"] for row in rerun) == sorted(["corrupt.jpg", good(photos)[3]])
+
+    # --overwrite with the same settings resumes too: the good photos are all done before.
+    pairs = [pair for pair in plan_outputs([photos], out) if pair[0].name != "corrupt.jpg"]
+    result = cluster.colorize_files(
+        pairs,
+        weights=fresh_weights,
+        options=BatchOptions(overwrite=True, batch_size=4, progress=False),
+        manifest=cluster.manifest_for(out, pairs),
+        report=lambda line: None,
+    )
+    assert (result.done, result.skipped, result.failed) == (0, PHOTOS, 0)
+    assert max(row["run"] for row in manifest_rows(out)) == 2  # nothing done, nothing recorded
 
 
 def test_a_rerun_with_nothing_left_does_nothing(capsys, photos, fresh_weights, tmp_path):

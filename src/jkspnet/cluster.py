@@ -371,17 +371,22 @@ def _connect(ray, address: str | None, num_cpus: int | None) -> bool:
     (None or ``local``); use the one this process already has if any. True if we started it."""
     if ray.is_initialized():
         return False
-    quiet = {"logging_level": logging.WARNING, "log_to_driver": True}
-    if address in (None, "local"):
-        ray.init(
-            address="local",
-            num_cpus=num_cpus,
-            include_dashboard=False,
-            object_store_memory=_LOCAL_OBJECT_STORE,
-            **quiet,
-        )
-    else:
-        ray.init(address=address, **quiet)
+    try:
+        if address in (None, "local"):
+            # Workers at this process's priority, as in a run without Ray (Ray's default: +15).
+            os.environ.setdefault("RAY_worker_niceness", "0")
+            ray.init(
+                address="local",
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                object_store_memory=_LOCAL_OBJECT_STORE,
+                logging_level=logging.WARNING,
+            )
+        else:
+            ray.init(address=address, logging_level=logging.WARNING)
+    except Exception as error:  # no cluster there, a node too slow to start...
+        where = "start a local Ray" if address in (None, "local") else f"join Ray at {address}"
+        raise JKSPNetError(f"could not {where}: {error}") from None
     return True
 
 
@@ -447,10 +452,13 @@ def colorize_files(
 
     started = _connect(ray, ray_address, num_cpus)
     try:
-        shape = worker_shape(
-            [node["Resources"] for node in ray.nodes() if node.get("Alive")], workers
-        )
-        driver.say(f"ray: {shape.describe()}, {len(jobs)} files to do")
+        nodes = [dict(node["Resources"]) for node in ray.nodes() if node.get("Alive")]
+        if model.device == "cpu":
+            for node in nodes:
+                node.pop("GPU", None)
+        shape = worker_shape(nodes, workers)
+        if options.progress:
+            driver.say(f"ray: {shape.describe()}, {len(jobs)} files to do")
         driver.run(ray, jobs, model, shape)
     finally:
         if started:

@@ -136,6 +136,8 @@ def batch_options(args: argparse.Namespace) -> BatchOptions:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.workers is not None and args.ray is None:
+        raise JKSPNetError("--workers is for --ray")
     problems: list[PhotoError] = []
     try:
         pairs = plan_outputs(
@@ -149,8 +151,6 @@ def run(args: argparse.Namespace) -> int:
     finally:  # the inputs that cannot be used are said also when the plan fails
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
-    if args.workers is not None and args.ray is None:
-        raise JKSPNetError("--workers is for --ray")
     if args.ray is not None:
         result = _on_ray(args, pairs)
     else:

@@ -65,3 +65,19 @@ def safetensors_disk_full(path: object) -> SafetensorError:
         "Error while serializing: I/O error: No space left on device (os error 28) at path "
         f'"{path}"'
     )
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """Training photos: ten small real ones (scikit-image samples, halves of each), a greyscale
+    one and a corrupt file."""
+    root = tmp_path_factory.mktemp("train-photos")
+    for name in ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry"]:
+        image = Image.fromarray(getattr(skimage.data, name)())
+        image.thumbnail((160, 160))
+        half = image.width // 2
+        image.crop((0, 0, half, image.height)).save(root / f"{name}_l.jpg", quality=95)
+        image.crop((half, 0, image.width, image.height)).save(root / f"{name}_r.jpg", quality=95)
+    Image.fromarray(skimage.data.camera()).convert("RGB").save(root / "camera_grey.jpg")
+    (root / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 50)
+    return root

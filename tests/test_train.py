@@ -1,12 +1,9 @@
-"""Training: it learns, resumes exactly (also after SIGKILL), survives NaNs, and runs under DDP."""
+"""Training: it learns, resumes exactly, survives NaNs, runs under DDP; kills: test_checkpoints."""
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -14,49 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import skimage.data
 import torch
 from PIL import Image
-from safetensors.torch import load_file
 
 from jkspnet import Colorizer, JKSPNet
-from jkspnet.cli import main
 from jkspnet.data import lab_batch
 from jkspnet.errors import JKSPNetError
 from jkspnet.train import TrainConfig, Trainer, TrainingError
 
-from .conftest import safetensors_disk_full
-
-TINY = ["--crop-size", "16", "--batch-size", "4", "--val-every", "1000", "--log-every", "1"]
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory) -> Path:
-    """Ten small real photos (scikit-image samples, halves of each), a greyscale one and a
-    corrupt file."""
-    root = tmp_path_factory.mktemp("train-photos")
-    for name in ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry"]:
-        image = Image.fromarray(getattr(skimage.data, name)())
-        image.thumbnail((160, 160))
-        half = image.width // 2
-        image.crop((0, 0, half, image.height)).save(root / f"{name}_l.jpg", quality=95)
-        image.crop((half, 0, image.width, image.height)).save(root / f"{name}_r.jpg", quality=95)
-    Image.fromarray(skimage.data.camera()).convert("RGB").save(root / "camera_grey.jpg")
-    (root / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 50)
-    return root
-
-
-def _train(capsys, *args) -> tuple[int, str]:
-    code = main(["train", *map(str, args), "-q"])
-    return code, capsys.readouterr().err
-
-
-def _records(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-
-
-def _weights(run: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(run / "last" / "model.safetensors"))
+from .training import TINY, _records, _step_of_last, _train, _weights
 
 
 def test_a_short_run_learns_and_skips_bad_photos(capsys, tmp_path, photos):
@@ -134,55 +97,6 @@ def test_straight_equals_split_and_resumed(capsys, tmp_path, photos):
     assert steps == [1, 2, 3, 4, 5, 6]  # nothing logged twice
     lrs = [r["lr"] for r in _records(straight) if "loss" in r]
     assert lrs == pytest.approx([r["lr"] for r in _records(split) if "loss" in r])
-
-
-def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tmp_path, photos):
-    run = tmp_path / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "jkspnet",
-        "train",
-        "--data",
-        str(photos),
-        "--out",
-        str(run),
-        "--max-steps",
-        "400",
-        "--checkpoint-every",
-        "2",
-        *TINY,
-        "-q",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        last = run / "last"
-        if last.exists() and int(last.resolve().name.split("_")[1]) >= 6:
-            break
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL
-    killed_at = int((run / "last").resolve().name.split("_")[1])
-    assert Colorizer.from_pretrained(run / "last", device="cpu")  # the checkpoint is whole
-
-    resume = [
-        sys.executable,
-        "-m",
-        "jkspnet",
-        "train",
-        "--resume",
-        str(run),
-        "--stop-at",
-        str(killed_at + 2),
-        "-q",
-    ]
-    result = subprocess.run(resume, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert f"resuming {run} at step {killed_at}" in result.stderr
-    steps = [r["step"] for r in _records(run) if "loss" in r]
-    assert steps == list(range(1, killed_at + 3))
 
 
 def test_non_finite_losses_are_skipped_and_never_checkpointed(tmp_path, photos, monkeypatch):
@@ -325,149 +239,3 @@ def test_a_save_failure_on_rank_0_stops_both_torchrun_ranks(tmp_path, photos):
     assert "error: rank 0 failed to save step 4; see its error" in lines  # rank 1 stopped too
     assert took < 240  # a hung rank 1 would wait for the collective's 30-minute timeout
     assert _step_of_last(run) == "step_0000002" and not (run / "final.json").exists()
-
-
-# ------------------------------------------------------------------ kills and full disks
-_DIE_DURING_SECOND_CHECKPOINT = """
-import os, signal, sys
-import torch
-import jkspnet.weights
-from jkspnet.cli import main
-
-where, args = sys.argv[1], sys.argv[2:]
-owner, name = {
-    "weights": (jkspnet.weights, "save_file"),
-    "state": (torch, "save"),
-    "link": (os, "symlink"),
-}[where]
-real, calls = getattr(owner, name), []
-
-def dying(*a, **k):
-    calls.append(1)
-    result = real(*a, **k)
-    if len(calls) == 2:  # the checkpoint of step 2: cut its file short, then die
-        if where == "weights":
-            os.truncate(a[1], os.path.getsize(a[1]) // 2)
-        elif where == "state":
-            a[1].flush()
-            a[1].truncate(a[1].tell() // 2)
-        os.kill(os.getpid(), signal.SIGKILL)
-    return result
-
-setattr(owner, name, dying)
-sys.exit(main(args))
-"""
-
-
-def _step_of_last(run: Path) -> str:
-    return Path(os.readlink(run / "last")).name
-
-
-def _assert_whole_checkpoint(run: Path, step: int) -> None:
-    assert _step_of_last(run) == f"step_{step:07d}"
-    assert Colorizer.from_pretrained(run / "last", device="cpu")  # sha256-checked weights
-    state = torch.load(run / "last" / "training_state.pt", weights_only=True)
-    assert state["step"] == step
-
-
-@pytest.mark.parametrize("where", ["weights", "state", "link"])
-def test_sigkill_while_a_checkpoint_is_written_keeps_the_previous(capsys, tmp_path, photos, where):
-    run = tmp_path / "run"
-    args = ["train", "--data", photos, "--out", run, "--max-steps", "3", "--checkpoint-every", "1"]
-    child = subprocess.run(
-        [sys.executable, "-c", _DIE_DURING_SECOND_CHECKPOINT, where, *map(str, args), *TINY, "-q"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
-    _assert_whole_checkpoint(run, 1)
-
-    code, err = _train(capsys, "--resume", run)
-    assert code == 0 and f"resuming {run} at step 1" in err
-    assert json.loads((run / "final.json").read_text())["step"] == 3
-    assert [r["step"] for r in _records(run) if "loss" in r] == [1, 2, 3]
-    leftovers = [p.name for p in [*run.iterdir(), *(run / "checkpoints").iterdir()]]
-    assert not [name for name in leftovers if "tmp" in name], leftovers
-
-
-@pytest.mark.parametrize("where", ["weights", "state"])
-def test_a_full_disk_at_a_checkpoint_stops_and_keeps_the_previous(
-    capsys, tmp_path, photos, monkeypatch, where
-):
-    import jkspnet.weights
-
-    owner, name = (jkspnet.weights, "save_file") if where == "weights" else (torch, "save")
-    real, calls = getattr(owner, name), []
-
-    def full_disk(*args, **kwargs):
-        calls.append(1)
-        if len(calls) < 2:
-            return real(*args, **kwargs)
-        if where == "weights":  # what safetensors raises when the disk is full
-            raise safetensors_disk_full(args[1])
-        args[1].write(b"half a training state")
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(owner, name, full_disk)
-    run = tmp_path / "run"
-    common = ["--max-steps", "3", "--checkpoint-every", "1", *TINY]
-    code, err = _train(capsys, "--data", photos, "--out", run, *common)
-    assert code == 2 and "Traceback" not in err
-    assert err.strip().splitlines()[-1] == (
-        "error: cannot write the checkpoint of step 2 (No space left on device); "
-        f"{run / 'last'} still points to step_0000001"
-    )
-    _assert_whole_checkpoint(run, 1)
-    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_0000001"]
-
-    monkeypatch.undo()  # space was freed
-    code, err = _train(capsys, "--resume", run)
-    assert code == 0 and f"resuming {run} at step 1" in err
-    _assert_whole_checkpoint(run, 3)
-
-
-def _two_steps_with_best(run: Path, photos: Path) -> tuple[TrainConfig, Trainer]:
-    """A finished two-step run with a checkpoint (``last``) and ``best``."""
-    config = TrainConfig(
-        data=[str(photos)],
-        val=[str(photos)],
-        out=str(run),
-        max_steps=2,
-        checkpoint_every=2,
-        crop_size=16,
-        batch_size=4,
-    )
-    trainer = Trainer(config, progress=False)
-    trainer.fit()
-    return config, trainer
-
-
-def test_weights_holding_nan_are_never_saved(tmp_path, photos):
-    run = tmp_path / "run"
-    _, trainer = _two_steps_with_best(run, photos)
-    saved = {p: p.read_bytes() for p in [*run.glob("*/model.safetensors")]}
-    assert len(saved) == 2  # last and best
-    with torch.no_grad():
-        trainer.net.abp.weight[0, 0] = float("nan")
-    with pytest.raises(TrainingError, match="NaN/inf at step 3; checkpoint not written"):
-        trainer._save_checkpoint(3)
-    with pytest.raises(TrainingError, match="NaN/inf at step 3; best weights not written"):
-        trainer._save_best(3, {"val_loss": 0.0})
-    assert {p: p.read_bytes() for p in [*run.glob("*/model.safetensors")]} == saved
-    assert _step_of_last(run) == "step_0000002"
-
-
-def test_resume_tidies_what_a_kill_left(tmp_path, photos):
-    run = tmp_path / "run"
-    config, _ = _two_steps_with_best(run, photos)
-    os.rename(run / "best", run / ".best.old")  # killed while swapping in a new best...
-    (run / ".best.tmp").mkdir()  # ...half written
-    (run / "checkpoints" / ".tmp-step_0000004").mkdir()
-    os.symlink("checkpoints/.tmp-step_0000004", run / ".last.tmp")
-    orphan = run / "checkpoints" / "step_0000009"  # renamed into place, `last` not yet moved
-    shutil.copytree(run / "checkpoints" / "step_0000002", orphan)
-    Trainer(config, resume=True, progress=False)
-    assert Colorizer.from_pretrained(run / "best", device="cpu")
-    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
-    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_0000002"]

@@ -24,3 +24,7 @@ class PhotoTooLargeError(PhotoError):
 
 class WeightsError(JKSPNetError):
     """Weights that are missing, unreadable or do not fit the network."""
+
+
+class TrainingError(JKSPNetError):
+    """A run that cannot go on (diverged, nothing to train on, nothing to resume)."""

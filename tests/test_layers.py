@@ -1,0 +1,85 @@
+"""The package's layers (docs/architecture.md): each module imports only from its own layer or
+those below; only the command layer imports argparse, and nothing else imports the commands."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import jkspnet
+
+PACKAGE = Path(jkspnet.__file__).parent
+
+LAYERS = {
+    1: {"model", "inference", "weights", "color", "losses", "metrics", "files", "errors"},
+    2: {"photos", "video", "data"},
+    3: {"pipeline", "backends", "export"},
+    4: {"batch", "train", "checkpoints", "distributed", "evaluate"},
+    5: {"server", "cli", "__main__", "commands"},
+}
+LAYER_OF = {name: layer for layer, names in LAYERS.items() for name in names}
+
+
+def _module_name(path: Path) -> str:
+    """``commands`` for anything in the commands package, else the module's file name."""
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def _imports(path: Path) -> set[str]:
+    """Top-level names of the jkspnet modules (``model``, ``commands``...) and the outside
+    modules (``argparse``...) that ``path`` imports anywhere, also inside functions."""
+    package = list(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                found.add(parts[1] if parts[0] == "jkspnet" and len(parts) > 1 else parts[0])
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                parts = (node.module or "").split(".")
+                if parts[0] != "jkspnet":
+                    found.add(parts[0])
+                    continue
+                inside = parts[1:]
+            else:
+                base = package[: len(package) - node.level + 1]
+                inside = [*base, *(node.module or "").split(".")][1:]
+                inside = [part for part in inside if part]
+            if inside:
+                found.add(inside[0])
+            else:  # from . import x: a submodule, or a name of the package itself
+                found.update(a.name for a in node.names if a.name in LAYER_OF)
+    return found
+
+
+def _library_modules() -> list[Path]:
+    return [
+        path
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if _module_name(path) not in {"commands", "cli", "__main__", "__init__"}
+    ]
+
+
+def test_every_module_has_a_layer():
+    names = {_module_name(path) for path in PACKAGE.rglob("*.py")} - {"__init__"}
+    assert names == set(LAYER_OF)
+
+
+def test_only_the_command_layer_imports_argparse_or_the_commands():
+    for path in _library_modules():
+        imports = _imports(path)
+        assert "argparse" not in imports, path.name
+        assert not imports & {"commands", "cli"}, path.name
+
+
+def test_modules_import_only_their_own_layer_or_below():
+    for path in PACKAGE.rglob("*.py"):
+        name = _module_name(path)
+        if name == "__init__":
+            continue
+        above = {
+            other for other in _imports(path) & set(LAYER_OF) if LAYER_OF[other] > LAYER_OF[name]
+        }
+        assert not above, f"{path.relative_to(PACKAGE)} imports {sorted(above)} from above"

@@ -178,12 +178,10 @@ def main() -> None:
                 cpu[name].append(cpu_seconds)
                 print(f"round {round_ + 1}: {name}: {seconds:.1f} s, {cpu_seconds:.1f} CPU s",
                       flush=True)  # fmt: skip
-        head.terminate()
-        head.wait(timeout=120)
         costs = stage_costs(sources, args.stage_megapixels, work)
     finally:
-        if head.poll() is None:
-            head.kill()
+        head.terminate()  # `ray start --block` stops its own Ray on SIGTERM
+        head.wait(timeout=120)
         shutil.rmtree(work, ignore_errors=True)
 
     median_wall = {name: statistics.median(values) for name, values in wall.items()}

@@ -109,6 +109,7 @@ def local_ray():
     at its priority (Ray's default puts them 15 lower: starved on a busy machine)."""
     os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(
+        address="local",  # a Ray of its own, even beside one that `ray start` left running
         num_cpus=2,
         include_dashboard=False,
         object_store_memory=256 << 20,

@@ -19,7 +19,7 @@ import torch
 from .errors import JKSPNetError
 from .export import INPUT_NAMES, ONNX_HINT, OUTPUT_NAMES, config_from_metadata
 from .photos import DEFAULT_MAX_PIXELS
-from .pipeline import Colorizer, check_size, check_temperature
+from .pipeline import Colorizer, check_size, check_temperature, resolve_precision
 from .weights import ModelConfig
 
 BACKENDS = ("torch", "onnxruntime")
@@ -130,4 +130,24 @@ def load_colorizer(
     return Colorizer.from_pretrained(weights, device=device, max_pixels=max_pixels)
 
 
-__all__ = ["BACKENDS", "OnnxColorizer", "load_colorizer"]
+def configured_colorizer(
+    backend: str = "torch",
+    weights: str | os.PathLike[str] | None = None,
+    device: str = "auto",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    size: int | None = None,
+    precision: str = "auto",
+) -> Colorizer:
+    """:func:`load_colorizer`, then the network input side and the precision asked for (None
+    and ``auto``: the weights' and the device's own)."""
+    colorizer = load_colorizer(backend, weights, device=device, max_pixels=max_pixels)
+    if size is not None:
+        colorizer.config.size = check_size(size)
+    if precision != "auto" and precision != colorizer.precision:
+        if colorizer.model is None:
+            raise JKSPNetError(f"the {backend} backend runs in {colorizer.precision} only")
+        colorizer.precision = resolve_precision(precision, colorizer.device)
+    return colorizer
+
+
+__all__ = ["BACKENDS", "OnnxColorizer", "configured_colorizer", "load_colorizer"]

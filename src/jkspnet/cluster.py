@@ -94,9 +94,9 @@ class ModelSpec:
             object.__setattr__(self, "weights", os.path.abspath(self.weights))
 
     def load(self) -> Colorizer:
-        from .commands.options import colorizer_from_options
+        from .backends import configured_colorizer
 
-        return colorizer_from_options(self)  # type: ignore[arg-type]
+        return configured_colorizer(**dataclasses.asdict(self))
 
     def identity(self) -> dict[str, Any]:
         """What makes two runs' outputs the same: these options and the weights' files."""

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from jkspnet.cli import main
-from jkspnet.files import unwritable_reason, write_atomic
+from jkspnet.files import leftover_temporaries, unwritable_reason, write_atomic
 
 
 def test_bytes_text_and_streams(tmp_path):
@@ -45,6 +47,23 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
         write_atomic(target, fail)
     assert target.read_text() == "kept"
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_leftover_temporaries_are_what_a_killed_writer_left(tmp_path):
+    killed_mid_write = (
+        "import os, sys\n"
+        "from jkspnet.files import write_atomic\n"
+        "def die(stream): stream.write(b'half'); stream.flush(); os.kill(os.getpid(), 9)\n"
+        "write_atomic(sys.argv[1], die)"
+    )
+    subprocess.run([sys.executable, "-c", killed_mid_write, str(tmp_path / "a.jpg")], check=False)
+    (tmp_path / "b.png").write_bytes(b"done")
+    (tmp_path / "a.jpg.tmp").write_bytes(b"a user's file")
+    (tmp_path / ".c.jpg.12345678.tmp").write_bytes(b"another target's")
+    left = leftover_temporaries(tmp_path, {"a.jpg", "b.png"})
+    assert [path.read_bytes() for path in left] == [b"half"]
+    assert left[0].name.startswith(".a.jpg.") and not (tmp_path / "a.jpg").exists()
+    assert leftover_temporaries(tmp_path / "missing", {"a.jpg"}) == []
 
 
 def test_a_file_in_the_folder_path(tmp_path):

@@ -14,7 +14,7 @@ LAYERS = {
     1: {"model", "inference", "weights", "color", "losses", "metrics", "files", "errors"},
     2: {"photos", "video", "data"},
     3: {"pipeline", "backends", "export"},
-    4: {"batch", "train", "checkpoints", "distributed", "evaluate"},
+    4: {"batch", "cluster", "train", "checkpoints", "distributed", "evaluate"},
     5: {"server", "cli", "__main__", "commands"},
 }
 LAYER_OF = {name: layer for layer, names in LAYERS.items() for name in names}

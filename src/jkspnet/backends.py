@@ -19,7 +19,14 @@ import torch
 from .errors import JKSPNetError
 from .export import INPUT_NAMES, ONNX_HINT, OUTPUT_NAMES, config_from_metadata
 from .photos import DEFAULT_MAX_PIXELS
-from .pipeline import Colorizer, check_shape, check_size, check_temperature
+from .pipeline import (
+    Colorizer,
+    check_confidence,
+    check_shape,
+    check_size,
+    check_temperature,
+    resolve_precision,
+)
 from .upsample import check_upsample
 from .weights import ModelConfig
 
@@ -143,4 +150,34 @@ def load_colorizer(
     return Colorizer.from_pretrained(weights, device=device, max_pixels=max_pixels)
 
 
-__all__ = ["BACKENDS", "OnnxColorizer", "load_colorizer"]
+def configured_colorizer(
+    backend: str = "torch",
+    weights: str | os.PathLike[str] | None = None,
+    device: str = "auto",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    size: int | None = None,
+    precision: str = "auto",
+    upsample: str = "guided",
+    shape: str | None = None,
+    confidence: float | None = None,
+) -> Colorizer:
+    """:func:`load_colorizer`, then the network input side, the precision and the decoding
+    asked for (None and ``auto``: the weights' and the device's own)."""
+    colorizer = load_colorizer(backend, weights, device=device, max_pixels=max_pixels)
+    if size is not None:
+        colorizer.config.size = check_size(size)
+    colorizer.upsample = check_upsample(upsample)
+    if shape is not None:
+        colorizer.shape = check_shape(shape)
+    if confidence is not None:
+        if colorizer.model is None and confidence:
+            raise JKSPNetError(f"the {backend} backend has no confidence-aware decoding")
+        colorizer.confidence = check_confidence(confidence)
+    if precision != "auto" and precision != colorizer.precision:
+        if colorizer.model is None:
+            raise JKSPNetError(f"the {backend} backend runs in {colorizer.precision} only")
+        colorizer.precision = resolve_precision(precision, colorizer.device)
+    return colorizer
+
+
+__all__ = ["BACKENDS", "OnnxColorizer", "configured_colorizer", "load_colorizer"]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import BinaryIO
 
@@ -42,7 +43,9 @@ def write_atomic(
         path.parent.mkdir(parents=True, exist_ok=True)
     except FileExistsError:  # a file stands where a folder is needed: not a "target exists"
         raise NotADirectoryError(errno.ENOTDIR, "a file stands in its folder path") from None
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    handle, temp_name = tempfile.mkstemp(
+        prefix=_temporary_prefix(path.name), suffix=_TEMPORARY_SUFFIX, dir=path.parent
+    )
     try:
         with os.fdopen(handle, "wb") as stream:
             if callable(content):
@@ -60,6 +63,31 @@ def write_atomic(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
+
+
+_TEMPORARY_SUFFIX = ".tmp"
+# What mkstemp makes of the prefix and suffix: eight characters of its alphabet between them.
+_TEMPORARY_NAME = re.compile(r"\.(.+)\.[a-z0-9_]{8}" + re.escape(_TEMPORARY_SUFFIX))
+
+
+def _temporary_prefix(name: str) -> str:
+    return f".{name}."
+
+
+def leftover_temporaries(folder: str | os.PathLike[str], names: Collection[str]) -> list[Path]:
+    """The temporary files in ``folder`` that :func:`write_atomic` made for targets named in
+    ``names`` and never renamed: what a writer killed mid-write (SIGKILL, a lost node) leaves.
+    Only safe to remove once no writer of those targets is still at work."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        match = _TEMPORARY_NAME.fullmatch(entry.name)
+        if match and match.group(1) in names and entry.is_file(follow_symlinks=False):
+            found.append(Path(entry.path))
+    return found
 
 
 _NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS}

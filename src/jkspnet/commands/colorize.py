@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..batch import BatchOptions, colorize_files, plan_outputs
+from ..batch import BatchOptions, BatchResult, colorize_files, plan_outputs
 from ..errors import JKSPNetError, PhotoError
 from ..photos import _WRITABLE_SUFFIXES, OUTPUT_FORMATS, load_photo
 from ..video import is_video
@@ -19,6 +20,7 @@ from .options import (
     EXIT_OK,
     _crf,
     _positive_float,
+    _positive_int,
     add_model_options,
     colorizer_from_options,
 )
@@ -88,6 +90,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_cluster_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -170,6 +173,39 @@ def guidance_from_options(args: argparse.Namespace, pairs) -> Guidance:
     return Guidance(source, reference, args.reference_strength, uncertainty)
 
 
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    cluster = parser.add_argument_group("cluster (the [cluster] extra: Ray Data)")
+    cluster.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="colorize on Ray: alone, a local Ray; 'auto' or ray://HOST:PORT joins a cluster. "
+        "Resumable: OUT/.jkspnet-manifest.jsonl records each file; a rerun does what is left",
+    )
+    cluster.add_argument(
+        "--workers",
+        type=_positive_int,
+        help="with --ray: workers, each loading the network once (default: one per GPU, "
+        "else one per 4 CPUs; more than the GPUs share them)",
+    )
+
+
+def _on_ray(args: argparse.Namespace, pairs, options: BatchOptions) -> BatchResult:
+    from .. import cluster
+
+    fields = dataclasses.fields(cluster.ModelSpec)
+    model = cluster.ModelSpec(**{field.name: getattr(args, field.name) for field in fields})
+    return cluster.colorize_files(
+        pairs,
+        ray_address=args.ray,
+        options=options,
+        model=model,
+        workers=args.workers,
+        manifest=cluster.manifest_for(args.output, pairs),
+    )
+
+
 def batch_options(args: argparse.Namespace) -> BatchOptions:
     """The engine's options from the command's flags (--size is the colorizer's already)."""
     return BatchOptions(
@@ -186,6 +222,8 @@ def batch_options(args: argparse.Namespace) -> BatchOptions:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.workers is not None and args.ray is None:
+        raise JKSPNetError("--workers is for --ray")
     problems: list[PhotoError] = []
     try:
         pairs = plan_outputs(
@@ -201,7 +239,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {problem}", file=sys.stderr)
     options = batch_options(args)
     options.guidance = guidance_from_options(args, pairs)
-    result = colorize_files(pairs, lambda: colorizer_from_options(args), options)
+    if args.ray is not None:
+        result = _on_ray(args, pairs, options)
+    else:
+        result = colorize_files(pairs, lambda: colorizer_from_options(args), options)
 
     failed = result.failed + len(problems)
     if result.skipped:

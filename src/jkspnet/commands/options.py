@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import JKSPNetError
 from ..photos import DEFAULT_MAX_PIXELS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -54,29 +53,19 @@ def _size(text: str) -> int:
 
 def colorizer_from_options(args: argparse.Namespace):
     """The Colorizer that :func:`add_model_options`' flags (and ``--backend``, if any) ask for."""
-    from ..backends import load_colorizer
-    from ..pipeline import check_confidence, check_size, resolve_precision
+    from ..backends import configured_colorizer
 
-    colorizer = load_colorizer(
+    return configured_colorizer(
         getattr(args, "backend", "torch"),
         args.weights,
         device=args.device,
         max_pixels=args.max_pixels,
+        size=args.size,
+        precision=args.precision,
+        upsample=args.upsample,
+        shape=args.shape,
+        confidence=args.confidence,
     )
-    if args.size is not None:
-        colorizer.config.size = check_size(args.size)
-    colorizer.upsample = args.upsample
-    if args.shape is not None:
-        colorizer.shape = args.shape
-    if args.confidence is not None:
-        if colorizer.model is None and args.confidence:
-            raise JKSPNetError(f"the {args.backend} backend has no confidence-aware decoding")
-        colorizer.confidence = check_confidence(args.confidence)
-    if args.precision != "auto" and args.precision != colorizer.precision:
-        if colorizer.model is None:
-            raise JKSPNetError(f"the {args.backend} backend runs in {colorizer.precision} only")
-        colorizer.precision = resolve_precision(args.precision, colorizer.device)
-    return colorizer
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

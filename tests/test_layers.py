@@ -11,9 +11,21 @@ import jkspnet
 PACKAGE = Path(jkspnet.__file__).parent
 
 LAYERS = {
-    1: {"model", "inference", "weights", "color", "losses", "metrics", "files", "errors"},
-    2: {"photos", "video", "data"},
-    3: {"pipeline", "backends", "export"},
+    1: {
+        "model",
+        "inference",
+        "weights",
+        "color",
+        "losses",
+        "metrics",
+        "files",
+        "errors",
+        "decoding",
+        "upsample",
+        "distribution",
+    },
+    2: {"photos", "video", "data", "guidance"},
+    3: {"pipeline", "backends", "export", "propagation"},
     4: {"batch", "cluster", "train", "checkpoints", "distributed", "evaluate"},
     5: {"server", "cli", "__main__", "commands"},
 }

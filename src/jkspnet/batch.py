@@ -77,7 +77,7 @@ class BatchOptions:
     stabilize: bool = True  # films: smooth colours over time, reset at cuts
     codec: str = DEFAULT_CODEC  # films' video encoder
     crf: int | None = DEFAULT_CRF  # films' constant quality, for encoders that take it
-    guidance: Guidance | None = None  # photos' colour hints, reference, uncertainty map
+    guidance: Guidance | None = None  # hints, reference, uncertainty map; None: sidecars only
 
 
 @dataclass
@@ -365,9 +365,9 @@ class _Run:
         """Run the network on a prepared batch and submit each finished photo's write."""
         inputs = [item.network_input for _, item in prepared]  # square, or each its own aspect
         ab = colorizer.predict_ab_list(inputs, self.options.temperature)
-        from .guidance import HintError
+        from .guidance import Guidance, HintError
 
-        guidance = self.options.guidance
+        guidance = self.options.guidance or Guidance()  # by default, sidecars' hints apply
         writes = []
         for (job, item), ab_one in zip(prepared, ab, strict=True):
             if not self.options.metadata:
@@ -375,7 +375,7 @@ class _Run:
             try:
                 image = self._colour(colorizer, job, item, ab_one, guidance)
             except HintError as error:
-                if guidance is not None and guidance.hints.given is not None:
+                if guidance.hints.given is not None:
                     raise  # the command line's hints: a usage error, nothing written
                 failed: Future = Future()  # a sidecar's: this photo fails, the others go on
                 failed.set_exception(error)
@@ -385,10 +385,8 @@ class _Run:
             writes.append((job, write, image.width * image.height))
         return writes
 
-    def _colour(self, colorizer, job: _Job, item, ab_one, guidance: Guidance | None):
+    def _colour(self, colorizer, job: _Job, item, ab_one, guidance: Guidance):
         """One photo's colour: the network's, or guided by hints and a reference palette."""
-        if guidance is None:
-            return colorizer.finish(item, ab_one)
         hints = guidance.hints.hints_for(job.source)
         palette = guidance.palette(colorizer)
         if hints or palette is not None:

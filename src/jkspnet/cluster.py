@@ -110,6 +110,20 @@ class ModelSpec:
         return found
 
 
+def _guidance_identity(guidance) -> dict[str, Any]:
+    """What of a run's guidance makes its outputs what they are, as JSON."""
+    given = guidance.hints.given
+    return {
+        "hints": None if given is None else [dataclasses.asdict(hint) for hint in given],
+        "sidecars": guidance.hints.sidecars,
+        "reference": getattr(guidance.reference, "source", None),
+        "strength": guidance.strength,
+        "uncertainty_map": None
+        if guidance.uncertainty_map is None
+        else str(guidance.uncertainty_map),
+    }
+
+
 def _files_identity(path: Path) -> list[list]:
     """(name, size, modification time) of a weights file, or of the files in a weights folder
     (and its training run's ``best``/``last``)."""
@@ -511,14 +525,17 @@ class _Driver:
     def plan(self, pairs: list[tuple[Path, Path]], model: ModelSpec) -> list[_Job]:
         """The jobs left to do; what needs no work is counted (and recorded) now."""
         options = self.options
+        ignored = ("overwrite", "batch_size", "max_batch_pixels", "progress", "guidance")
         self.settings = {
             "model": model.identity(),
             **{
-                key: value
-                for key, value in dataclasses.asdict(options).items()
-                if key not in ("overwrite", "batch_size", "max_batch_pixels", "progress")
+                field.name: getattr(options, field.name)
+                for field in dataclasses.fields(options)
+                if field.name not in ignored
             },
         }
+        if options.guidance is not None:
+            self.settings["guidance"] = _guidance_identity(options.guidance)
         before: dict[str, dict] = {}
         runs: dict[int, dict] = {}
         if self.manifest is not None:

@@ -144,9 +144,10 @@ def _strength(text: str) -> float:
     return value
 
 
-def guidance_from_options(args: argparse.Namespace, pairs) -> Guidance:
+def guidance_from_options(args: argparse.Namespace, pairs) -> Guidance | None:
     """The guided-colour options, checked before any work: a usage error (one line, exit 2)
-    for hints given for several photos, bad hints, a missing reference, a bad map path."""
+    for hints given for several photos, bad hints, a missing reference, a bad map path.
+    None where nothing but the sidecars (the engine's default) guides the photos."""
     from ..guidance import Guidance, HintSource, parse_hint_argument, read_hints_file
 
     given = None
@@ -170,6 +171,8 @@ def guidance_from_options(args: argparse.Namespace, pairs) -> Guidance:
     reference = None
     if args.reference is not None:
         reference = load_photo(args.reference, max_pixels=args.max_pixels)
+    if given is None and not args.no_hints and reference is None and uncertainty is None:
+        return None
     return Guidance(source, reference, args.reference_strength, uncertainty)
 
 

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from .errors import JKSPNetError
 from .guidance import ABTarget
+from .upsample import local_linear_fit
 
 GRID_LONG_SIDE = 128
 """The reduced grid's long side. Measured on the held-out photos (25 of them, 10 and 50 hints),
@@ -216,10 +217,6 @@ def propagate(
     return correction.reshape(2, height, width)
 
 
-def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
-    return F.avg_pool2d(x, 2 * radius + 1, 1, radius, count_include_pad=False)
-
-
 def guided_coefficients(
     guide: torch.Tensor,
     values: torch.Tensor,
@@ -231,15 +228,7 @@ def guided_coefficients(
 
     Upsample them (bilinearly) and apply them to a finer guide to upsample ``values`` along the
     fine guide's edges (fast guided upsampling, He & Sun 2015)."""
-    guide = guide[None, None].double()
-    values = values[None].double()
-    mean_i = _box(guide, radius)
-    mean_p = _box(values, radius)
-    covariance = _box(guide * values, radius) - mean_i * mean_p
-    variance = (_box(guide * guide, radius) - mean_i * mean_i).clamp(min=0)
-    a = covariance / (variance + eps)
-    b = mean_p - a * mean_i
-    return torch.cat([_box(a, radius), _box(b, radius)], dim=1)[0].float()
+    return local_linear_fit(guide.double(), values.double(), radius, eps).float()
 
 
 __all__ = [

@@ -63,6 +63,25 @@ def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
     return F.avg_pool2d(x, kernel, stride=1, padding=radius, count_include_pad=False)
 
 
+def local_linear_fit(
+    guide: torch.Tensor, values: torch.Tensor, radius: int, eps: float
+) -> torch.Tensor:
+    """The guided filter's core: in each (2r+1)^2 window, the least-squares ``values ~ A * guide
+    + B`` (``eps`` regularises A), then A and B averaged over the windows holding each pixel.
+
+    ``guide`` (H, W), ``values`` (C, H, W), in ``values``' dtype; returns (2C, H, W): A then B.
+    """
+    guide = guide.to(values.dtype)[None, None]
+    values = values[None]
+    mean_i = box_mean(guide, radius)
+    mean_p = box_mean(values, radius)
+    cov_ip = box_mean(guide * values, radius) - mean_i * mean_p
+    var_i = (box_mean(guide * guide, radius) - mean_i * mean_i).clamp(min=0)
+    slope = cov_ip / (var_i + eps)
+    offset = mean_p - slope * mean_i
+    return torch.cat([box_mean(slope, radius), box_mean(offset, radius)], dim=1)[0]
+
+
 def guided_coefficients(
     ab: torch.Tensor,
     lightness: torch.Tensor,
@@ -83,16 +102,9 @@ def guided_coefficients(
     if eps <= 0:
         raise ValueError(f"eps must be > 0, got {eps}")
     height, width = lightness.shape
-    guide = (lightness.float() / 100.0)[None, None]
     p = F.interpolate(ab[None].float(), size=(height, width), mode="bilinear", align_corners=False)
     radius = max(0, min(radius, (min(height, width) - 1) // 2))
-    mean_i = box_mean(guide, radius)
-    mean_p = box_mean(p, radius)
-    cov_ip = box_mean(guide * p, radius) - mean_i * mean_p
-    var_i = box_mean(guide * guide, radius) - mean_i * mean_i
-    slope = cov_ip / (var_i.clamp(min=0) + eps)
-    offset = mean_p - slope * mean_i
-    return torch.cat([box_mean(slope, radius), box_mean(offset, radius)], dim=1)[0]
+    return local_linear_fit(lightness.float() / 100.0, p[0], radius, eps)
 
 
 def apply_coefficients(coefficients: torch.Tensor, lightness: torch.Tensor) -> torch.Tensor:
@@ -135,4 +147,5 @@ __all__ = [
     "grid_shape",
     "guided_coefficients",
     "guided_upsample",
+    "local_linear_fit",
 ]

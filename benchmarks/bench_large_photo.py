@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from jkspnet import Colorizer, metrics
@@ -101,13 +102,20 @@ def main() -> None:
                 result = colorizer.colorize(big)
                 result.save(Path(work) / "warm.jpg", quality=95)
                 warm[name].append(time.perf_counter() - start)
+                del result
                 if truth is not None and name not in quality:
-                    pixels = np.asarray(result)
+                    # Scored from the colour original's own L (as `jkspnet eval` does), not the
+                    # grey JPEG's: Pillow's grey is luma, not LAB lightness.
+                    pixels = np.asarray(colorizer.colorize(Image.fromarray(truth)))
                     quality[name] = {
                         "psnr": metrics.psnr(pixels, truth),
                         "cf": metrics.colorfulness(pixels),
                     }
-                del result
+                    if "grey" not in quality:
+                        grey = colorizer.prepare(Image.fromarray(truth))
+                        flat = np.asarray(colorizer.finish(grey, torch.zeros(2, 8, 8)))
+                        quality["grey"] = {"psnr": metrics.psnr(flat, truth), "cf": 0.0}
+                    del pixels
 
     megapixels = width * height / 1e6
     print(
@@ -123,8 +131,9 @@ def main() -> None:
         )
         if name in quality:
             print(
-                f"{'':21}against the colour original: PSNR {quality[name]['psnr']:.2f} dB, "
-                f"CF {quality[name]['cf']:.2f} (truth {metrics.colorfulness(truth):.2f})"
+                f"{'':21}against the colour original: PSNR {quality[name]['psnr']:.2f} dB "
+                f"(grey {quality['grey']['psnr']:.2f}), CF {quality[name]['cf']:.2f} "
+                f"(truth {metrics.colorfulness(truth):.2f})"
             )
     if len(upsamplers) > 1:
         first, other = upsamplers[0], upsamplers[1]

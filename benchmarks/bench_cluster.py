@@ -139,8 +139,8 @@ def stage_costs(sources: list[Path], megapixels: float, work: Path) -> dict[str,
     colorizer.predict_ab(torch.zeros(1, 1, colorizer.config.size, colorizer.config.size))  # warm
     photos = [timed("decode", load_photo, path) for path in paths]
     prepared = [timed("lightness", colorizer.prepare, photo) for photo in photos]
-    inputs = torch.stack([item.network_input for item in prepared])
-    ab = timed("network", colorizer.predict_ab, inputs)
+    inputs = [item.network_input for item in prepared]  # aspect-shaped: grouped by shape
+    ab = timed("network", colorizer.predict_ab_list, inputs)
     for index, (item, ab_one) in enumerate(zip(prepared, ab, strict=True)):
         image = timed("finish", colorizer.finish, item, ab_one)
         timed("encode", save_photo, image, work / f"stage-{index}.jpg", True)

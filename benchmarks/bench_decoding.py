@@ -35,7 +35,8 @@ import torch.nn.functional as F
 from jkspnet import metrics
 from jkspnet.color import normalize_l
 from jkspnet.data import list_photos
-from jkspnet.decoding import aspect_shape, confident_ab, entropy
+from jkspnet.decoding import aspect_shape, confident_ab
+from jkspnet.distribution import MAX_ENTROPY, entropy
 from jkspnet.model import ab_bins
 from jkspnet.photos import load_photo
 from jkspnet.pipeline import Colorizer
@@ -129,7 +130,8 @@ def main() -> None:
             probs = cache[key]
             ab = torch.einsum("khw,kc->chw", probs, bins)
             if v.gamma > 0:
-                ab = confident_ab(ab, entropy(probs), v.gamma)
+                flatness = entropy(probs.clamp(min=1e-12).log()[None])[0] / MAX_ENTROPY
+                ab = confident_ab(ab, flatness, v.gamma)
             colorizer.upsample = v.upsample
             out = colorizer.finish(prepared, ab)
             rgb = np.asarray(out.convert("RGB"))

@@ -1,13 +1,11 @@
-"""Decoding choices: the aspect-shaped input, entropy, and confidence-aware chroma."""
+"""Decoding choices: the aspect-shaped input and confidence-aware chroma."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 import torch
 
-from jkspnet.decoding import aspect_shape, confident_ab, entropy
+from jkspnet.decoding import aspect_shape, confident_ab
 
 
 def test_aspect_shape_keeps_the_short_side_and_rounds_the_long_one_to_8():
@@ -18,17 +16,6 @@ def test_aspect_shape_keeps_the_short_side_and_rounds_the_long_one_to_8():
     assert aspect_shape(100, 10_000, 64) == (64, 256)  # capped at 4x
     with pytest.raises(ValueError):
         aspect_shape(0, 10, 64)
-
-
-def test_entropy_is_zero_for_one_bin_and_one_for_uniform():
-    one_hot = torch.zeros(313, 2, 2)
-    one_hot[5] = 1
-    assert torch.allclose(entropy(one_hot), torch.zeros(2, 2), atol=1e-6)
-    uniform = torch.full((313, 2, 2), 1 / 313)
-    assert torch.allclose(entropy(uniform), torch.ones(2, 2), atol=1e-5)
-    two = torch.zeros(313, 1, 1)
-    two[:2] = 0.5
-    assert entropy(two).item() == pytest.approx(math.log(2) / math.log(313), rel=1e-5)
 
 
 def test_confident_ab_shrinks_flat_pixels_and_keeps_confident_ones():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from jkspnet import JKSPNet
@@ -58,3 +59,19 @@ def test_reweighting_moves_the_mean_toward_the_palette():
     assert distance(after) < 0.5 * distance(before)
     unchanged = reweight(log_probabilities(logits), palette, 0.0)
     assert torch.equal(unchanged, log_probabilities(logits))
+
+
+def _flatness(probabilities: torch.Tensor) -> torch.Tensor:
+    """normalized_entropy of distributions given as probabilities (313, H, W)."""
+    return normalized_entropy(probabilities.clamp(min=1e-12).log()[None])[0]
+
+
+def test_entropy_is_zero_for_one_bin_and_one_for_uniform():
+    one_hot = torch.zeros(313, 2, 2)
+    one_hot[5] = 1
+    assert torch.allclose(_flatness(one_hot), torch.zeros(2, 2), atol=1e-6)
+    uniform = torch.full((313, 2, 2), 1 / 313)
+    assert torch.allclose(_flatness(uniform), torch.ones(2, 2), atol=1e-5)
+    two = torch.zeros(313, 1, 1)
+    two[:2] = 0.5
+    assert _flatness(two).item() == pytest.approx(math.log(2) / math.log(313), rel=1e-5)

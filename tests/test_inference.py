@@ -171,7 +171,7 @@ def test_bf16_asked_for_on_a_cpu_without_avx512_still_runs():
 
 
 def test_the_head_gives_the_normalised_entropy_beside_ab_when_asked():
-    from jkspnet.decoding import entropy
+    from jkspnet.distribution import normalized_entropy
 
     torch.manual_seed(0)
     model = JKSPNet().eval()
@@ -184,5 +184,5 @@ def test_the_head_gives_the_normalised_entropy_beside_ab_when_asked():
     for temperature, ab, out in zip([1.0, 0.5], plain, with_flatness, strict=True):
         assert out.shape == (2, 3, 16, 24)
         assert torch.equal(out[:, :2], ab)
-        expected = entropy(torch.softmax(logits / temperature, dim=1), dim=1)
+        expected = normalized_entropy(logits / temperature)
         assert torch.allclose(out[:, 2], expected, atol=1e-5)

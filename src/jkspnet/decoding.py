@@ -14,8 +14,6 @@ Two choices the seed leaves open, each measured on photos whose source the netwo
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 MAX_ASPECT = 4.0
@@ -37,23 +35,14 @@ def aspect_shape(height: int, width: int, size: int) -> tuple[int, int]:
     return (size, long_side) if width >= height else (long_side, size)
 
 
-def entropy(probabilities: torch.Tensor, dim: int = 0) -> torch.Tensor:
-    """Normalised entropy of distributions along ``dim``: 0 = one bin, 1 = uniform.
-
-    ``probabilities`` sums to 1 along ``dim`` (313 bins: divided by ln 313).
-    """
-    bins = probabilities.shape[dim]
-    p = probabilities.float().clamp(min=1e-12)
-    return -(p * p.log()).sum(dim=dim) / math.log(bins)
-
-
 def confident_ab(ab: torch.Tensor, flatness: torch.Tensor, gamma: float) -> torch.Tensor:
     """Shrink the chroma of unsure pixels toward grey.
 
     ``ab``: (2, h, w) (or (N, 2, h, w)); ``flatness``: the normalised entropy (h, w) (or
-    (N, h, w)), as :func:`entropy` gives. A pixel's confidence is ``1 - flatness``; relative to
-    the photo's :data:`CONFIDENT_QUANTILE` quantile of confidence and raised to ``gamma`` it
-    scales the pixel's ab (at most 1). ``gamma`` 0 leaves ab as it is.
+    (N, h, w)), as :func:`jkspnet.distribution.normalized_entropy` gives. A pixel's
+    confidence is ``1 - flatness``; relative to the photo's :data:`CONFIDENT_QUANTILE`
+    quantile of confidence and raised to ``gamma`` it scales the pixel's ab (at most 1).
+    ``gamma`` 0 leaves ab as it is.
     """
     if gamma < 0:
         raise ValueError(f"gamma must be >= 0, got {gamma}")
@@ -68,4 +57,4 @@ def confident_ab(ab: torch.Tensor, flatness: torch.Tensor, gamma: float) -> torc
     return ab * (scale[:, None] if batched else scale[None])
 
 
-__all__ = ["CONFIDENT_QUANTILE", "MAX_ASPECT", "aspect_shape", "confident_ab", "entropy"]
+__all__ = ["CONFIDENT_QUANTILE", "MAX_ASPECT", "aspect_shape", "confident_ab"]

@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import copy
 import functools
-import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .distribution import MAX_ENTROPY
 from .model import NUM_BINS, JKSPNet
 
-_LOG_BINS = math.log(NUM_BINS)  # the entropy of the uniform distribution over the bins
 _CPU_HEAD_PIXELS = 4096  # 4096 x 313 float32 logits: 5 MB, about what the caches of a core hold
 _GPU_HEAD_PIXELS = 1 << 18
 # On the CPU, larger batches run in passes of at most 8 x 128 x 128 pixels: beyond that the
@@ -160,7 +159,7 @@ class ExpectedAB(nn.Module):
                 rows = out[start : start + block]
                 if flatness:
                     torch.mm(probabilities, self.bins, out=rows[:, :2])
-                    rows[:, 2] = torch.special.entr(probabilities).sum(dim=1) / _LOG_BINS
+                    rows[:, 2] = torch.special.entr(probabilities).sum(dim=1) / MAX_ENTROPY
                 else:
                     torch.mm(probabilities, self.bins, out=rows)
             results.append(out.view(batch, height, width, columns).permute(0, 3, 1, 2))

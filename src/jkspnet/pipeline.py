@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,12 +128,22 @@ def _bands(height: int, width: int) -> list[tuple[int, int]]:
     return [(top, min(top + rows, height)) for top in range(0, height, rows)]
 
 
-def _by_shape(tensors: Sequence[torch.Tensor]) -> list[list[int]]:
-    """The indices of ``tensors``, grouped by shape in order of first appearance."""
+def _per_shape(
+    tensors: Sequence[torch.Tensor], predict: Callable[[torch.Tensor], list[torch.Tensor]]
+) -> list[list[torch.Tensor]]:
+    """``predict`` (a batch in, one batch out per temperature) on ``tensors`` stacked by shape,
+    its outputs given back per temperature in the order of ``tensors``."""
     groups: dict[tuple[int, ...], list[int]] = {}
     for index, tensor in enumerate(tensors):
         groups.setdefault(tuple(tensor.shape), []).append(index)
-    return list(groups.values())
+    results: list[list[torch.Tensor | None]] = []
+    for indices in groups.values():
+        outputs = predict(torch.stack([tensors[i] for i in indices]))
+        results = results or [[None] * len(tensors) for _ in outputs]
+        for at_t, batch in zip(results, outputs, strict=True):
+            for index, one in zip(indices, batch, strict=True):
+                at_t[index] = one
+    return results  # type: ignore[return-value]
 
 
 def _row_upsampler(small: torch.Tensor, height: int, width: int):
@@ -321,28 +331,13 @@ class Colorizer:
     ) -> list[torch.Tensor]:
         """ab (2, h, w) for each normalised L (1, h, w), in order; inputs of one shape share a
         pass through the network (aspect-shaped inputs differ from photo to photo)."""
-        results: list[torch.Tensor | None] = [None] * len(network_inputs)
-        for indices in _by_shape(network_inputs):
-            stacked = torch.stack([network_inputs[i] for i in indices])
-            for index, ab in zip(indices, self.predict_ab(stacked, temperature), strict=True):
-                results[index] = ab
-        return results  # type: ignore[return-value]
+        return _per_shape(network_inputs, lambda x: [self.predict_ab(x, temperature)])[0]
 
     def predict_ab_list_at(
         self, network_inputs: Sequence[torch.Tensor], temperatures: Sequence[float]
     ) -> list[list[torch.Tensor]]:
         """For each temperature, the ab (2, h, w) of each input, as :meth:`predict_ab_list`."""
-        results: list[list[torch.Tensor | None]] = [
-            [None] * len(network_inputs) for _ in temperatures
-        ]
-        for indices in _by_shape(network_inputs):
-            stacked = torch.stack([network_inputs[i] for i in indices])
-            for at_t, abs_at_t in zip(
-                results, self.predict_ab_at(stacked, temperatures), strict=True
-            ):
-                for index, ab in zip(indices, abs_at_t, strict=True):
-                    at_t[index] = ab
-        return results  # type: ignore[return-value]
+        return _per_shape(network_inputs, lambda x: self.predict_ab_at(x, temperatures))
 
     def inference_net(self, rebuild: bool = False) -> InferenceNet:
         """The network's fast inference form (:mod:`jkspnet.inference`) in this precision.

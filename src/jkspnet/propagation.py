@@ -40,7 +40,7 @@ import torch.nn.functional as F
 
 from .errors import JKSPNetError
 from .guidance import ABTarget
-from .upsample import local_linear_fit
+from .upsample import local_linear_fit, reduced_shape
 
 GRID_LONG_SIDE = 128
 """The reduced grid's long side. Measured on the held-out photos (25 of them, 10 and 50 hints),
@@ -91,8 +91,7 @@ is smoothed, above it the correction follows L's edges."""
 def grid_shape(height: int, width: int, long_side: int = GRID_LONG_SIDE) -> tuple[int, int]:
     """The reduced grid for a photo: its own size when small, else ``long_side`` on the long
     side with the aspect ratio kept."""
-    scale = min(1.0, long_side / max(height, width))
-    return max(1, round(height * scale)), max(1, round(width * scale))
+    return reduced_shape(height, width, long_side)
 
 
 def _neighbour_pairs(height: int, width: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -45,13 +45,17 @@ def check_upsample(name: str) -> str:
     return name
 
 
-def grid_shape(height: int, width: int, size: int, factor: int = GRID_FACTOR) -> tuple[int, int]:
-    """The reduced grid for a ``height`` x ``width`` photo and a network side ``size``.
-
-    Its long side is ``factor * size`` (never more than the photo's), its aspect the photo's.
-    """
-    scale = min(1.0, factor * size / max(height, width))
+def reduced_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
+    """A photo's size shrunk so that its long side is ``long_side`` (never enlarged), the
+    aspect ratio kept: the grids of the guided filter and of the hints' propagation."""
+    scale = min(1.0, long_side / max(height, width))
     return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def grid_shape(height: int, width: int, size: int, factor: int = GRID_FACTOR) -> tuple[int, int]:
+    """The reduced grid for a ``height`` x ``width`` photo and a network side ``size``: its long
+    side is ``factor * size`` (never more than the photo's), its aspect the photo's."""
+    return reduced_shape(height, width, factor * size)
 
 
 def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -148,4 +152,5 @@ __all__ = [
     "guided_coefficients",
     "guided_upsample",
     "local_linear_fit",
+    "reduced_shape",
 ]

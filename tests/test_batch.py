@@ -155,7 +155,7 @@ def test_folders_are_batched_by_count_and_by_pixels(tmp_path, monkeypatch, capsy
     for name, size in sizes.items():
         Image.new("L", size, 128).save(tmp_path / f"{name}.png")
     (tmp_path / "g.png").write_bytes(b"not a photo")  # no header: counted as 0, fails later
-    jobs = [batch_module._Job(tmp_path / f"{n}.png", tmp_path / "out" / n) for n in "abcdefg"]
+    jobs = [batch_module.Job(tmp_path / f"{n}.png", tmp_path / "out" / n) for n in "abcdefg"]
     batches = batch_module._batches(jobs, size=3, pixels=800)
     names = [[job.source.stem for job in batch] for batch in batches]
     # a + b + c: 800 pixels, the budget; d (1,600) is over it, so alone; then count bounds e, f, g

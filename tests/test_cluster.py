@@ -52,11 +52,24 @@ def file_rows(folder: Path) -> list[dict]:
 
 # --------------------------------------------------------------------------- without Ray
 def test_worker_shape_cpu_only():
-    assert worker_shape([{"CPU": 2.0}]) == cluster.WorkerShape(1, 2.0, 0.0)
-    assert worker_shape([{"CPU": 16.0}, {"CPU": 16.0}]) == cluster.WorkerShape(8, 4.0, 0.0)
+    assert worker_shape([{"CPU": 2.0}]) == cluster.WorkerShape(2, 1.0, 0.0)  # one per CPU
+    assert worker_shape([{"CPU": 16.0}, {"CPU": 16.0}]) == cluster.WorkerShape(32, 1.0, 0.0)
+    # a node whose memory holds four workers runs four, on four CPUs each
+    small = {"CPU": 16.0, "memory": 4 * cluster._WORKER_MEMORY + 1e6}
+    assert worker_shape([small]) == cluster.WorkerShape(4, 4.0, 0.0)
     # three workers on two 16-CPU nodes: 8 CPUs each, so that all three fit
     assert worker_shape([{"CPU": 16.0}, {"CPU": 16.0}], workers=3).cpus == 8.0
     assert worker_shape([{"CPU": 2.0}], workers=4) == cluster.WorkerShape(4, 0.5, 0.0)
+
+
+def test_units_give_each_worker_several_and_keep_films_whole():
+    photos = [cluster.Job(Path(f"{i}.jpg"), Path(f"out/{i}.jpg")) for i in range(72)]
+    film = cluster.Job(Path("reel.mp4"), Path("out/reel.mp4"), film=True)
+    units = cluster._units([*photos, film], batch_size=16, workers=2)
+    assert units[0] == [film]  # the longest piece of work first
+    assert [len(unit) for unit in units[1:]] == [9] * 8  # 4 units a worker, not 16+16+16+16+8
+    assert [job for unit in units[1:] for job in unit] == photos  # in order, each once
+    assert {len(unit) for unit in cluster._units(photos * 10, 16, 2)} == {16}  # batch_size caps
 
 
 def test_worker_shape_gpus():
@@ -106,14 +119,21 @@ def test_workers_needs_ray(capsys, tmp_path):
 def local_ray():
     """One local Ray for this module. Its workers inherit this process's environment, so they
     import the same jkspnet (set PYTHONPATH for a source tree that is not installed), and run
-    at its priority (Ray's default puts them 15 lower: starved on a busy machine)."""
+    at its priority (Ray's default puts them 15 lower: starved on a busy machine). In its
+    workers, a photo named poison* kills the process (tests/ray_poison.py)."""
     os.environ.setdefault("RAY_worker_niceness", "0")
+    root = str(Path(__file__).resolve().parents[1])  # for tests.ray_poison in the workers
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     ray.init(
         address="local",  # a Ray of its own, even beside one that `ray start` left running
         num_cpus=2,
         include_dashboard=False,
         object_store_memory=256 << 20,
         logging_level="warning",
+        runtime_env={
+            "env_vars": {"PYTHONPATH": path},
+            "worker_process_setup_hook": "tests.ray_poison.install",
+        },
     )
     yield
     ray.shutdown()
@@ -166,15 +186,15 @@ def test_ray_matches_one_process_and_records_every_file(
     out = tmp_path / "out"
     code, stdout, err = run(
         capsys, "colorize", photos, "-o", out, "--weights", fresh_weights, "--ray",
-        "--workers", "2", "--batch-size", "4", "-q",
+        "--workers", "1", "--batch-size", "4", "-q",
     )  # fmt: skip
     assert code == 1, err
     assert f"colorized {PHOTOS}, failed 1, skipped 0" in stdout
     assert "corrupt.jpg" in err
     assert sorted(p.name for p in out.iterdir()) == sorted([*good(photos), MANIFEST_NAME])
     for name in good(photos):
-        # The units are the single run's batches (4 photos in the same order), so the network
-        # saw the same batches: byte for byte.
+        # One worker: its units are the single run's batches (4 photos in the same order; 21
+        # files give one worker units of 4), so the network saw the same batches: byte for byte.
         assert (out / name).read_bytes() == (single / name).read_bytes(), name
 
     rows = manifest_rows(out)
@@ -280,3 +300,40 @@ def test_a_killed_worker_loses_nothing_and_doubles_nothing(
     assert len(outputs) == PHOTOS + 1
     # the two workers, and the one Ray restarted in the killed one's place
     assert len({row["worker"] for row in rows}) >= 3
+
+
+def test_a_photo_that_kills_its_worker_every_time_fails_alone(
+    local_ray, photos, single, fresh_weights, tmp_path
+):
+    """Ray restarts the worker and retries its unit; the retry does the unit's files one at a
+    time, takes as done what an earlier attempt placed, and after TASK_RETRIES deaths on the
+    poison photo fails it, while the run goes on."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = good(photos)[:5]
+    for name in names:
+        (folder / name).write_bytes((photos / name).read_bytes())
+    (folder / "poison.jpg").write_bytes((photos / names[0]).read_bytes())  # a good photo
+    out = tmp_path / "out"
+    pairs = plan_outputs([folder], out)
+    lines: list[str] = []
+    result = cluster.colorize_files(
+        pairs,
+        weights=fresh_weights,
+        options=BatchOptions(batch_size=3, progress=False),
+        workers=1,
+        manifest=cluster.manifest_for(out, pairs),
+        report=lines.append,
+    )
+    assert (result.done, result.skipped, result.failed) == (5, 0, 1)
+    (failed,) = [o for o in result.outcomes if o.status == "failed"]
+    assert failed.input.name == "poison.jpg"
+    assert f"died each of the {cluster.TASK_RETRIES} times" in failed.reason
+    assert any("poison.jpg" in line for line in lines)
+    assert sorted(os.listdir(out)) == sorted([*names, MANIFEST_NAME])  # no temporary file
+    for name in names:
+        assert np.abs(pixels(out / name) - pixels(single / name)).max() <= 1, name
+    rows = file_rows(out)
+    assert sorted(row["output"] for row in rows) == sorted([*names, "poison.jpg"])  # once each
+    # the first worker and one restarted in its place for each of the poison's deaths
+    assert len({row["worker"] for row in rows}) >= 2

@@ -1,9 +1,12 @@
 """The package's layers (docs/architecture.md): each module imports only from its own layer or
-those below; only the command layer imports argparse, and nothing else imports the commands."""
+those below; only the command layer imports argparse, and nothing else imports the commands;
+the parser and the Ray driver import no torch."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import jkspnet
@@ -23,6 +26,8 @@ LAYERS = {
         "decoding",
         "upsample",
         "distribution",
+        "filmfiles",
+        "export_formats",
     },
     2: {"photos", "video", "data", "guidance"},
     3: {"pipeline", "backends", "export", "propagation"},
@@ -95,3 +100,20 @@ def test_modules_import_only_their_own_layer_or_below():
             other for other in _imports(path) & set(LAYER_OF) if LAYER_OF[other] > LAYER_OF[name]
         }
         assert not above, f"{path.relative_to(PACKAGE)} imports {sorted(above)} from above"
+
+
+def test_parsing_and_the_ray_driver_import_no_torch():
+    """The command line's parser and a Ray run's driver touch no pixels: importing torch there
+    would cost every ``jkspnet --help`` and every Ray run's start about 1.5 s of CPU."""
+    code = (
+        "import sys\n"
+        "import jkspnet, jkspnet.cluster, jkspnet.batch, jkspnet.guidance\n"
+        "from jkspnet.commands import build_parser\n"
+        "build_parser().parse_args(['colorize', 'in', '-o', 'out', '--ray'])\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+    code = "import jkspnet, sys\njkspnet.Colorizer\nprint('torch' in sys.modules)\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "True"  # the public names still come on first use

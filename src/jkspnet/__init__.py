@@ -1,11 +1,50 @@
-"""JKSPNet: automatic photo colorization with a small U-Net over the LAB colour space."""
+"""JKSPNet: automatic photo colorization with a small U-Net over the LAB colour space.
+
+The names below are imported on first use (PEP 562), so that ``import jkspnet.cluster`` or
+``import jkspnet.files`` does not import torch: a Ray driver or a bookkeeping actor that touches
+no pixels starts in a fraction of the time.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .errors import JKSPNetError, PhotoError, WeightsError
-from .guidance import Hint, HintError, parse_hints
-from .model import JKPSNET, NUM_BINS, JKSPNet, ab_bins
-from .pipeline import Colorizer
+_EXPORTS = {
+    "JKSPNetError": "errors",
+    "PhotoError": "errors",
+    "WeightsError": "errors",
+    "Hint": "guidance",
+    "HintError": "guidance",
+    "parse_hints": "guidance",
+    "JKPSNET": "model",
+    "NUM_BINS": "model",
+    "JKSPNet": "model",
+    "ab_bins": "model",
+    "Colorizer": "pipeline",
+}
+
+if TYPE_CHECKING:
+    from .errors import JKSPNetError, PhotoError, WeightsError
+    from .guidance import Hint, HintError, parse_hints
+    from .model import JKPSNET, NUM_BINS, JKSPNet, ab_bins
+    from .pipeline import Colorizer
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jkspnet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "JKPSNET",

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from .errors import JKSPNetError, PhotoError
 from .files import unwritable_reason
+from .filmfiles import DEFAULT_CODEC, DEFAULT_CRF, VIDEO_SUFFIXES, is_video, output_suffix
 from .photos import (
     _WRITABLE_SUFFIXES,
     PHOTO_SUFFIXES,
@@ -44,7 +45,6 @@ from .photos import (
     photo_pixels,
     save_photo,
 )
-from .video import DEFAULT_CODEC, DEFAULT_CRF, VIDEO_SUFFIXES, is_video, output_suffix
 
 if TYPE_CHECKING:
     from .guidance import Guidance
@@ -192,24 +192,43 @@ def colorize_files(
     return run.result()
 
 
+def jobs_to_do(
+    pairs: Sequence[tuple[str | os.PathLike[str], str | os.PathLike[str]]],
+    options: BatchOptions | None = None,
+    on_outcome: Callable[[FileOutcome], None] | None = None,
+    *,
+    report: Callable[[str], None] | None = None,
+) -> list[Job]:
+    """The checks :func:`colorize_files` makes before any work, alone: the pairs that need
+    work, as :class:`Job` objects. The others end here, each as one outcome given to
+    ``on_outcome``: a clash, an output that would replace its input, an output folder that
+    cannot be written (failed), an existing output without ``overwrite`` (skipped). A scheduler
+    (:mod:`jkspnet.cluster`) plans with this, then hands shards of the jobs to workers that run
+    :func:`colorize_files` on them."""
+    run = _Run(options or BatchOptions(), on_outcome, report)
+    return run.writable(run.checked(pairs))
+
+
 @dataclass
-class _Job:
+class Job:
+    """A pair that needs work: its input, its output, and whether the input is a film."""
+
     source: Path
     target: Path
     film: bool = False
 
 
-def _load(job: _Job, max_pixels: int) -> Photo | PhotoError:
+def _load(job: Job, max_pixels: int) -> Photo | PhotoError:
     try:
         return load_photo(job.source, max_pixels=max_pixels)
     except PhotoError as error:
         return error
 
 
-def _batches(jobs: list[_Job], size: int, pixels: int) -> Iterator[list[_Job]]:
+def _batches(jobs: list[Job], size: int, pixels: int) -> Iterator[list[Job]]:
     """Jobs in batches of at most ``size`` photos and ``pixels`` pixels (a bigger photo alone),
     from header sizes read as the batches are needed."""
-    batch: list[_Job] = []
+    batch: list[Job] = []
     total = 0
     for job in jobs:
         count = photo_pixels(job.source)
@@ -244,13 +263,13 @@ class _Run:
 
         (tqdm.write if self.bar is not None else print)(message, file=sys.stderr)
 
-    def outcome(self, job: _Job, status: str, reason: str | None = None) -> None:
+    def outcome(self, job: Job, status: str, reason: str | None = None) -> None:
         outcome = FileOutcome(job.source, job.target, status, reason)
         self.outcomes.append(outcome)
         if self.on_outcome is not None:
             self.on_outcome(outcome)
 
-    def fail(self, job: _Job, reason: str, line: str | None) -> None:
+    def fail(self, job: Job, reason: str, line: str | None) -> None:
         """``job`` failed for ``reason``; ``line`` (if any) says so to people."""
         if line is not None:
             self.say(line)
@@ -263,13 +282,13 @@ class _Run:
         return BatchResult(**counts, outcomes=self.outcomes)
 
     # -- before any work -------------------------------------------------------------------
-    def checked(self, pairs) -> list[_Job]:
+    def checked(self, pairs) -> list[Job]:
         """The pairs to work on: clashes and outputs that would replace their input fail,
         existing outputs are skipped unless overwriting."""
-        jobs: list[_Job] = []
+        jobs: list[Job] = []
         targets: dict[Path, Path] = {}
         for source, target in pairs:
-            job = _Job(Path(source), Path(target), is_video(source))
+            job = Job(Path(source), Path(target), is_video(source))
             key = Path(os.path.realpath(job.target))  # Path.resolve raises on a link loop
             if key in targets:
                 reason = f"its output {job.target} would clash with {targets[key]}'s"
@@ -286,10 +305,10 @@ class _Run:
             jobs.append(job)
         return jobs
 
-    def writable(self, jobs: list[_Job]) -> list[_Job]:
+    def writable(self, jobs: list[Job]) -> list[Job]:
         """The jobs whose output folder can be written; the others fail, one line per folder,
         before any work is done for them."""
-        by_folder: dict[Path, list[_Job]] = {}
+        by_folder: dict[Path, list[Job]] = {}
         for job in jobs:
             by_folder.setdefault(job.target.parent, []).append(job)
         writable = []
@@ -306,7 +325,7 @@ class _Run:
                 self.fail(job, f"cannot write there ({reason})", None)
         return writable
 
-    def usable_films(self, films: list[_Job], beside_photos: bool) -> list[_Job]:
+    def usable_films(self, films: list[Job], beside_photos: bool) -> list[Job]:
         """The films, once PyAV and the encoder are known to be there; without PyAV, films
         beside photos fail and the photos go on."""
         if not films:
@@ -324,7 +343,7 @@ class _Run:
         return films
 
     # -- photos ----------------------------------------------------------------------------
-    def photos(self, colorizer: Colorizer, jobs: list[_Job]) -> None:
+    def photos(self, colorizer: Colorizer, jobs: list[Job]) -> None:
         """Decode the next batch and write finished photos in threads while the network runs."""
         from tqdm import tqdm
 
@@ -333,13 +352,13 @@ class _Run:
         self.bar = tqdm(total=len(jobs), unit="photo", disable=not show_bar, file=sys.stderr)
         with self.bar, ThreadPoolExecutor(max_workers=2) as pool:
 
-            def submit(batch: list[_Job] | None) -> list[Future]:
+            def submit(batch: list[Job] | None) -> list[Future]:
                 return [pool.submit(_load, job, colorizer.max_pixels) for job in batch or []]
 
             batches = _batches(jobs, options.batch_size, options.max_batch_pixels)
             batch = next(batches, None)
             pending = submit(batch)
-            writes: list[tuple[_Job, Future, int]] = []
+            writes: list[tuple[Job, Future, int]] = []
             while batch is not None:
                 loaded = [future.result() for future in pending]
                 following = next(batches, None)
@@ -361,7 +380,7 @@ class _Run:
                 batch = following
             self._collect(writes, keep_pixels=0)
 
-    def _finish_batch(self, colorizer, prepared, pool) -> list[tuple[_Job, Future, int]]:
+    def _finish_batch(self, colorizer, prepared, pool) -> list[tuple[Job, Future, int]]:
         """Run the network on a prepared batch and submit each finished photo's write."""
         inputs = [item.network_input for _, item in prepared]  # square, or each its own aspect
         ab = colorizer.predict_ab_list(inputs, self.options.temperature)
@@ -385,7 +404,7 @@ class _Run:
             writes.append((job, write, image.width * image.height))
         return writes
 
-    def _colour(self, colorizer, job: _Job, item, ab_one, guidance: Guidance):
+    def _colour(self, colorizer, job: Job, item, ab_one, guidance: Guidance):
         """One photo's colour: the network's, or guided by hints and a reference palette."""
         hints = guidance.hints.hints_for(job.source)
         palette = guidance.palette(colorizer)
@@ -419,7 +438,7 @@ class _Run:
             self.bar.update()
 
     # -- films -----------------------------------------------------------------------------
-    def film(self, colorizer: Colorizer, job: _Job) -> None:
+    def film(self, colorizer: Colorizer, job: Job) -> None:
         """Colorize one film with a progress bar of frames (frames per second, time left)."""
         from tqdm import tqdm
 
@@ -476,7 +495,9 @@ __all__ = [
     "BatchOptions",
     "BatchResult",
     "FileOutcome",
+    "Job",
     "PlanError",
     "colorize_files",
+    "jobs_to_do",
     "plan_outputs",
 ]

@@ -27,15 +27,13 @@ from torch import nn
 
 from . import __version__
 from .errors import JKSPNetError
+from .export_formats import DEFAULT_OPSET, TORCHSCRIPT_EXTRA
 from .files import write_atomic
 from .model import JKSPNet
 from .weights import ModelConfig, bundled_weights, load_into, load_weights
 
 INPUT_NAMES = ("l", "temperature")
 OUTPUT_NAMES = ("ab",)
-TORCHSCRIPT_EXTRA = "jkspnet.json"
-DEFAULT_OPSET = 18
-FORMATS = ("onnx", "torchscript")
 ONNX_HINT = "pip install 'jkspnet[onnx]'"
 
 

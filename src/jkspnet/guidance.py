@@ -20,11 +20,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from .color import rgb_to_lab
 from .errors import JKSPNetError
+
+if TYPE_CHECKING:  # torch only where hints become colours: parsing and checking need none
+    import torch
 
 SIDECAR_SUFFIX = ".hints.json"
 """A photo's hints file beside it: ``scan-012.hints.json`` for ``scan-012.tif``."""
@@ -272,6 +273,10 @@ def hint_targets(hints: Sequence[Hint]) -> list[ABTarget]:
     """Each hint's colour converted to its LAB chroma."""
     if not hints:
         return []
+    import torch
+
+    from .color import rgb_to_lab
+
     rgb = torch.tensor([h.color for h in hints], dtype=torch.float64).t() / 255.0
     lab = rgb_to_lab(rgb.reshape(3, 1, -1)).reshape(3, -1)
     return [

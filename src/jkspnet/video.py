@@ -32,19 +32,17 @@ import torch.nn.functional as F
 from .color import denormalize_l
 from .errors import JKSPNetError, PhotoError
 from .files import write_atomic
+from .filmfiles import (
+    _CONTAINERS,
+    DEFAULT_CODEC,
+    DEFAULT_CRF,
+    VIDEO_HINT,
+    VIDEO_SUFFIXES,
+    is_video,
+    output_suffix,
+)
 from .photos import Photo
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm"})
-"""Suffixes taken as films, both in folders and when named directly."""
-
-DEFAULT_CODEC = "libx264"
-DEFAULT_CRF = 18
-"""H.264 at constant quality 18: visually close to lossless, about the size of a good DVD rip."""
-
-VIDEO_HINT = "install the [video] extra: pip install 'jkspnet[video]'"
-
-_CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm"}
-_WEBM_CODECS = frozenset({"libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1", "librav1e"})
 _BATCH_PIXELS = 1 << 25  # full-resolution frames held at once: about 32 M pixels
 
 
@@ -71,22 +69,6 @@ def check_encoder(codec: str):
     if encoder.type != "video":
         raise JKSPNetError(f"{codec} is not a video encoder")
     return encoder
-
-
-def is_video(path: str | os.PathLike[str]) -> bool:
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES
-
-
-def output_suffix(source: Path, codec: str = DEFAULT_CODEC) -> str:
-    """The output's suffix: the input's own, unless that container cannot hold ``codec``.
-
-    WebM holds only VP8, VP9 and AV1, so a WebM input encoded with H.264 becomes Matroska
-    (``.mkv``), which also takes the WebM's audio unchanged.
-    """
-    suffix = source.suffix
-    if suffix.lower() == ".webm" and codec not in _WEBM_CODECS:
-        return ".mkv"
-    return suffix
 
 
 # ------------------------------------------------------------------------------ stabiliser

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from ..batch import BatchOptions, BatchResult, colorize_files, plan_outputs
 from ..errors import JKSPNetError, PhotoError
+from ..filmfiles import is_video
 from ..photos import _WRITABLE_SUFFIXES, OUTPUT_FORMATS, load_photo
-from ..video import is_video
 
 if TYPE_CHECKING:
     from ..guidance import Guidance

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import evaluate as evaluation
-from ..data import list_photos
 from ..errors import JKSPNetError
 from ..files import unwritable_reason
 from ..photos import find_photos
@@ -93,6 +91,8 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def _expand_lists(inputs: list[str]) -> list[str]:
     """Replace each .txt file among ``inputs`` by the photos it lists (one a line, as training)."""
+    from ..data import list_photos  # torch: imported when the command runs, not to parse
+
     expanded: list[str] = []
     for item in inputs:
         path = Path(item)
@@ -105,6 +105,8 @@ def _expand_lists(inputs: list[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """0 if every photo was scored, 1 if some failed; errors raise."""
+    from .. import evaluate as evaluation
+
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise JKSPNetError(f"{out}: exists and is not a folder")

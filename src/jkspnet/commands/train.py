@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..train import Trainer, resolve_config
 from .options import EXIT_OK
 
 _FLAGS = {
@@ -95,6 +94,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..train import Trainer, resolve_config  # torch: when the command runs
+
     flags = {name: getattr(args, name) for name in [*_FLAGS, *_SWITCHES]}
     config = resolve_config(args.resume, args.config, flags)
     trainer = Trainer(config, resume=args.resume is not None, progress=not args.quiet)

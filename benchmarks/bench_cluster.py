@@ -6,12 +6,16 @@ each as its own process, as a user runs them (imports and weights loading includ
 
   - plain: `python -m jkspnet colorize FOLDER -o OUT -q`;
   - ray: the same with `--ray`: a local Ray started, one worker (all the CPUs), Ray stopped;
-  - with --warm, ray, warm: `--ray HOST:PORT` on a Ray already running (`ray start --head`,
-    started before the rounds): actors and scheduling, without Ray's own start; its daemons'
-    CPU time is not counted. (Ray 2.60's token authentication refused this join here.)
+  - with --warm, ray_warm: `--ray HOST:PORT` on a Ray already running (`ray start --head`,
+    started before the rounds), as on a cluster that serves many runs: actors and scheduling,
+    without Ray's own start and stop; its daemons' CPU time is not counted. Head and driver
+    run with RAY_AUTH_MODE=token (Ray 2.5x's token authentication, one ~/.ray/auth_token):
+    without it the join is refused.
 
 Ray runs its workers at a lower priority (nice +15) than the driver; here they run at the
-plain process's (RAY_worker_niceness=0), so that a busy machine favours neither. Reported:
+plain process's (RAY_worker_niceness=0), so that a busy machine favours neither. Both Ray
+variants size their workers by default: on a machine without GPUs, one one-thread worker per
+CPU. Reported:
 wall seconds and CPU seconds (user + system of the process and all it started: Ray's daemons
 and workers, reaped by this process), medians of --rounds; files per second; the overhead of
 `--ray` in both. On a busy machine both move: wall time with the others' load, CPU time with
@@ -57,7 +61,7 @@ def make_folder(sources: list[Path], count: int, megapixels: float, folder: Path
         grey.save(folder / f"scan_{index:03d}.jpg", quality=90)
 
 
-EQUAL_NICENESS = {**os.environ, "RAY_worker_niceness": "0"}
+EQUAL_NICENESS = {**os.environ, "RAY_worker_niceness": "0", "RAY_AUTH_MODE": "token"}
 
 
 def adopt_orphans() -> None:
@@ -201,8 +205,12 @@ def main() -> None:
         **{f"{name}_s": round(value, 1) for name, value in median_wall.items()},
         **{f"{name}_cpu_s": round(value, 1) for name, value in median_cpu.items()},
         **{f"{name}_files_per_s": round(args.count / v, 2) for name, v in median_wall.items()},
-        "overhead_wall": f"{median_wall['ray'] / median_wall['plain'] - 1:+.1%}",
-        "overhead_cpu": f"{median_cpu['ray'] / median_cpu['plain'] - 1:+.1%}",
+        **{
+            f"overhead_{kind}{name[3:]}": f"{median[name] / median['plain'] - 1:+.1%}"
+            for kind, median in (("wall", median_wall), ("cpu", median_cpu))
+            for name in variants
+            if name != "plain"
+        },
         "stage_costs_at": f"{args.stage_megapixels:g} MP, one thread, batch of 16",
         **{f"{stage}_cpu_ms_per_photo": round(ms, 1) for stage, ms in costs.items()},
         "wall_s": {name: [round(v, 1) for v in values] for name, values in wall.items()},

@@ -337,3 +337,22 @@ def test_a_photo_that_kills_its_worker_every_time_fails_alone(
     assert sorted(row["output"] for row in rows) == sorted([*names, "poison.jpg"])  # once each
     # the first worker and one restarted in its place for each of the poison's deaths
     assert len({row["worker"] for row in rows}) >= 2
+
+
+def test_the_readme_ray_data_recipe_runs_as_written(local_ray, photos, tmp_path):
+    """README's recipe for users who already have a Dataset: its code block, executed."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    after = text.split("If you already have a Ray Dataset of paths", 1)[1]
+    block = after.split("```python\n", 1)[1].split("```", 1)[0]
+    sources = good(photos)[:4]
+    out = tmp_path / "new" / "out"  # not there yet
+    pairs = [(str(photos / name), str(out / f"{Path(name).stem}.png")) for name in sources]
+    dataset = ray.data.from_items([{"input": src, "output": dst} for src, dst in pairs])
+    namespace = {"dataset": dataset}
+    exec(compile(block, "README.md", "exec"), namespace)
+    rows = namespace["outcomes"].take_all()
+    assert sorted(row["output"] for row in rows) == sorted(dst for _, dst in pairs)
+    assert {row["status"] for row in rows} == {"done"}
+    for _, dst in pairs:
+        with Image.open(dst) as image:
+            assert image.mode == "RGB"

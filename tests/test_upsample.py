@@ -42,6 +42,16 @@ def test_box_mean_is_the_window_mean_inside_the_image():
     assert out[0, 0, 0, 0] == pytest.approx(x[0, 0, :2, :2].mean().item())
 
 
+@pytest.mark.parametrize("radius", [1, 3, 8])
+def test_box_mean_matches_a_brute_force_window_mean(radius):
+    x = torch.rand(2, 3, 19, 31, generator=torch.Generator().manual_seed(radius))
+    out = box_mean(x, radius)
+    assert out.dtype == x.dtype and out.shape == x.shape
+    for i, j in [(0, 0), (4, 30), (9, 15), (18, 7), (radius, radius + 1)]:
+        window = x[..., max(0, i - radius) : i + radius + 1, max(0, j - radius) : j + radius + 1]
+        assert torch.allclose(out[..., i, j], window.mean(dim=(-2, -1)), atol=1e-6)
+
+
 def test_constant_colour_stays_constant():
     lightness = _two_regions()
     ab = torch.tensor([12.0, -7.0])[:, None, None].expand(2, 8, 8).clone()

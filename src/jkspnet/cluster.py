@@ -7,8 +7,9 @@ Needs the ``[cluster]`` extra (Ray Data). What runs where:
   their input, existing outputs skipped unless ``overwrite``, folders that cannot be written),
   reads the manifest and leaves out what an earlier run already did, shows progress and appends
   each file's outcome to the manifest. It touches no pixels.
-- **The work** is cut into units: up to ``batch_size`` photos, or one whole film (its frames stay
-  in order for the stabiliser). Each unit is one block of a Ray Data dataset, mapped by an actor
+- **The work** is cut into units: up to ``batch_size`` photos (fewer where that gives each worker
+  :data:`_UNITS_PER_WORKER` units), or one whole film (its frames stay in order for the
+  stabiliser). Each unit is one block of a Ray Data dataset, mapped by an actor
   pool: every actor loads the Colorizer once (one GPU each, or a share of one, where the cluster
   has GPUs) and runs the batch engine, :func:`jkspnet.batch.colorize_files`, on its unit, so
   decoding, the network, encoding and the atomic write happen on the node where Ray placed the
@@ -469,11 +470,11 @@ def colorize_files(
     ``ray_address``: None uses the Ray this process has already joined, else starts a local one
     (``num_cpus`` CPUs, default all) and stops it at the end; ``"auto"`` or
     ``"ray://host:port"`` joins a cluster. ``workers``: the actor pool's size (default: one per
-    GPU, or one per 4 CPUs). With a ``manifest`` (a path, or a :class:`Manifest`), files an
-    earlier run recorded as done are not done again (with ``overwrite`` too, if it had the same
-    settings), and every outcome is appended to it. ``on_outcome`` is called in this process
-    for each file as its outcome arrives; ``report`` gets the ``error:``/``note:`` lines
-    (default: standard error).
+    GPU, or one one-thread worker per CPU as memory allows). With a ``manifest`` (a path, or a
+    :class:`Manifest`), files an earlier run recorded as done are not done again (with
+    ``overwrite`` too, if it had the same settings), and every outcome is appended to it.
+    ``on_outcome`` is called in this process for each file as its outcome arrives; ``report``
+    gets the ``error:``/``note:`` lines (default: standard error).
     """
     ray = import_ray()
     options = options or BatchOptions()

@@ -190,7 +190,7 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=_positive_int,
         help="with --ray: workers, each loading the network once (default: one per GPU, "
-        "else one per 4 CPUs; more than the GPUs share them)",
+        "else one one-thread worker per CPU, as memory allows; more than the GPUs share them)",
     )
 
 

@@ -5,10 +5,10 @@ timing). Two variants, alternated round by round over the whole folder with the 
 each as its own process, as a user runs them (imports and weights loading included):
 
   - plain: `python -m jkspnet colorize FOLDER -o OUT -q`;
-  - ray: the same with `--ray`: a local Ray started, one worker (all the CPUs), Ray stopped;
+  - ray: the same with `--ray`: a local Ray started, its workers, Ray stopped;
   - with --warm, ray_warm: `--ray HOST:PORT` on a Ray already running (`ray start --head`,
     started before the rounds), as on a cluster that serves many runs: actors and scheduling,
-    without Ray's own start and stop; its daemons' CPU time is not counted. Head and driver
+    without Ray's own start and stop; its daemons' CPU time counts. Head and driver
     run with RAY_AUTH_MODE=token (Ray 2.5x's token authentication, one ~/.ray/auth_token):
     without it the join is refused.
 
@@ -16,8 +16,9 @@ Ray runs its workers at a lower priority (nice +15) than the driver; here they r
 plain process's (RAY_worker_niceness=0), so that a busy machine favours neither. Both Ray
 variants size their workers by default: on a machine without GPUs, one one-thread worker per
 CPU. Reported:
-wall seconds and CPU seconds (user + system of the process and all it started: Ray's daemons
-and workers, reaped by this process), medians of --rounds; files per second; the overhead of
+wall seconds and CPU seconds (the whole machine's busy time from the start of the process
+until all it started has ended: Ray's daemons and workers included, and a warm head's idle
+daemons; run it on a quiet machine), medians of --rounds; files per second; the overhead of
 `--ray` in both. On a busy machine both move: wall time with the others' load, CPU time with
 threads spinning while they wait for a core. Then the per-photo CPU cost of each stage
 on one thread at --stage-megapixels (decode; L and the network's input; the network in a batch
@@ -32,7 +33,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
-import resource
 import shutil
 import socket
 import statistics
@@ -106,19 +106,27 @@ def start_head(environment: dict[str, str]) -> tuple[subprocess.Popen, str]:
     return head, f"127.0.0.1:{port}"
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine has been busy (all cores, /proc/stat, Linux): whatever a
+    run starts, wherever Ray re-parents it, is in the difference."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 def colorize(folder: Path, out: Path, *extra: str, keep: set[int]) -> tuple[float, float]:
-    """Wall and CPU seconds of one `jkspnet colorize` process (and all it started)."""
+    """Wall seconds of one `jkspnet colorize` process, and the machine's busy CPU seconds
+    meanwhile (until all it started has ended)."""
     shutil.rmtree(out, ignore_errors=True)
     command = [sys.executable, "-m", "jkspnet", "colorize", str(folder), "-o", str(out), "-q"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = machine_busy()
     start = time.perf_counter()
     done = subprocess.run([*command, *extra], env=EQUAL_NICENESS, capture_output=True, text=True)
     wall = time.perf_counter() - start
     reap_all(keep)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = machine_busy() - before
     if done.returncode != 0:
         raise SystemExit(f"jkspnet colorize {' '.join(extra)} failed:\n{done.stderr}")
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     return wall, cpu
 
 

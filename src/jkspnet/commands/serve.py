@@ -12,9 +12,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "serve",
         help="serve a local web page and HTTP API that colorize photos",
-        description="Serve the JKSPNet web page at http://HOST:PORT/ and the API at "
-        "/api/colorize and /api/health (described at /openapi.json). Needs the web "
-        "extra: pip install 'jkspnet[web]'. Binds to 127.0.0.1 unless --host says otherwise.",
+        description="Serve the JKSPNet web page at http://HOST:PORT/ (colour points, the "
+        "uncertainty overlay) and the API at /api/colorize (hints, reference), "
+        "/api/uncertainty and /api/health, described at /docs (served offline) and "
+        "/openapi.json. Needs the web extra: pip install 'jkspnet[web]'. Binds to 127.0.0.1 "
+        "unless --host says otherwise.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=_positive_int, default=8000, help="port (8000)")

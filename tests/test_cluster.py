@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +108,20 @@ def test_without_ray_one_line_names_the_extra(capsys, monkeypatch, tmp_path, fre
     code, _, err = run(capsys, "colorize", photo, "-o", tmp_path / "out", "--ray")
     assert code == 2
     assert err.count("\n") == 1 and "jkspnet[cluster]" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_wrong_cluster_address_is_one_line_at_once(capsys, tmp_path):
+    photo = tmp_path / "grey.png"
+    Image.new("L", (32, 24), 128).save(photo)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start = time.monotonic()
+    address = f"127.0.0.1:{port}"
+    code, _, err = run(capsys, "colorize", photo, "-o", tmp_path / "out", "--ray", address)
+    assert code == 2 and time.monotonic() - start < 30  # Ray alone retries for minutes
+    assert err.count("\n") == 1 and f"could not join Ray at {address}" in err
     assert not (tmp_path / "out").exists()
 
 

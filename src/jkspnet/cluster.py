@@ -407,6 +407,8 @@ def _connect(ray, address: str | None, num_cpus: int | None) -> bool:
     (None or ``local``); use the one this process already has if any. True if we started it."""
     if ray.is_initialized():
         return False
+    if address not in (None, "local"):
+        _check_reachable(address)
     try:
         if address in (None, "local"):
             # Workers at this process's priority, as in a run without Ray (Ray's default: +15).
@@ -424,6 +426,20 @@ def _connect(ray, address: str | None, num_cpus: int | None) -> bool:
         where = "start a local Ray" if address in (None, "local") else f"join Ray at {address}"
         raise JKSPNetError(f"could not {where}: {error}") from None
     return True
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """For ``host:port`` and ``ray://host:port``: a one-line error at once if nothing listens
+    there. Ray itself goes on retrying a wrong address for minutes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", or a form Ray checks itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        message = f"could not join Ray at {address}: nothing answers there ({reason})"
+        raise JKSPNetError(message) from None
 
 
 def _units(jobs: Sequence[Job], batch_size: int, workers: int = 1) -> list[list[Job]]:
@@ -486,10 +502,12 @@ def colorize_files(
     driver = _Driver(options, manifest, on_outcome, report)
     jobs = driver.plan(pairs, model)
     if not jobs:
+        driver.begin()
         return driver.finish(jobs)
 
     started = _connect(ray, ray_address, num_cpus)
     try:
+        driver.begin()
         nodes = [dict(node["Resources"]) for node in ray.nodes() if node.get("Alive")]
         if model.device == "cpu":
             for node in nodes:
@@ -517,6 +535,7 @@ class _Driver:
         self.planned: dict[Path, Job] = {}  # by absolute output
         self.finished: set[Path] = set()
         self.resume = _Resume()
+        self.unrecorded: tuple[int, int, list[FileOutcome]] = (0, 0, [])  # until begin()
         self.settings: dict[str, Any] = {}
         self.clock = time.monotonic()
 
@@ -594,11 +613,17 @@ class _Driver:
             todo.append(job)
         if self.manifest is not None and before:
             self.say(self.resume.line(self.manifest))
+        self.unrecorded = (len(pairs), len(todo), new)
+        return todo
+
+    def begin(self) -> None:
+        """Start the run's record: its header and the outcomes the plan found. Once Ray is
+        there (or no work needs it), so that a run that never starts leaves OUT as it was."""
+        files, todo, new = self.unrecorded
         if self.manifest is not None and (new or todo):
-            self.manifest.start(self.settings, len(pairs), len(todo))
+            self.manifest.start(self.settings, files, todo)
         for outcome in new:
             self.outcome(outcome)
-        return todo
 
     def _row(self, before: dict[str, dict], output: Path) -> dict | None:
         return None if self.manifest is None else before.get(self.manifest.key(output))

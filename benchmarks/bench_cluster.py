@@ -23,7 +23,7 @@ daemons; run it on a quiet machine), medians of --rounds; files per second; the 
 threads spinning while they wait for a core. Then the per-photo CPU cost of each stage
 on one thread at --stage-megapixels (decode; L and the network's input; the network in a batch
 of 16; upsampling and LAB to RGB; encode and write), from which README's table projects larger
-runs.
+runs. Each round also times a bare local `ray.init` and `ray.shutdown` in a process of their own.
 
     python benchmarks/bench_cluster.py --photos photos --rounds 3 --out bench-cluster.json
 """
@@ -130,6 +130,31 @@ def colorize(folder: Path, out: Path, *extra: str, keep: set[int]) -> tuple[floa
     return wall, cpu
 
 
+RAY_START_STOP = """
+import logging, time, ray
+from jkspnet.cluster import _LOCAL_OBJECT_STORE
+start = time.perf_counter()
+ray.init(address="local", include_dashboard=False, object_store_memory=_LOCAL_OBJECT_STORE,
+         logging_level=logging.WARNING)
+started = time.perf_counter()
+ray.shutdown()
+print(started - start, time.perf_counter() - started)
+"""
+
+
+def ray_start_stop(keep: set[int]) -> tuple[float, float]:
+    """Seconds of a bare local ``ray.init`` and ``ray.shutdown``, with the options ``--ray``
+    starts its own Ray with: the part of a cold run's overhead that no design on Ray avoids."""
+    done = subprocess.run(
+        [sys.executable, "-c", RAY_START_STOP], env=EQUAL_NICENESS, capture_output=True, text=True
+    )
+    reap_all(keep)
+    if done.returncode != 0:
+        raise SystemExit(f"a bare ray.init failed:\n{done.stderr}")
+    init, shutdown = (float(value) for value in done.stdout.split())
+    return init, shutdown
+
+
 def stage_costs(sources: list[Path], megapixels: float, work: Path) -> dict[str, float]:
     """CPU milliseconds per photo of each stage, on one thread, for a batch of 16 photos of
     ``megapixels`` (CPU time, not wall time: other work on the machine barely moves it)."""
@@ -185,6 +210,8 @@ def main() -> None:
         variants["ray_warm"] = ("--ray", address)
     wall: dict[str, list[float]] = {name: [] for name in variants}
     cpu: dict[str, list[float]] = {name: [] for name in variants}
+    ray_init: list[float] = []
+    ray_shutdown: list[float] = []
     try:
         folder = work / "in"
         folder.mkdir()
@@ -197,6 +224,9 @@ def main() -> None:
                 cpu[name].append(cpu_seconds)
                 print(f"round {round_ + 1}: {name}: {seconds:.1f} s, {cpu_seconds:.1f} CPU s",
                       flush=True)  # fmt: skip
+            init, shutdown = ray_start_stop(keep={head.pid} if head else set())
+            ray_init.append(init)
+            ray_shutdown.append(shutdown)
         costs = stage_costs(sources, args.stage_megapixels, work)
     finally:
         if head is not None:
@@ -219,6 +249,8 @@ def main() -> None:
             for name in variants
             if name != "plain"
         },
+        "bare_ray_init_s": round(statistics.median(ray_init), 2),
+        "bare_ray_shutdown_s": round(statistics.median(ray_shutdown), 2),
         "stage_costs_at": f"{args.stage_megapixels:g} MP, one thread, batch of 16",
         **{f"{stage}_cpu_ms_per_photo": round(ms, 1) for stage, ms in costs.items()},
         "wall_s": {name: [round(v, 1) for v in values] for name, values in wall.items()},

@@ -1,5 +1,5 @@
 """Network throughput at 128x128 by backend: eager, channels_last, bf16, compile, ONNX Runtime,
-and JKSPNet's own inference form (``jkspnet.inference.InferenceNet``, what ``jkspnet colorize``
+and JKSPNet's own inference form (``jkspnet.nn.inference.InferenceNet``, what ``jkspnet colorize``
 runs: bf16 on CPUs with native bf16, else fp32).
 
 For each batch size the variants are measured alternately in one process (this machine's speed
@@ -30,9 +30,9 @@ from pathlib import Path
 import torch
 
 from jkspnet import JKSPNet
-from jkspnet.inference import InferenceNet
-from jkspnet.pipeline import cpu_has_native_bf16
-from jkspnet.weights import ModelConfig
+from jkspnet.nn.inference import InferenceNet
+from jkspnet.nn.weights import ModelConfig
+from jkspnet.pipeline.checks import cpu_has_native_bf16
 
 FLOP_PER_IMAGE = 25.96e9  # forward at 128x128, by torch.utils.flop_counter (see test_model)
 VARIANTS = (
@@ -102,7 +102,7 @@ def build_variants(
 
         variants["compile bf16"] = compile_bf16
     if "onnxruntime" in wanted and onnx_path is not None:
-        from jkspnet.backends import OnnxColorizer
+        from jkspnet.pipeline.backends import OnnxColorizer
 
         session = OnnxColorizer(onnx_path, device="cpu")
         variants["onnxruntime"] = lambda x: session.predict_ab(x, 1.0)
@@ -153,7 +153,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = None
         if "onnxruntime" in wanted:
-            from jkspnet.export import export_onnx
+            from jkspnet.nn.export import export_onnx
 
             onnx_path = export_onnx(model, ModelConfig(size=args.size), Path(tmp) / "m.onnx")
         variants = build_variants(model, onnx_path, wanted)

@@ -47,7 +47,7 @@ from PIL import Image
 from results import print_and_save
 
 from jkspnet import Colorizer
-from jkspnet.photos import load_photo, save_photo
+from jkspnet.media.photos import load_photo, save_photo
 
 
 def make_folder(sources: list[Path], count: int, megapixels: float, folder: Path) -> None:
@@ -132,7 +132,7 @@ def colorize(folder: Path, out: Path, *extra: str, keep: set[int]) -> tuple[floa
 
 RAY_START_STOP = """
 import logging, time, ray
-from jkspnet.cluster import _LOCAL_OBJECT_STORE
+from jkspnet.cluster.driver import _LOCAL_OBJECT_STORE
 start = time.perf_counter()
 ray.init(address="local", include_dashboard=False, object_store_memory=_LOCAL_OBJECT_STORE,
          logging_level=logging.WARNING)

@@ -7,12 +7,13 @@ original, beside the grey baseline, exactly as ``jkspnet eval`` scores (PSNR on 
 Hasler & Suesstrunk). The variants:
 
 - ``T``: the annealed-mean temperature, ``softmax(logits / T)``;
-- ``up``: ``bilinear`` or ``guided`` (edge-aware, :mod:`jkspnet.upsample`) to full resolution;
+- ``up``: ``bilinear`` or ``guided`` (edge-aware, :mod:`jkspnet.colour.upsample`) to full
+  resolution;
 - ``shape``: ``square`` (the photo squashed to size x size, as trained) or ``aspect`` (short side
   ``size``, the long side the photo's aspect, rounded to a multiple of 8);
 - ``tta``: ``none`` or ``flip`` (the bin distributions averaged with those of the mirrored photo);
 - ``conf``: confidence-aware decoding with strength ``gamma``
-  (:func:`jkspnet.decoding.confident_ab`), 0 = off.
+  (:func:`jkspnet.colour.decoding.confident_ab`), 0 = off.
 
 It also reports the global colour cast: the mean predicted a and b against the truth's.
 
@@ -32,14 +33,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from jkspnet import metrics
-from jkspnet.color import normalize_l
-from jkspnet.data import list_photos
-from jkspnet.decoding import aspect_shape, confident_ab
-from jkspnet.distribution import MAX_ENTROPY, entropy
-from jkspnet.model import ab_bins
-from jkspnet.photos import load_photo
-from jkspnet.pipeline import Colorizer
+from jkspnet.colour.decoding import aspect_shape, confident_ab
+from jkspnet.colour.spaces import normalize_l
+from jkspnet.engines import metrics
+from jkspnet.media.photos import load_photo
+from jkspnet.nn.distribution import MAX_ENTROPY, entropy
+from jkspnet.nn.model import ab_bins
+from jkspnet.pipeline.colorizer import Colorizer
+from jkspnet.training.data import list_photos
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The full-resolution finish of photos (guided upsampling and LAB to 8-bit RGB), with the guided
-filter's box means as running sums (jkspnet.upsample.box_mean) against one 2-D avg_pool2d (how
-they were computed before), alternated round by round in one process, on one thread.
+filter's box means as running sums (jkspnet.colour.upsample.box_mean) against one 2-D avg_pool2d
+(how they were computed before), alternated round by round in one process, on one thread.
 
 The photos: --count greyscale JPEGs of --megapixels, made from real photos; their network output
 is computed once. CPU time of the finishing thread, so that other work barely moves it.
@@ -21,8 +21,9 @@ import torch.nn.functional as F
 from bench_cluster import make_folder
 from results import print_and_save
 
-from jkspnet import Colorizer, upsample
-from jkspnet.photos import load_photo
+from jkspnet import Colorizer
+from jkspnet.colour import upsample
+from jkspnet.media.photos import load_photo
 
 
 def avg_pool_box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:

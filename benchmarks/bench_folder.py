@@ -36,7 +36,7 @@ from skimage.color import lab2rgb, rgb2lab
 
 from jkspnet import JKSPNet
 from jkspnet.cli import main as cli_main
-from jkspnet.weights import bundled_weights, load_into, load_weights
+from jkspnet.nn.weights import bundled_weights, load_into, load_weights
 
 MEGAPIXELS = (0.3, 1.0, 2.0, 4.0, 8.0, 12.0)
 ASPECTS = (4 / 3, 3 / 2, 3 / 4)

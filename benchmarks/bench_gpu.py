@@ -29,8 +29,8 @@ from bench_train import FLOP_PER_IMAGE_FWD, TRAIN_FACTOR, make_step
 from PIL import Image
 
 from jkspnet import JKSPNet
-from jkspnet.inference import InferenceNet
-from jkspnet.pipeline import Colorizer
+from jkspnet.nn.inference import InferenceNet
+from jkspnet.pipeline.colorizer import Colorizer
 
 DEVICE = torch.device("cuda")
 
@@ -106,7 +106,7 @@ def profile(step) -> None:
 
 def loader_throughput(photos: str, batch: int, size: int, workers: int = 6) -> float:
     """Crops per second that `jkspnet train`'s data loader delivers (cached photos, 256 side)."""
-    from jkspnet.data import EpochSampler, PhotoCrops, list_photos, scan_photos
+    from jkspnet.training.data import EpochSampler, PhotoCrops, list_photos, scan_photos
 
     scanned = scan_photos(list_photos([photos]), cache=True, load_side=256, threads=workers)
     crops = PhotoCrops(scanned.photos, crop_size=size, images=scanned.images, load_side=256)

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from jkspnet import Colorizer, metrics
+from jkspnet import Colorizer
+from jkspnet.engines import metrics
 
 
 def run_measured(command: list[str]) -> tuple[float, float]:

@@ -65,7 +65,7 @@ def memory_mib(pid: int, field: str = "VmHWM") -> float | None:
 def start_server(args: argparse.Namespace, folder: Path) -> tuple[subprocess.Popen, str]:
     weights = args.weights
     if weights is None:
-        from jkspnet.weights import bundled_weights
+        from jkspnet.nn.weights import bundled_weights
 
         if bundled_weights() is None:
             import torch

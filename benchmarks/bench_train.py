@@ -18,7 +18,7 @@ import time
 import torch
 
 from jkspnet import JKSPNet
-from jkspnet.losses import ColorizationLoss
+from jkspnet.training.losses import ColorizationLoss
 
 FLOP_PER_IMAGE_FWD = 25.96e9  # 128x128 forward, by torch.utils.flop_counter
 TRAIN_FACTOR = 3  # forward + backward is about three forwards

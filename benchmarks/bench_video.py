@@ -8,10 +8,10 @@ bundled ones) as `jkspnet colorize` does, with and without the stabiliser, and r
 * frames per second end to end, and for decoding alone, the pipeline alone (prepare,
   network, stabiliser, finish; no file) and encoding alone (H.264, CRF 18), so the shares show.
   Timed runs alternate over ``--rounds`` (this machine's speed drifts); medians are reported;
-* flicker (mean |Δab| where the picture stands still; `jkspnet.metrics.flicker`) over the
-  static shot, stabilised and not;
+* flicker (mean |Δab| where the picture stands still; `jkspnet.engines.film_metrics.flicker`) over
+  the static shot, stabilised and not;
 * ab error against the photos' true colours where the pan moves
-  (`jkspnet.metrics.motion_ab_error`), stabilised and not: smearing would raise it;
+  (`jkspnet.engines.film_metrics.motion_ab_error`), stabilised and not: smearing would raise it;
 * the frames where the stabiliser saw a cut (the clip has one).
 
     python benchmarks/bench_video.py --seconds 5 --out bench-video.json
@@ -35,9 +35,9 @@ import torch
 from PIL import Image
 
 from jkspnet import Colorizer
-from jkspnet.metrics import flicker, motion_ab_error
-from jkspnet.photos import Photo
-from jkspnet.video import colorize_video, probe, write_video
+from jkspnet.engines.film_metrics import flicker, motion_ab_error
+from jkspnet.media.photos import Photo
+from jkspnet.media.video import colorize_video, probe, write_video
 
 RATE = 24
 
@@ -98,8 +98,8 @@ def decode_only(path: Path) -> int:
 
 def pipeline_only(colorizer: Colorizer, grey: list[np.ndarray], batch: int) -> None:
     """prepare, network and finish in batches, as colorize_video runs them, without files."""
-    from jkspnet.color import denormalize_l
-    from jkspnet.video import Stabilizer
+    from jkspnet.colour.spaces import denormalize_l
+    from jkspnet.media.video import Stabilizer
 
     stabilizer = Stabilizer()
     for start in range(0, len(grey), batch):

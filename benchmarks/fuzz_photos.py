@@ -38,7 +38,7 @@ from tests.hostile import EDITS, check_photo, mutate, seed_photos
 
 from jkspnet import Colorizer, JKSPNet
 from jkspnet.errors import PhotoError, PhotoTooLargeError
-from jkspnet.photos import load_photo
+from jkspnet.media.photos import load_photo
 
 
 def random_edits(rng: random.Random) -> list[tuple[str, int, int]]:

@@ -2,7 +2,7 @@
 
 ``BAD`` holds files that must be refused with a one-line reason; ``AWKWARD`` holds files that
 are odd but valid and must come out colorized. ``seed_photos`` and ``mutate`` feed the fuzzers
-(``tests/test_photos.py`` through hypothesis, ``benchmarks/fuzz_photos.py`` for longer runs).
+(``tests/media/test_photos.py`` through hypothesis, ``benchmarks/fuzz_photos.py`` for longer runs).
 """
 
 from __future__ import annotations

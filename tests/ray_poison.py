@@ -1,5 +1,6 @@
-"""A Ray worker setup hook for ``test_cluster.py``: a photo named ``poison*`` kills the worker
-process that decodes it, as a decoder crash or the kernel's out-of-memory killer would.
+"""A Ray worker setup hook for ``tests/cluster/test_cluster.py``: a photo named ``poison*`` kills
+the worker process that decodes it, as a decoder crash or the kernel's out-of-memory killer
+would.
 
 Installed in the workers only (``worker_process_setup_hook``); the test process never runs it.
 """
@@ -10,7 +11,7 @@ import os
 
 
 def install() -> None:
-    from jkspnet import batch
+    from jkspnet.engines import batch
 
     load = batch._load
 

@@ -1,6 +1,6 @@
-"""The package's layers (docs/architecture.md): each module imports only from its own layer or
-those below; only the command layer imports argparse, and nothing else imports the commands;
-the parser and the Ray driver import no torch."""
+"""The package's layers (docs/architecture.md): each folder is a layer, and a module imports
+only from its own folder or the layers below it; only the command layer imports argparse, and
+nothing else imports the commands; the parser and the Ray driver import no torch."""
 
 from __future__ import annotations
 
@@ -13,32 +13,23 @@ import jkspnet
 
 PACKAGE = Path(jkspnet.__file__).parent
 
-LAYERS = {
-    1: {
-        "model",
-        "inference",
-        "weights",
-        "color",
-        "losses",
-        "metrics",
-        "files",
-        "errors",
-        "decoding",
-        "upsample",
-        "distribution",
-        "filmfiles",
-        "export_formats",
-    },
-    2: {"photos", "video", "data", "guidance"},
-    3: {"pipeline", "backends", "export", "propagation"},
-    4: {"batch", "cluster", "train", "checkpoints", "distributed", "evaluate"},
-    5: {"server", "cli", "__main__", "commands"},
+LAYERS = {  # folders (and the few top-level modules) from the bottom up
+    0: {"errors"},
+    1: {"colour"},
+    2: {"media"},
+    3: {"nn"},
+    4: {"pipeline"},
+    5: {"engines", "training"},
+    6: {"cluster", "serve"},
+    7: {"commands", "batch", "video"},  # batch and video: README's import paths, re-exports
+    8: {"cli", "__main__"},
 }
 LAYER_OF = {name: layer for layer, names in LAYERS.items() for name in names}
 
 
 def _module_name(path: Path) -> str:
-    """``commands`` for anything in the commands package, else the module's file name."""
+    """The folder of a module in a subpackage (``media`` for media/photos.py), else the module's
+    file name."""
     relative = path.relative_to(PACKAGE)
     return relative.parts[0] if len(relative.parts) > 1 else relative.stem
 
@@ -84,6 +75,23 @@ def test_every_module_has_a_layer():
     assert names == set(LAYER_OF)
 
 
+def test_the_package_is_folders_with_few_modules_beside_them():
+    """The layers are folders: at most five modules beside at least five subpackages."""
+    modules = {path.name for path in PACKAGE.glob("*.py")} - {"__init__.py"}
+    folders = {path.parent.name for path in PACKAGE.glob("*/__init__.py")}
+    assert len(modules) <= 5, sorted(modules)
+    assert len(folders) >= 5, sorted(folders)
+
+
+def test_no_module_is_over_500_lines():
+    long = {
+        str(path.relative_to(PACKAGE)): lines
+        for path in PACKAGE.rglob("*.py")
+        if (lines := len(path.read_text("utf-8").splitlines())) > 500
+    }
+    assert not long
+
+
 def test_only_the_command_layer_imports_argparse_or_the_commands():
     for path in _library_modules():
         imports = _imports(path)
@@ -91,13 +99,15 @@ def test_only_the_command_layer_imports_argparse_or_the_commands():
         assert not imports & {"commands", "cli"}, path.name
 
 
-def test_modules_import_only_their_own_layer_or_below():
+def test_modules_import_only_their_own_folder_or_layers_below():
     for path in PACKAGE.rglob("*.py"):
         name = _module_name(path)
         if name == "__init__":
             continue
         above = {
-            other for other in _imports(path) & set(LAYER_OF) if LAYER_OF[other] > LAYER_OF[name]
+            other
+            for other in _imports(path) & set(LAYER_OF)
+            if other != name and LAYER_OF[other] >= LAYER_OF[name]
         }
         assert not above, f"{path.relative_to(PACKAGE)} imports {sorted(above)} from above"
 
@@ -107,7 +117,8 @@ def test_parsing_and_the_ray_driver_import_no_torch():
     would cost every ``jkspnet --help`` and every Ray run's start about 1.5 s of CPU."""
     code = (
         "import sys\n"
-        "import jkspnet, jkspnet.cluster, jkspnet.batch, jkspnet.guidance\n"
+        "import jkspnet, jkspnet.cluster, jkspnet.batch, jkspnet.media.hints\n"
+        "import jkspnet.training.config\n"
         "from jkspnet.commands import build_parser\n"
         "build_parser().parse_args(['colorize', 'in', '-o', 'out', '--ray'])\n"
         "print('torch' in sys.modules)\n"

@@ -1,8 +1,8 @@
 """JKSPNet: automatic photo colorization with a small U-Net over the LAB colour space.
 
 The names below are imported on first use (PEP 562), so that ``import jkspnet.cluster`` or
-``import jkspnet.files`` does not import torch: a Ray driver or a bookkeeping actor that touches
-no pixels starts in a fraction of the time.
+``import jkspnet.media.files`` does not import torch: a Ray driver or a bookkeeping actor that
+touches no pixels starts in a fraction of the time.
 """
 
 from __future__ import annotations
@@ -16,21 +16,21 @@ _EXPORTS = {
     "JKSPNetError": "errors",
     "PhotoError": "errors",
     "WeightsError": "errors",
-    "Hint": "guidance",
-    "HintError": "guidance",
-    "parse_hints": "guidance",
-    "JKPSNET": "model",
-    "NUM_BINS": "model",
-    "JKSPNet": "model",
-    "ab_bins": "model",
-    "Colorizer": "pipeline",
+    "Hint": "media.hints",
+    "HintError": "media.hints",
+    "parse_hints": "media.hints",
+    "JKPSNET": "nn.model",
+    "NUM_BINS": "nn.model",
+    "JKSPNet": "nn.model",
+    "ab_bins": "nn.model",
+    "Colorizer": "pipeline.colorizer",
 }
 
 if TYPE_CHECKING:
     from .errors import JKSPNetError, PhotoError, WeightsError
-    from .guidance import Hint, HintError, parse_hints
-    from .model import JKPSNET, NUM_BINS, JKSPNet, ab_bins
-    from .pipeline import Colorizer
+    from .media.hints import Hint, HintError, parse_hints
+    from .nn.model import JKPSNET, NUM_BINS, JKSPNet, ab_bins
+    from .pipeline.colorizer import Colorizer
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,5 @@
-"""``jkspnet colorize``: photos and films (files, folders, globs), through :mod:`jkspnet.batch`."""
+"""``jkspnet colorize``: photos and films (files, folders, globs), through
+:mod:`jkspnet.engines.batch`."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..batch import BatchOptions, BatchResult, colorize_files, plan_outputs
+from ..engines.batch import BatchOptions, BatchResult, colorize_files
+from ..engines.plan import plan_outputs
 from ..errors import JKSPNetError, PhotoError
-from ..filmfiles import is_video
-from ..photos import _WRITABLE_SUFFIXES, OUTPUT_FORMATS, load_photo
+from ..media.codecs import is_video
+from ..media.photos import _WRITABLE_SUFFIXES, OUTPUT_FORMATS, load_photo
 
 if TYPE_CHECKING:
-    from ..guidance import Guidance
+    from ..media.hints import Guidance
 from .options import (
     EXIT_FAILED,
     EXIT_OK,
@@ -96,7 +98,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 # Guided colour (issue 15): the options only; the logic is in guidance.py and pipeline.py.
 def _add_guided_options(parser: argparse.ArgumentParser) -> None:
-    from ..guidance import SIDECAR_SUFFIX
+    from ..media.hints import SIDECAR_SUFFIX
 
     guided = parser.add_argument_group("guided colour (photos)")
     guided.add_argument(
@@ -148,7 +150,7 @@ def guidance_from_options(args: argparse.Namespace, pairs) -> Guidance | None:
     """The guided-colour options, checked before any work: a usage error (one line, exit 2)
     for hints given for several photos, bad hints, a missing reference, a bad map path.
     None where nothing but the sidecars (the engine's default) guides the photos."""
-    from ..guidance import Guidance, HintSource, parse_hint_argument, read_hints_file
+    from ..media.hints import Guidance, HintSource, parse_hint_argument, read_hints_file
 
     given = None
     if args.hints is not None or args.hint:

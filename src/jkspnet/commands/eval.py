@@ -1,4 +1,5 @@
-"""``jkspnet eval``: score colorizations of a photo set (:func:`jkspnet.evaluate.evaluate`)."""
+"""``jkspnet eval``: score colorizations of a photo set
+(:func:`jkspnet.engines.evaluate.evaluate`)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import argparse
 from pathlib import Path
 
 from ..errors import JKSPNetError
-from ..files import unwritable_reason
-from ..photos import find_photos
+from ..media.files import unwritable_reason
+from ..media.photos import find_photos
 from .options import (
     EXIT_FAILED,
     EXIT_OK,
@@ -91,7 +92,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def _expand_lists(inputs: list[str]) -> list[str]:
     """Replace each .txt file among ``inputs`` by the photos it lists (one a line, as training)."""
-    from ..data import list_photos  # torch: imported when the command runs, not to parse
+    from ..training.data import list_photos  # torch: imported when the command runs, not to parse
 
     expanded: list[str] = []
     for item in inputs:
@@ -105,7 +106,8 @@ def _expand_lists(inputs: list[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """0 if every photo was scored, 1 if some failed; errors raise."""
-    from .. import evaluate as evaluation
+    from ..engines import evaluate as evaluation
+    from ..engines.report import format_table
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -139,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     if summary["skipped_grey_truth"]:
         notes.append(f"{summary['skipped_grey_truth']} skipped (grey truth)")
     print(f"{', '.join(notes)}; AuC at {summary['auc_size']}, the rest at full resolution")
-    print(evaluation.format_table(summary))
+    print(format_table(summary))
     names = [evaluation.SUMMARY_NAME, evaluation.PER_IMAGE_NAME]
     written = names + ([evaluation.GRID_NAME] if args.grid else [])
     print(f"wrote {', '.join(str(out / name) for name in written)}")

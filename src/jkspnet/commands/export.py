@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import JKSPNetError
-from ..export_formats import DEFAULT_OPSET, FORMATS, TORCHSCRIPT_EXTRA
+from ..nn.formats import DEFAULT_OPSET, FORMATS, TORCHSCRIPT_EXTRA
 from .options import EXIT_OK, _size
 
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         raise JKSPNetError(f"{output}: is a folder; -o takes a file name")
     if args.opset < 17:
         raise JKSPNetError(f"--opset must be at least 17, got {args.opset}")
-    from ..export import export  # torch: when the command runs
+    from ..nn.export import export  # torch: when the command runs
 
     path = export(args.format, output, args.weights, size=args.size, opset=args.opset)
     print(f"wrote {path} ({args.format}, {path.stat().st_size / 1e6:.1f} MB)")

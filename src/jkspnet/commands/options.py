@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..photos import DEFAULT_MAX_PIXELS
+from ..media.photos import DEFAULT_MAX_PIXELS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -53,7 +53,7 @@ def _size(text: str) -> int:
 
 def colorizer_from_options(args: argparse.Namespace):
     """The Colorizer that :func:`add_model_options`' flags (and ``--backend``, if any) ask for."""
-    from ..backends import configured_colorizer
+    from ..pipeline.backends import configured_colorizer
 
     return configured_colorizer(
         getattr(args, "backend", "torch"),

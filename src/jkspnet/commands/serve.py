@@ -1,10 +1,10 @@
-"""``jkspnet serve``: the web page and HTTP API of :func:`jkspnet.server.create_app`."""
+"""``jkspnet serve``: the web page and HTTP API of :func:`jkspnet.serve.app.create_app`."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..server import DEFAULT_MAX_BYTES, DEFAULT_SERVER_MAX_PIXELS, _require_web, create_app
+from ..serve.app import DEFAULT_MAX_BYTES, DEFAULT_SERVER_MAX_PIXELS, _require_web, create_app
 from .options import EXIT_OK, _positive_int, add_model_options, colorizer_from_options
 
 

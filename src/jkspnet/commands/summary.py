@@ -19,7 +19,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..model import summary_text
+    from ..nn.model import summary_text
 
     print(summary_text(batch=args.batch, size=args.size))
     return EXIT_OK

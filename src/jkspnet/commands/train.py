@@ -1,4 +1,5 @@
-"""``jkspnet train``: a run of :class:`jkspnet.train.Trainer`, configured by flags and TOML."""
+"""``jkspnet train``: a run of :class:`jkspnet.training.trainer.Trainer`, configured by flags and
+TOML."""
 
 from __future__ import annotations
 
@@ -94,7 +95,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train import Trainer, resolve_config  # torch: when the command runs
+    from ..training.config import resolve_config
+    from ..training.trainer import Trainer  # torch: when the command runs
 
     flags = {name: getattr(args, name) for name in [*_FLAGS, *_SWITCHES]}
     config = resolve_config(args.resume, args.config, flags)

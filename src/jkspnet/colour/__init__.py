@@ -1,0 +1,1 @@
+"""Colour: the LAB conversions, decoding ab from the network's bins, upsampling."""

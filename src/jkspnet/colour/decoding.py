@@ -1,0 +1,60 @@
+"""From the network's 313-bin distributions to colour: input shape and confidence.
+
+Two choices the seed leaves open, each measured on photos whose source the network never saw
+(``benchmarks/bench_decoding.py``; figures in MODEL_CARD.md):
+
+- **The input's shape.** Training sees square crops; a photo can be squashed into the square or,
+  since the network is fully convolutional, shown at its own aspect ratio (short side ``size``,
+  the long side rounded to a multiple of 8, the network's stride). :func:`aspect_shape`.
+- **Confidence.** Where the distribution is flat (high entropy) the network is guessing, and the
+  mean of a flat distribution is some brownish compromise, the "sepia cast" of an unsure
+  colorizer. :func:`confident_ab` shrinks those pixels' chroma toward grey and leaves confident
+  pixels as vivid as the temperature makes them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+MAX_ASPECT = 4.0
+"""The long side of an aspect-shaped input is at most this many times the short side."""
+
+CONFIDENT_QUANTILE = 0.9
+"""A pixel at least as confident as this share of the photo's pixels keeps its full chroma."""
+
+
+def aspect_shape(height: int, width: int, size: int) -> tuple[int, int]:
+    """The network input (h, w) for a photo: short side ``size``, the photo's aspect ratio.
+
+    The long side is rounded to a multiple of 8 and capped at :data:`MAX_ASPECT` times ``size``.
+    """
+    if height <= 0 or width <= 0:
+        raise ValueError(f"a photo has a positive size, got {width}x{height}")
+    ratio = min(MAX_ASPECT, max(height, width) / min(height, width))
+    long_side = max(size, 8 * round(size * ratio / 8))
+    return (size, long_side) if width >= height else (long_side, size)
+
+
+def confident_ab(ab: torch.Tensor, flatness: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Shrink the chroma of unsure pixels toward grey.
+
+    ``ab``: (2, h, w) (or (N, 2, h, w)); ``flatness``: the normalised entropy (h, w) (or
+    (N, h, w)), as :func:`jkspnet.nn.distribution.normalized_entropy` gives. A pixel's
+    confidence is ``1 - flatness``; relative to the photo's :data:`CONFIDENT_QUANTILE`
+    quantile of confidence and raised to ``gamma`` it scales the pixel's ab (at most 1).
+    ``gamma`` 0 leaves ab as it is.
+    """
+    if gamma < 0:
+        raise ValueError(f"gamma must be >= 0, got {gamma}")
+    if gamma == 0:
+        return ab
+    confidence = (1.0 - flatness.float()).clamp(min=0)
+    batched = confidence.dim() == 3
+    flat = confidence.reshape(confidence.shape[0], -1) if batched else confidence.reshape(1, -1)
+    reference = torch.quantile(flat, CONFIDENT_QUANTILE, dim=1).clamp(min=1e-6)
+    reference = reference.view(-1, 1, 1) if batched else reference.view(1, 1)
+    scale = (confidence / reference).clamp(max=1.0).pow(gamma)
+    return ab * (scale[:, None] if batched else scale[None])
+
+
+__all__ = ["CONFIDENT_QUANTILE", "MAX_ASPECT", "aspect_shape", "confident_ab"]

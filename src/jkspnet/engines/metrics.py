@@ -1,0 +1,474 @@
+"""The field's colorization metrics: PSNR, SSIM, colorfulness (CF, ΔCF) and Zhang et al.'s AuC.
+
+Images are 8-bit sRGB arrays of shape (H, W, 3): numpy ``uint8`` arrays, or CPU/GPU ``torch.uint8``
+tensors of the same layout (they are copied to numpy). A prediction and its ground truth must have
+the same shape.
+
+* :func:`psnr` and :func:`ssim` reproduce ``skimage.metrics.peak_signal_noise_ratio`` and
+  ``skimage.metrics.structural_similarity(..., channel_axis=2, data_range=255)`` (7x7 uniform
+  window, sample covariance, K1 = 0.01, K2 = 0.03), without depending on scikit-image.
+* :func:`colorfulness` is Hasler & Süsstrunk (2003) as DDColor computes it (absolute opponent
+  channels); :func:`delta_colorfulness` gives the set's ΔCF and the mean per-photo |ΔCF|.
+* :func:`auc_ab` is the AuC of Zhang, Isola & Efros (2016): the share of pixels whose ab error
+  (Euclidean distance in the a*b* plane of CIE LAB) is at most ``t``, for ``t`` = 0, 1, ..., 150,
+  averaged over those 151 thresholds. With per-pixel weights (:func:`rebalanced_pixel_weights`,
+  1 / p(bin of the truth colour)) it is the class-rebalanced AuC.
+* Films' flicker and smearing are in :mod:`jkspnet.engines.film_metrics`.
+* :func:`score_image` gathers one photo's scores in an :class:`ImageScores`;
+  :func:`aggregate_scores` combines a set of them into a :class:`SetScores`.
+
+No perceptual metric (LPIPS, FID) is provided.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..colour.spaces import rgb_to_lab
+from ..nn.model import ab_bins
+
+ImageLike = np.ndarray | torch.Tensor
+
+DATA_RANGE = 255.0
+"""Data range of 8-bit images, used by PSNR and SSIM."""
+
+SSIM_WINDOW = 7
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+
+
+AUC_THRESHOLDS: tuple[int, ...] = tuple(range(151))
+"""Zhang et al.'s ab error thresholds: 0, 1, ..., 150 (inclusive)."""
+
+_NEAREST_BIN_CHUNK = 1 << 15
+
+
+# --------------------------------------------------------------------------------------------
+# Input handling
+
+
+def to_uint8_rgb(image: ImageLike, name: str) -> np.ndarray:
+    """``image`` as a numpy uint8 array of shape (H, W, 3), or a ValueError."""
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"{name} must be uint8, got {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"{name} must have shape (H, W, 3), got {image.shape}")
+    return image
+
+
+def _pair(pred: ImageLike, truth: ImageLike) -> tuple[np.ndarray, np.ndarray]:
+    pred_np = to_uint8_rgb(pred, "pred")
+    truth_np = to_uint8_rgb(truth, "truth")
+    if pred_np.shape != truth_np.shape:
+        raise ValueError(f"pred and truth differ in shape: {pred_np.shape} vs {truth_np.shape}")
+    return pred_np, truth_np
+
+
+# --------------------------------------------------------------------------------------------
+# PSNR and SSIM
+
+
+def psnr(pred: ImageLike, truth: ImageLike) -> float:
+    """Peak signal-to-noise ratio in dB of two 8-bit sRGB images (data range 255).
+
+    The mean squared error runs over every pixel and channel, as in
+    ``skimage.metrics.peak_signal_noise_ratio``; identical images give ``float('inf')``.
+    """
+    pred_np, truth_np = _pair(pred, truth)
+    diff = pred_np.astype(np.float64) - truth_np.astype(np.float64)
+    mse = float(np.mean(diff * diff))
+    if mse == 0.0:
+        return math.inf
+    return 10.0 * math.log10(DATA_RANGE**2 / mse)
+
+
+def _box_mean(maps: np.ndarray, size: int) -> np.ndarray:
+    """Mean over every ``size`` x ``size`` window wholly inside the last two axes ("valid" mode).
+
+    Two running sums; on integer-valued float64 maps (as here) they are exact until 2**53.
+    """
+    rows = np.cumsum(maps, axis=-2)
+    band = rows[..., size - 1 :, :].copy()
+    band[..., 1:, :] -= rows[..., :-size, :]
+    cols = np.cumsum(band, axis=-1)
+    window = cols[..., size - 1 :].copy()
+    window[..., 1:] -= cols[..., :-size]
+    return window / (size * size)
+
+
+def ssim(pred: ImageLike, truth: ImageLike) -> float:
+    """Mean structural similarity of two 8-bit sRGB images, as scikit-image computes it.
+
+    Matches ``skimage.metrics.structural_similarity(pred, truth, channel_axis=2,
+    data_range=255)``: per channel, local means, variances and covariance over a 7x7 uniform
+    window (sample covariance, i.e. scaled by 49/48), K1 = 0.01, K2 = 0.03; the SSIM map is
+    averaged over the windows that lie wholly inside the image (scikit-image crops the 3-pixel
+    border, so its padding never counts), then over the three channels. Both images must be at
+    least 7x7. Runs in float64 numpy with running-sum box filters (about a second for a
+    megapixel on one core, like scikit-image).
+    """
+    pred_np, truth_np = _pair(pred, truth)
+    height, width = pred_np.shape[:2]
+    if min(height, width) < SSIM_WINDOW:
+        raise ValueError(f"SSIM needs images of at least 7x7 pixels, got {height}x{width}")
+    x = pred_np.astype(np.float64).transpose(2, 0, 1)
+    y = truth_np.astype(np.float64).transpose(2, 0, 1)
+    ux, uy, uxx, uyy, uxy = (_box_mean(m, SSIM_WINDOW) for m in (x, y, x * x, y * y, x * y))
+    n = SSIM_WINDOW * SSIM_WINDOW
+    cov_norm = n / (n - 1)
+    vx = cov_norm * (uxx - ux * ux)
+    vy = cov_norm * (uyy - uy * uy)
+    vxy = cov_norm * (uxy - ux * uy)
+    c1 = (SSIM_K1 * DATA_RANGE) ** 2
+    c2 = (SSIM_K2 * DATA_RANGE) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    return float(s.mean(axis=(1, 2)).mean())
+
+
+# --------------------------------------------------------------------------------------------
+# Colorfulness
+
+
+def colorfulness(rgb: ImageLike) -> float:
+    """Hasler & Süsstrunk's (2003) colorfulness of an 8-bit sRGB image, as DDColor computes it.
+
+    On values in 0..255: ``rg = |R - G|``, ``yb = |(R + G) / 2 - B|`` per pixel, then
+    ``CF = sqrt(std(rg)² + std(yb)²) + 0.3 * sqrt(mean(rg)² + mean(yb)²)`` with population
+    standard deviations. A grey image (R = G = B everywhere) has CF 0.
+    """
+    image = to_uint8_rgb(rgb, "rgb").astype(np.float64)
+    red, green, blue = image[..., 0], image[..., 1], image[..., 2]
+    rg = np.abs(red - green)
+    yb = np.abs(0.5 * (red + green) - blue)
+    std_root = math.hypot(float(rg.std()), float(yb.std()))
+    mean_root = math.hypot(float(rg.mean()), float(yb.mean()))
+    return std_root + 0.3 * mean_root
+
+
+def delta_colorfulness(
+    pred_cfs: Sequence[float], truth_cfs: Sequence[float]
+) -> tuple[float, float]:
+    """ΔCF of a set from its photos' colorfulness, predictions and truths in the same order.
+
+    Returns ``(|mean(pred_cfs) - mean(truth_cfs)|, mean(|pred_cf - truth_cf|))``: the set's ΔCF
+    as DDColor reports it, and the mean per-photo absolute difference.
+    """
+    pred = np.asarray(pred_cfs, dtype=np.float64)
+    truth = np.asarray(truth_cfs, dtype=np.float64)
+    if pred.ndim != 1 or pred.shape != truth.shape:
+        raise ValueError(f"need two flat lists of equal length, got {pred.shape} and {truth.shape}")
+    if pred.size == 0:
+        raise ValueError("need at least one photo")
+    return abs(float(pred.mean() - truth.mean())), float(np.abs(pred - truth).mean())
+
+
+# --------------------------------------------------------------------------------------------
+# ab error, AuC and class rebalancing
+
+
+def ab_of(rgb: ImageLike, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The a*b* channels, shape (2, H, W), of an 8-bit sRGB image.
+
+    Computed with :func:`jkspnet.colour.spaces.rgb_to_lab` in ``dtype`` (float32 by default).
+    """
+    image = torch.tensor(to_uint8_rgb(rgb, "rgb"), dtype=dtype).permute(2, 0, 1) / 255.0
+    return rgb_to_lab(image)[1:]
+
+
+def _check_ab(ab: torch.Tensor, name: str) -> None:
+    if ab.dim() != 3 or ab.shape[0] != 2:
+        raise ValueError(f"{name} must have shape (2, H, W), got {tuple(ab.shape)}")
+
+
+def ab_error(pred_ab: torch.Tensor, truth_ab: torch.Tensor) -> torch.Tensor:
+    """Per-pixel Euclidean distance in the ab plane, float64 of shape (H, W)."""
+    _check_ab(pred_ab, "pred_ab")
+    _check_ab(truth_ab, "truth_ab")
+    if pred_ab.shape != truth_ab.shape:
+        raise ValueError(
+            f"pred_ab and truth_ab differ in shape: {tuple(pred_ab.shape)} "
+            f"vs {tuple(truth_ab.shape)}"
+        )
+    diff = pred_ab.detach().to(torch.float64) - truth_ab.detach().to(torch.float64)
+    return diff.pow(2).sum(dim=0).sqrt()
+
+
+def _threshold_hits(
+    errors: np.ndarray, thresholds: np.ndarray, weights: np.ndarray | None
+) -> tuple[np.ndarray, float]:
+    """For each threshold t, the count (or weight) of pixels with error <= t; and the total."""
+    order = np.argsort(errors, kind="stable")
+    sorted_errors = errors[order]
+    within = np.searchsorted(sorted_errors, thresholds, side="right")
+    if weights is None:
+        return within.astype(np.float64), float(errors.size)
+    cumulative = np.concatenate(([0.0], np.cumsum(weights[order], dtype=np.float64)))
+    return cumulative[within], float(cumulative[-1])
+
+
+def _thresholds_array(thresholds: Iterable[float]) -> np.ndarray:
+    values = np.asarray(list(thresholds), dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError("thresholds must be a non-empty flat sequence")
+    return values
+
+
+def ab_accuracies(
+    pred_ab: torch.Tensor,
+    truth_ab: torch.Tensor,
+    thresholds: Iterable[float] = AUC_THRESHOLDS,
+    weights: torch.Tensor | np.ndarray | None = None,
+) -> np.ndarray:
+    """Share of pixels whose ab error is at most each threshold (inclusive), shape (T,).
+
+    With ``weights`` (shape (H, W), non-negative) each pixel counts with its weight: the share
+    is ``sum(w * [err <= t]) / sum(w)``.
+    """
+    errors = ab_error(pred_ab, truth_ab).reshape(-1).numpy()
+    flat_weights = None
+    if weights is not None:
+        flat_weights = _weights_array(weights, tuple(truth_ab.shape[1:]))
+    hits, total = _threshold_hits(errors, _thresholds_array(thresholds), flat_weights)
+    if total <= 0.0:
+        raise ValueError("no pixels, or pixel weights that sum to zero")
+    return hits / total
+
+
+def _weights_array(weights: torch.Tensor | np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if isinstance(weights, torch.Tensor):
+        weights = weights.detach().cpu().numpy()
+    array = np.asarray(weights, dtype=np.float64)
+    if array.shape != shape:
+        raise ValueError(f"weights must have shape {shape}, got {array.shape}")
+    if np.any(array < 0) or not np.all(np.isfinite(array)):
+        raise ValueError("weights must be finite and non-negative")
+    return array.reshape(-1)
+
+
+def auc_from_accuracies(accuracies: Sequence[float] | np.ndarray) -> float:
+    """AuC from per-threshold accuracies: their mean over the thresholds.
+
+    Over the 151 integer thresholds 0..150 this is the area under the cumulative curve
+    normalised to [0, 1] by a rectangle rule (each threshold counts 1/151). The trapezoid rule
+    would give ``(sum - (a[0] + a[-1]) / 2) / 150`` instead; the two differ by at most 1/151.
+    """
+    values = np.asarray(accuracies, dtype=np.float64)
+    if values.size == 0:
+        raise ValueError("no accuracies")
+    return float(values.mean())
+
+
+def auc_ab(
+    pred_ab: torch.Tensor,
+    truth_ab: torch.Tensor,
+    thresholds: Iterable[float] = AUC_THRESHOLDS,
+    weights: torch.Tensor | np.ndarray | None = None,
+) -> float:
+    """Zhang et al.'s AuC of the ab error, in [0, 1]; pass ``weights`` for the rebalanced one.
+
+    For each threshold t (default 0, 1, ..., 150) the accuracy is the share of pixels whose
+    ab error (Euclidean distance between ``pred_ab`` and ``truth_ab``, both (2, H, W)) is
+    ``<= t``; the AuC is the mean of those accuracies over the thresholds (see
+    :func:`auc_from_accuracies`). A constant error of 10 thus gives 141/151. With per-pixel
+    ``weights`` of shape (H, W), e.g. :func:`rebalanced_pixel_weights`, each pixel counts with
+    its weight: the class-rebalanced AuC.
+    """
+    return auc_from_accuracies(ab_accuracies(pred_ab, truth_ab, thresholds, weights))
+
+
+def nearest_bins(ab: torch.Tensor, bins: torch.Tensor | None = None) -> torch.Tensor:
+    """Index (int64, shape (H, W)) of the ab bin nearest to each pixel of ``ab`` (2, H, W).
+
+    ``bins`` defaults to Zhang's 313 in-gamut bin centres (:func:`jkspnet.nn.model.ab_bins`).
+    """
+    _check_ab(ab, "ab")
+    centres = (ab_bins() if bins is None else bins).detach().to("cpu", torch.float64)
+    if centres.dim() != 2 or centres.shape[1] != 2:
+        raise ValueError(f"bins must have shape (Q, 2), got {tuple(centres.shape)}")
+    points = ab.detach().to("cpu", torch.float64).reshape(2, -1).T.contiguous()
+    out = torch.empty(points.shape[0], dtype=torch.int64)
+    # |x - c|² = |x|² - 2 x·c + |c|²; |x|² is the same for every bin, so it drops out of argmin.
+    centre_norms = centres.pow(2).sum(dim=1)
+    for start in range(0, points.shape[0], _NEAREST_BIN_CHUNK):
+        chunk = points[start : start + _NEAREST_BIN_CHUNK]
+        distances = torch.addmm(centre_norms, chunk, centres.T, alpha=-2.0)
+        out[start : start + chunk.shape[0]] = distances.argmin(dim=1)
+    return out.reshape(ab.shape[1:])
+
+
+def ab_prior(truth_abs: Iterable[torch.Tensor], bins: torch.Tensor | None = None) -> torch.Tensor:
+    """The distribution (float64, shape (Q,), sums to 1) of nearest ab bins over a set's pixels."""
+    centres = ab_bins() if bins is None else bins
+    counts = torch.zeros(centres.shape[0], dtype=torch.float64)
+    for ab in truth_abs:
+        index = nearest_bins(ab, centres).reshape(-1)
+        counts += torch.bincount(index, minlength=centres.shape[0]).to(torch.float64)
+    if counts.sum() == 0:
+        raise ValueError("no pixels")
+    return counts / counts.sum()
+
+
+def rebalanced_pixel_weights(
+    truth_ab: torch.Tensor, bins: torch.Tensor | None, prior: torch.Tensor | np.ndarray
+) -> torch.Tensor:
+    """Per-pixel weights (float64, shape (H, W)) for Zhang's class-rebalanced AuC.
+
+    Each pixel gets ``w(q) = 1 / p(q)`` for the bin ``q`` nearest its truth colour, where ``p`` is
+    ``prior`` (shape (Q,), a distribution of the truth set's colours over ``bins``, which default
+    to the 313 bins). The weights are normalised once for the whole prior, so that their expected
+    value under it is 1 (``sum_q p(q) w(q) = 1``, i.e. ``w(q) = 1 / (p(q) * #{q: p(q) > 0})``),
+    never per image, so weights from different photos can be pooled. A truth pixel whose bin has
+    prior 0 raises ValueError: pass a prior computed from the same set (:func:`ab_prior`) or a
+    smoothed one.
+    """
+    centres = ab_bins() if bins is None else bins
+    p = torch.as_tensor(prior, dtype=torch.float64).detach().cpu()
+    if p.shape != (centres.shape[0],):
+        raise ValueError(f"prior must have shape ({centres.shape[0]},), got {tuple(p.shape)}")
+    if torch.any(p < 0) or not torch.all(torch.isfinite(p)) or p.sum() <= 0:
+        raise ValueError("prior must be finite, non-negative and not all zero")
+    p = p / p.sum()
+    seen = p > 0
+    bin_weights = torch.zeros_like(p)
+    bin_weights[seen] = 1.0 / (p[seen] * int(seen.sum()))
+    index = nearest_bins(truth_ab, centres)
+    if not torch.all(seen[index]):
+        raise ValueError("a truth pixel falls in an ab bin whose prior is 0")
+    return bin_weights[index]
+
+
+# --------------------------------------------------------------------------------------------
+# Per-image and per-set scores
+
+
+@dataclass(frozen=True, eq=False)
+class ImageScores:
+    """One photo's scores, kept in a form that aggregates over a set.
+
+    ``ab_accuracy`` holds the share of pixels within each of ``thresholds`` and ``pixels`` the
+    pixel count, so a set's AuC pools pixels (see :func:`aggregate_scores`).
+    ``ab_accuracy_rebalanced`` and ``weight_sum`` are present only when :func:`score_image` was
+    given a prior.
+    """
+
+    psnr: float
+    ssim: float
+    cf_pred: float
+    cf_truth: float
+    pixels: int
+    thresholds: tuple[float, ...]
+    ab_accuracy: np.ndarray
+    ab_accuracy_rebalanced: np.ndarray | None = None
+    weight_sum: float | None = None
+
+    @property
+    def auc(self) -> float:
+        """This photo's raw AuC."""
+        return auc_from_accuracies(self.ab_accuracy)
+
+    @property
+    def auc_rebalanced(self) -> float | None:
+        """This photo's class-rebalanced AuC, or None without a prior."""
+        if self.ab_accuracy_rebalanced is None:
+            return None
+        return auc_from_accuracies(self.ab_accuracy_rebalanced)
+
+
+def score_image(
+    pred_rgb: ImageLike,
+    truth_rgb: ImageLike,
+    prior: torch.Tensor | np.ndarray | None = None,
+    bins: torch.Tensor | None = None,
+    thresholds: Iterable[float] = AUC_THRESHOLDS,
+) -> ImageScores:
+    """PSNR, SSIM, both colorfulness values and per-threshold ab accuracies of one photo.
+
+    With ``prior`` (see :func:`rebalanced_pixel_weights`), the class-rebalanced accuracies and
+    the photo's total pixel weight are recorded too.
+    """
+    pred_np, truth_np = _pair(pred_rgb, truth_rgb)
+    levels = _thresholds_array(thresholds)
+    pred_ab, truth_ab = ab_of(pred_np, torch.float64), ab_of(truth_np, torch.float64)
+    errors = ab_error(pred_ab, truth_ab).reshape(-1).numpy()
+    hits, total = _threshold_hits(errors, levels, None)
+    rebalanced = weight_sum = None
+    if prior is not None:
+        weights = rebalanced_pixel_weights(truth_ab, bins, prior).reshape(-1).numpy()
+        weighted_hits, weight_sum = _threshold_hits(errors, levels, weights)
+        rebalanced = weighted_hits / weight_sum
+    return ImageScores(
+        psnr=psnr(pred_np, truth_np),
+        ssim=ssim(pred_np, truth_np),
+        cf_pred=colorfulness(pred_np),
+        cf_truth=colorfulness(truth_np),
+        pixels=int(errors.size),
+        thresholds=tuple(float(t) for t in levels),
+        ab_accuracy=hits / total,
+        ab_accuracy_rebalanced=rebalanced,
+        weight_sum=weight_sum,
+    )
+
+
+@dataclass(frozen=True)
+class SetScores:
+    """A set's scores; see :func:`aggregate_scores`."""
+
+    count: int
+    psnr: float
+    ssim: float
+    cf_pred: float
+    cf_truth: float
+    delta_cf: float
+    delta_cf_per_photo: float
+    auc: float
+    auc_rebalanced: float | None
+
+
+def aggregate_scores(scores: Sequence[ImageScores]) -> SetScores:
+    """Combine per-photo scores into a set's.
+
+    PSNR, SSIM and the colorfulness values are means over photos (a photo identical to its
+    truth makes the mean PSNR infinite); ΔCF comes from :func:`delta_colorfulness`. The AuC
+    pools pixels, not photos: the set's accuracy at each threshold is the pixel-count-weighted
+    mean of the photos' accuracies (the share of all the set's pixels within the threshold), and
+    the AuC is the mean of that over the thresholds. It is thus not the mean of per-photo AuCs,
+    which would favour small photos. The rebalanced AuC pools the same way by total pixel
+    weight, and is None unless every photo has it.
+    """
+    if not scores:
+        raise ValueError("no scores to aggregate")
+    thresholds = scores[0].thresholds
+    if any(s.thresholds != thresholds for s in scores):
+        raise ValueError("photos were scored with different thresholds")
+    pixels = np.array([s.pixels for s in scores], dtype=np.float64)
+    accuracy = np.stack([s.ab_accuracy for s in scores])
+    pooled = (accuracy * pixels[:, None]).sum(axis=0) / pixels.sum()
+    auc_rebalanced = None
+    if all(s.ab_accuracy_rebalanced is not None for s in scores):
+        weight = np.array([s.weight_sum for s in scores], dtype=np.float64)
+        rebalanced = np.stack([s.ab_accuracy_rebalanced for s in scores])
+        auc_rebalanced = auc_from_accuracies(
+            (rebalanced * weight[:, None]).sum(axis=0) / weight.sum()
+        )
+    cf_pred = [s.cf_pred for s in scores]
+    cf_truth = [s.cf_truth for s in scores]
+    delta_cf, delta_cf_per_photo = delta_colorfulness(cf_pred, cf_truth)
+    return SetScores(
+        count=len(scores),
+        psnr=float(np.mean([s.psnr for s in scores])),
+        ssim=float(np.mean([s.ssim for s in scores])),
+        cf_pred=float(np.mean(cf_pred)),
+        cf_truth=float(np.mean(cf_truth)),
+        delta_cf=delta_cf,
+        delta_cf_per_photo=delta_cf_per_photo,
+        auc=auc_from_accuracies(pooled),
+        auc_rebalanced=auc_rebalanced,
+    )

@@ -1,0 +1,158 @@
+"""The evaluation's report: the summary's blocks, ``per_image.csv``, ``grid.png`` and the printed
+table. :mod:`jkspnet.engines.evaluate` runs the evaluation and writes these."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+from . import metrics
+
+GRID_CELL_HEIGHT = 160
+"""Height in pixels of every cell of ``grid.png``; widths keep each photo's aspect ratio."""
+
+GRID_GAP = 4
+"""White gap in pixels between the cells and rows of ``grid.png``."""
+
+PER_IMAGE_FIELDS = ("file", "variant", "psnr", "ssim", "cf", "cf_truth", "auc", "auc_rebalanced")
+GRAY = "gray"
+REFERENCE_SELF = "reference=self"
+
+
+def temperature_key(temperature: float) -> str:
+    """How a temperature names its ``model`` block and its variant: 0.38 -> "0.38", 1.0 -> "1"."""
+    return f"{temperature:g}"
+
+
+def variant_name(temperature: float) -> str:
+    return f"T={temperature_key(temperature)}"
+
+
+def hints_variant(count: int) -> str:
+    return f"hints={count}"
+
+
+def finite(value: float | None, digits: int) -> float | None:
+    """A JSON-safe rounded number: infinities (a perfect PSNR) and NaN become null."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), digits)
+
+
+def _text(value: float | None, digits: int) -> str:
+    if value is None:
+        return ""
+    return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
+
+
+def thumbnail(image: Image.Image | np.ndarray) -> Image.Image:
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    image = image.convert("RGB")
+    width = max(1, round(image.width * GRID_CELL_HEIGHT / image.height))
+    return image.resize((width, GRID_CELL_HEIGHT), Image.Resampling.LANCZOS)
+
+
+def grid(rows: Sequence[Sequence[Image.Image]]) -> Image.Image:
+    widths = [sum(cell.width for cell in row) + GRID_GAP * (len(row) - 1) for row in rows]
+    height = len(rows) * GRID_CELL_HEIGHT + GRID_GAP * (len(rows) - 1)
+    canvas = Image.new("RGB", (max(widths), height), "white")
+    for index, row in enumerate(rows):
+        left, top = 0, index * (GRID_CELL_HEIGHT + GRID_GAP)
+        for cell in row:
+            canvas.paste(cell, (left, top))
+            left += cell.width + GRID_GAP
+    return canvas
+
+
+def summary_block(scores: metrics.SetScores) -> dict[str, float | None]:
+    return {
+        "psnr": finite(scores.psnr, 4),
+        "ssim": finite(scores.ssim, 6),
+        "cf": finite(scores.cf_pred, 4),
+        "delta_cf": finite(scores.delta_cf, 4),
+        "delta_cf_per_image": finite(scores.delta_cf_per_photo, 4),
+        "auc": finite(scores.auc, 6),
+        "auc_rebalanced": finite(scores.auc_rebalanced, 6),
+    }
+
+
+def per_image_csv(run) -> bytes:
+    """The rows of ``per_image.csv``: one per photo and variant of ``run`` (its ``variants`` and
+    ``scored``)."""
+    stream = io.StringIO()
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(PER_IMAGE_FIELDS)
+    for photo in run.scored:
+        for variant, s in zip(run.variants, photo.scores, strict=True):
+            writer.writerow(
+                [
+                    str(photo.path),
+                    variant,
+                    _text(s.psnr, 4),
+                    _text(s.ssim, 6),
+                    _text(s.cf_pred, 4),
+                    _text(s.cf_truth, 4),
+                    _text(s.auc, 6),
+                    _text(s.auc_rebalanced, 6),
+                ]
+            )
+    return stream.getvalue().encode("utf-8")
+
+
+def format_table(summary: dict) -> str:
+    """The summary as a small text table: one row per variant (gray, each T) and the truth."""
+    model = summary["model"]
+    blocks = [(GRAY, summary["gray"])]
+    if "temperature" in summary:
+        blocks.append((variant_name(summary["temperature"]), model))
+    else:
+        blocks += [(f"T={key}", block) for key, block in model.items()]
+    blocks += [(hints_variant(int(n)), block) for n, block in summary.get("hints", {}).items()]
+    if "reference_self" in summary:
+        blocks.append((REFERENCE_SELF, summary["reference_self"]))
+
+    def cell(value: float | None, digits: int) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    header = ("variant", "PSNR", "SSIM", "CF", "ΔCF", "AuC", "AuC(rebal)")
+    rows = [
+        (
+            name,
+            cell(b["psnr"], 2),
+            cell(b["ssim"], 4),
+            cell(b["cf"], 2),
+            cell(b["delta_cf"], 2),
+            cell(b["auc"], 4),
+            cell(b["auc_rebalanced"], 4),
+        )
+        for name, b in blocks
+    ]
+    rows.append(("truth", "-", "-", cell(summary["truth"]["cf"], 2), "-", "-", "-"))
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            text.ljust(width) if i == 0 else text.rjust(width)
+            for i, (text, width) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in [header, *rows]
+    ]
+    return "\n".join(lines)
+
+
+__all__ = [
+    "GRID_CELL_HEIGHT",
+    "GRID_GAP",
+    "PER_IMAGE_FIELDS",
+    "format_table",
+    "hints_variant",
+    "per_image_csv",
+    "summary_block",
+    "temperature_key",
+    "variant_name",
+]

@@ -1,0 +1,1 @@
+"""Media: photo, film and hint files; atomic writes. No network here."""

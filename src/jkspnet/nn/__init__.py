@@ -1,0 +1,1 @@
+"""The network: the model, its inference form, its output distribution, weights, export."""

@@ -1,0 +1,1 @@
+"""The photo pipeline: the Colorizer, its backends, guided colour."""

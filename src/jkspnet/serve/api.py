@@ -1,0 +1,216 @@
+"""The HTTP API's words: its errors, the parsing of its form fields, and its OpenAPI schema.
+
+FastAPI is not imported here."""
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import JKSPNetError
+
+MAX_SIZE = 256
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 10.0
+MAX_REFERENCE_STRENGTH = 4.0
+NOTE_HEADER = "X-JKSPNet-Note"  # e.g. that an animated GIF's first frame was colorized
+_NOT_IMAGE_TYPES = ("text/", "application/pdf", "application/json", "application/zip")
+
+
+class ApiError(Exception):
+    """An error the API answers with ``{"error": message}`` and the given status."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
+
+
+@dataclass
+class GuidedOptions:
+    """What steers one colorization beyond its temperature."""
+
+    temperature: float
+    hints: list = field(default_factory=list)
+    reference_strength: float = 1.0
+
+
+def one_line(message: str) -> str:
+    return " ".join(message.split())[:300]
+
+
+# A decoder's own words ("image file is truncated (19 bytes not processed)", a class name)
+# mean nothing to someone who uploaded a photo: keep ours, drop theirs.
+_DECODER_DETAIL = re.compile(r"^(truncated or corrupt image|cannot decode) \(.*\)$", re.S)
+
+
+_PLAIN_DECODER_REASONS = {
+    "truncated or corrupt image": "truncated or corrupt image: the file ends early or is "
+    "damaged; try the original file again",
+    "cannot decode": "cannot decode this file: it may be damaged; try the original file again",
+}
+
+
+def plain_reason(reason: str) -> str:
+    """A photo's failure reason as a person reads it: without the decoder's wording."""
+    match = _DECODER_DETAIL.match(reason)
+    return _PLAIN_DECODER_REASONS[match.group(1)] if match else reason
+
+
+def parse_number(text: Any, default: float, name: str, low: float, high: float) -> float:
+    if text is None or text == "":
+        return default
+    try:
+        value = float(str(text))
+    except ValueError:
+        raise ApiError(422, f"{name} must be a number, got {str(text)[:40]!r}") from None
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ApiError(422, f"{name} must be from {low} to {high}, got {value}")
+    return value
+
+
+def parse_temperature(text: Any, default: float) -> float:
+    return parse_number(text, default, "temperature", MIN_TEMPERATURE, MAX_TEMPERATURE)
+
+
+def parse_size(text: Any, default: int) -> int:
+    if text is None or text == "":
+        return default
+    try:
+        value = int(str(text))
+    except ValueError:
+        raise ApiError(422, f"size must be a whole number, got {str(text)[:40]!r}") from None
+    if value < 8 or value > MAX_SIZE or value % 8:
+        raise ApiError(422, f"size must be a multiple of 8 from 8 to {MAX_SIZE}, got {value}")
+    return value
+
+
+def parse_hints_field(text: Any) -> list:
+    """The ``hints`` field (a JSON list of points) as Hints; absent or empty is none."""
+    if text is None or not str(text).strip():
+        return []
+    from ..media.hints import parse_hints
+
+    try:
+        return parse_hints(str(text))
+    except JKSPNetError as error:
+        raise ApiError(422, f"hints: {one_line(str(error))}") from None
+
+
+def is_not_image(content_type: str | None) -> bool:
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if not kind or kind == "application/octet-stream" or kind.startswith("image/"):
+        return False
+    return kind.startswith(_NOT_IMAGE_TYPES) or kind.startswith(("audio/", "video/"))
+
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"error": {"type": "string"}},
+    "required": ["error"],
+}
+
+
+_IMAGE_FIELD = {
+    "type": "string",
+    "format": "binary",
+    "description": "the photo (JPEG, PNG, WebP, TIFF, BMP, GIF...)",
+}
+
+
+_COLORIZE_FIELDS = {
+    "image": _IMAGE_FIELD,
+    "temperature": {
+        "type": "number",
+        "minimum": MIN_TEMPERATURE,
+        "maximum": MAX_TEMPERATURE,
+        "description": "colour temperature T: lower is more vivid (default: the weights')",
+    },
+    "size": {
+        "type": "integer",
+        "minimum": 8,
+        "maximum": MAX_SIZE,
+        "multipleOf": 8,
+        "description": "the network's input side (default: the weights'); not with hints "
+        "or a reference photo",
+    },
+    "hints": {
+        "type": "string",
+        "description": "colour points, a JSON list of "
+        '`{"x": 120, "y": 340, "color": "#8a3b2a"}` (optional `"radius"`), in the photo\'s '
+        "own pixels as displayed (after its EXIF orientation). Each colour spreads over the "
+        "region it is in and stops at its edges.",
+        "example": '[{"x": 120, "y": 340, "color": "#8a3b2a"}]',
+    },
+    "reference": {
+        "type": "string",
+        "format": "binary",
+        "description": "a colour photo of a similar scene, whose palette the result takes",
+    },
+    "reference_strength": {
+        "type": "number",
+        "minimum": 0,
+        "maximum": MAX_REFERENCE_STRENGTH,
+        "description": "how much the reference's palette counts (default 1)",
+    },
+}
+
+
+def _photo_operation(
+    fields: dict[str, Any], result: str, errors: tuple[tuple[int, str], ...]
+) -> dict[str, Any]:
+    """OpenAPI for a multipart POST of a photo that answers a PNG (or a JSON error)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "required": ["image"], "properties": fields}
+                }
+            },
+        },
+        "responses": {
+            "200": {
+                "description": result,
+                "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+                "headers": {
+                    NOTE_HEADER: {
+                        "description": "what to know about the result, if anything "
+                        "(an animated GIF: only its first frame was colorized)",
+                        "schema": {"type": "string"},
+                    }
+                },
+            },
+            **{
+                str(code): {
+                    "description": text,
+                    "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+                }
+                for code, text in (
+                    (400, "not a usable photo, or a malformed form"),
+                    (413, "upload over the byte limit, or photo over the pixel limit"),
+                    (415, "the upload's declared type is not an image"),
+                    *errors,
+                    (503, "the work queue is full; try again"),
+                )
+            },
+        },
+    }
+
+
+COLORIZE_OPENAPI = _photo_operation(
+    _COLORIZE_FIELDS,
+    "the colorized photo, PNG, of exactly the input's dimensions",
+    ((422, "bad temperature, size, hints (malformed, a point outside the photo) or strength"),),
+)
+
+
+UNCERTAINTY_OPENAPI = _photo_operation(
+    {"image": _IMAGE_FIELD},
+    "where the network is guessing: an 8-bit grey PNG of the photo's dimensions, the "
+    "normalised entropy of its colour distribution per pixel (255: no idea, 0: sure)",
+    (),
+)
+
+
+__all__ = ["ApiError", "GuidedOptions", "one_line", "plain_reason"]

@@ -1,0 +1,1 @@
+"""Training: configuration, the trainer, data, losses, checkpoints, distributed runs."""

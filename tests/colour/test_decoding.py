@@ -1,0 +1,50 @@
+"""Decoding choices: the aspect-shaped input and confidence-aware chroma."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from jkspnet.colour.decoding import aspect_shape, confident_ab
+
+
+def test_aspect_shape_keeps_the_short_side_and_rounds_the_long_one_to_8():
+    assert aspect_shape(256, 384, 64) == (64, 96)
+    assert aspect_shape(384, 256, 64) == (96, 64)
+    assert aspect_shape(100, 100, 64) == (64, 64)
+    assert aspect_shape(100, 133, 64) == (64, 88)  # 85.1 -> 88
+    assert aspect_shape(100, 10_000, 64) == (64, 256)  # capped at 4x
+    with pytest.raises(ValueError):
+        aspect_shape(0, 10, 64)
+
+
+def test_confident_ab_shrinks_flat_pixels_and_keeps_confident_ones():
+    ab = torch.full((2, 1, 10), 30.0)
+    flatness = torch.linspace(0.1, 0.9, 10)[None]  # left confident, right flat
+    out = confident_ab(ab, flatness, gamma=1.0)
+    assert torch.equal(out[:, :, 0], ab[:, :, 0])  # at least as confident as the 90 % quantile
+    assert (out[:, :, -1].abs() < ab[:, :, -1].abs() / 4).all()
+    assert (out[0, 0, 1:] <= out[0, 0, :-1] + 1e-6).all()  # monotone in confidence
+    assert torch.equal(confident_ab(ab, flatness, gamma=0), ab)
+    batched = confident_ab(ab[None].repeat(3, 1, 1, 1), flatness[None].repeat(3, 1, 1), 1.0)
+    assert torch.allclose(batched[1], out)
+    with pytest.raises(ValueError):
+        confident_ab(ab, flatness, gamma=-1)
+
+
+def test_a_colorizer_with_confidence_keeps_confident_colour_and_greys_the_rest(astronaut):
+    from PIL import Image
+
+    from jkspnet.nn.model import JKSPNet
+    from jkspnet.pipeline.colorizer import Colorizer
+
+    torch.manual_seed(0)
+    colorizer = Colorizer(JKSPNet(), device="cpu", precision="fp32")
+    x = colorizer.prepare(Image.fromarray(astronaut), 32).network_input[None]
+    plain = colorizer.predict_ab(x, 1.0)
+    colorizer.confidence = 2.0
+    confident = colorizer.predict_ab(x, 1.0)
+    ratio = confident.norm(dim=1) / plain.norm(dim=1).clamp(min=1e-6)
+    assert float(ratio.max()) <= 1 + 1e-5
+    assert float(ratio.min()) < 0.99  # some pixels are less sure than the photo's 90 % quantile
+    assert float((ratio > 0.999).float().mean()) >= 0.09  # the most confident tenth keeps its ab

@@ -1,0 +1,263 @@
+"""``jkspnet eval``: report files, the grey baseline as a reference, temperature sweeps, failures.
+
+Fresh, untrained weights test the plumbing only: no number here says anything about colours.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.color
+import torch
+from PIL import Image
+
+import jkspnet.engines.evaluate as evaluate_module
+from jkspnet import JKSPNet
+from jkspnet.cli import main
+from jkspnet.engines import metrics
+from jkspnet.engines.evaluate import evaluate
+from jkspnet.engines.report import GRID_CELL_HEIGHT, GRID_GAP
+
+from ..hostile import deny_writing
+
+BLOCK_KEYS = {"psnr", "ssim", "cf", "delta_cf", "delta_cf_per_image", "auc", "auc_rebalanced"}
+
+
+def run(capsys, *args: object) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def eval_args(photo_dir: Path, weights: Path, out: Path, *extra: object) -> list[object]:
+    return ["eval", "--data", photo_dir, "--weights", weights, "--out", out, "-q", *extra]
+
+
+def rows_of(report: Path) -> list[dict[str, str]]:
+    with open(report / "per_image.csv", newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def truth_of(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def test_report_and_grey_baseline(capsys, tmp_path, photo_dir, fresh_weights):
+    report = tmp_path / "report"
+    code, out, err = run(capsys, *eval_args(photo_dir, fresh_weights, report, "--temperature", 1))
+    assert code == 0, err
+    assert sorted(p.name for p in report.iterdir()) == ["grid.png", "per_image.csv", "summary.json"]
+
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["n"] == 2 and summary["failed"] == 0
+    assert summary["skipped_grey_truth"] == 1  # astronaut_grey.png: no colour to score against
+    assert err.count("warning:") == 1 and "grey truth" in err
+    assert summary["temperature"] == 1.0 and set(summary["model"]) == BLOCK_KEYS
+    assert set(summary["gray"]) == BLOCK_KEYS and set(summary["truth"]) == {"cf"}
+    assert summary["weights"] == str(fresh_weights)
+    assert summary["size"] == 128 and summary["device"] == "cpu"
+    assert summary["precision"] in {"fp32", "bf16"}
+
+    rows = rows_of(report)
+    assert [(Path(r["file"]).name, r["variant"]) for r in rows] == [
+        ("astronaut.jpg", "gray"),
+        ("astronaut.jpg", "T=1"),
+        ("coffee.webp", "gray"),
+        ("coffee.webp", "T=1"),
+    ]
+    gray_rows = [r for r in rows if r["variant"] == "gray"]
+    assert summary["gray"]["psnr"] == pytest.approx(
+        np.mean([float(r["psnr"]) for r in gray_rows]), abs=1e-3
+    )
+    assert summary["truth"]["cf"] == pytest.approx(
+        np.mean([float(r["cf_truth"]) for r in gray_rows]), abs=1e-3
+    )
+
+    # The grey baseline is the photo's own L with ab = 0, computed here independently.
+    truth = truth_of(photo_dir / "astronaut.jpg")
+    lab = skimage.color.rgb2lab(truth)
+    lab[..., 1:] = 0
+    grey = np.clip(np.round(skimage.color.lab2rgb(lab) * 255), 0, 255).astype(np.uint8)
+    astronaut_gray = gray_rows[0]
+    assert float(astronaut_gray["psnr"]) == pytest.approx(metrics.psnr(grey, truth), abs=0.01)
+    assert float(astronaut_gray["ssim"]) == pytest.approx(metrics.ssim(grey, truth), abs=1e-4)
+    assert float(astronaut_gray["cf"]) < 0.5 and summary["gray"]["cf"] < 0.5
+    # AuC at 128x128: the grey's ab error is the truth's own |ab|.
+    small = np.asarray(Image.fromarray(truth).resize((128, 128), Image.Resampling.BILINEAR))
+    truth_ab = metrics.ab_of(small, torch.float64)
+    expected_auc = metrics.auc_ab(torch.zeros_like(truth_ab), truth_ab)
+    assert float(astronaut_gray["auc"]) == pytest.approx(expected_auc, abs=1e-3)
+    assert summary["gray"]["delta_cf"] == pytest.approx(
+        summary["truth"]["cf"] - summary["gray"]["cf"], abs=1e-3
+    )
+
+    for variant in ("gray", "T=1", "truth"):
+        assert any(line.split()[:1] == [variant] for line in out.splitlines())
+    assert "PSNR" in out and "AuC(rebal)" in out
+
+    grid = Image.open(report / "grid.png")
+    assert grid.height == 2 * GRID_CELL_HEIGHT + GRID_GAP
+
+
+def test_temperature_sweep_runs_the_network_once_per_batch(
+    capsys, tmp_path, photo_dir, fresh_weights, monkeypatch
+):
+    calls = []
+    original = JKSPNet.features
+
+    def counting(self, x):
+        calls.append(x.shape[0])
+        return original(self, x)
+
+    monkeypatch.setattr(JKSPNet, "features", counting)
+    sweep = tmp_path / "sweep"
+    code, out, err = run(
+        capsys,
+        *eval_args(photo_dir, fresh_weights, sweep, "--temperature", "1,0.38"),
+        "--batch-size",
+        1,
+        "--grid",
+        1,
+    )
+    assert code == 0, err
+    assert calls == [1, 1]  # two photos, batches of one: one pass each, not one per temperature
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert "temperature" not in summary
+    assert list(summary["model"]) == ["1", "0.38"]
+    assert all(set(block) == BLOCK_KEYS for block in summary["model"].values())
+    assert [r["variant"] for r in rows_of(sweep)] == ["gray", "T=1", "T=0.38"] * 2
+    assert "T=0.38" in out
+    assert Image.open(sweep / "grid.png").height == GRID_CELL_HEIGHT
+
+    single = tmp_path / "single"
+    assert run(capsys, *eval_args(photo_dir, fresh_weights, single, "--temperature", 1))[0] == 0
+    alone = json.loads((single / "summary.json").read_text())
+    assert alone["model"] == summary["model"]["1"] and alone["gray"] == summary["gray"]
+
+
+def test_bad_photos_are_skipped_and_counted(capsys, tmp_path, photo_dir, fresh_weights):
+    (photo_dir / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    report = tmp_path / "report"
+    code, _, err = run(capsys, *eval_args(photo_dir, fresh_weights, report))
+    assert code == 1
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "broken.jpg" in errors[0]
+    assert "Traceback" not in err
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["n"] == 2 and summary["failed"] == 1
+    assert {Path(r["file"]).name for r in rows_of(report)} == {"astronaut.jpg", "coffee.webp"}
+
+
+def test_a_txt_list_names_the_photos_to_score(capsys, tmp_path, photo_dir, fresh_weights):
+    listed = tmp_path / "val_photos.txt"  # as a training run writes it: one path a line
+    listed.write_text(f"{(photo_dir / 'coffee.webp').resolve()}\n# a comment\nastronaut.jpg\n")
+    (tmp_path / "astronaut.jpg").write_bytes((photo_dir / "astronaut.jpg").read_bytes())
+    report = tmp_path / "report"
+    code, _, err = run(capsys, *eval_args(listed, fresh_weights, report, "--grid", 0))
+    assert code == 0, err
+    assert {Path(r["file"]).name for r in rows_of(report)} == {"astronaut.jpg", "coffee.webp"}
+
+
+def test_nothing_to_score(capsys, tmp_path, photo_dir, fresh_weights):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run(capsys, *eval_args(empty, fresh_weights, tmp_path / "r1"))
+    assert code == 2 and err.strip().splitlines() == [
+        f"error: {empty}: no photos found in this folder"
+    ]
+    assert not (tmp_path / "r1").exists()
+
+    grey_only = tmp_path / "grey"
+    grey_only.mkdir()
+    (photo_dir / "astronaut_grey.png").rename(grey_only / "a.png")
+    code, _, err = run(capsys, *eval_args(grey_only, fresh_weights, tmp_path / "r2"))
+    assert code == 2 and "no photo could be scored" in err and "Traceback" not in err
+
+
+def test_report_folder_is_not_overwritten_unless_asked(capsys, tmp_path, photo_dir, fresh_weights):
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "notes.txt").write_text("mine")
+    args = eval_args(photo_dir, fresh_weights, report, "--limit", 1)
+    code, _, err = run(capsys, *args)
+    assert code == 2 and "not empty" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in report.iterdir()) == ["notes.txt"]
+
+    code, _, err = run(capsys, *args, "--overwrite", "--grid", 0)
+    assert code == 0, err
+    assert sorted(p.name for p in report.iterdir()) == [
+        "notes.txt",
+        "per_image.csv",
+        "summary.json",
+    ]
+    assert json.loads((report / "summary.json").read_text())["n"] == 1  # --limit 1
+    assert (report / "notes.txt").read_text() == "mine"
+
+
+def test_an_unwritable_report_folder_is_found_before_scoring(
+    capsys, tmp_path, photo_dir, fresh_weights, monkeypatch
+):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    deny_writing(locked, monkeypatch)
+    scored = []
+    monkeypatch.setattr(evaluate_module, "evaluate", lambda *a, **k: scored.append(1))
+    code, _, err = run(capsys, *eval_args(photo_dir, fresh_weights, locked / "report"))
+    assert code == 2 and not scored
+    assert (
+        err.strip()
+        == f"error: {locked / 'report'}: cannot write the report there (Permission denied)"
+    )
+
+
+@pytest.mark.parametrize("value", ["0", "1,-2", "x", ","])
+def test_bad_temperatures_are_usage_errors(tmp_path, photo_dir, value):
+    with pytest.raises(SystemExit) as caught:
+        main(["eval", "--data", str(photo_dir), "--out", str(tmp_path), "--temperature", value])
+    assert caught.value.code == 2
+
+
+def test_evaluate_api_returns_what_it_writes(tmp_path, photo_dir, colorizer):
+    photos = sorted(photo_dir.iterdir())
+    summary = evaluate(colorizer, photos, [0.5], tmp_path / "r", grid_count=1, progress=False)
+    assert summary == json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["temperature"] == 0.5 and summary["n"] == 2
+    assert all(math.isfinite(value) for value in summary["model"].values())
+
+
+def test_sampled_hints_are_seeded_nested_patch_means(astronaut):
+    from jkspnet.engines.evaluate import sample_hints
+    from jkspnet.engines.metrics import ab_of
+
+    ten = sample_hints(astronaut, 10, seed="a.jpg")
+    assert sample_hints(astronaut, 10, seed="a.jpg") == ten
+    assert sample_hints(astronaut, 5, seed="a.jpg") == ten[:5]
+    assert sample_hints(astronaut, 10, seed="b.jpg") != ten
+    hint = ten[0]
+    x, y = int(hint.x), int(hint.y)
+    patch = ab_of(astronaut)[:, max(0, y - 2) : y + 3, max(0, x - 2) : x + 3]
+    assert hint.a == pytest.approx(float(patch[0].mean()), abs=1e-3)
+    assert hint.radius == 2.5
+
+
+def test_eval_with_hints_and_the_reference_oracle(capsys, tmp_path, photo_dir, fresh_weights):
+    code = main(
+        [
+            "eval", "--data", str(photo_dir), "--weights", str(fresh_weights), "--out",
+            str(tmp_path / "r"), "--hints", "0,1,20", "--reference", "self", "-q",
+        ]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert set(summary["hints"]) == {"1", "20"} and "reference_self" in summary
+    assert summary["hints"]["20"]["psnr"] > summary["model"]["psnr"]
+    for row in ("hints=1", "hints=20", "reference=self"):
+        assert row in out
+    variants = (tmp_path / "r" / "per_image.csv").read_text()
+    assert "hints=20" in variants and "reference=self" in variants

@@ -1,0 +1,77 @@
+"""The 313-bin distribution: entropy, annealed mean, palettes and re-weighting."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from jkspnet import JKSPNet
+from jkspnet.nn.distribution import (
+    MAX_ENTROPY,
+    ab_histogram,
+    entropy,
+    expected_ab,
+    log_probabilities,
+    normalized_entropy,
+    reweight,
+)
+from jkspnet.nn.model import NUM_BINS, ab_bins
+
+
+def test_entropy_of_flat_and_peaked_distributions():
+    logits = torch.zeros(1, NUM_BINS, 2, 2)
+    logits[0, 7, 1, :] = 100.0  # bottom row: all mass on one bin
+    assert math.log(NUM_BINS) == MAX_ENTROPY
+    normalised = normalized_entropy(logits)
+    assert torch.allclose(normalised[0, 0], torch.ones(2), atol=1e-5)
+    assert torch.allclose(normalised[0, 1], torch.zeros(2), atol=1e-5)
+    assert torch.allclose(entropy(log_probabilities(logits))[0, 0], torch.full((2,), MAX_ENTROPY))
+
+
+def test_expected_ab_is_the_networks_own_decoding():
+    torch.manual_seed(0)
+    model = JKSPNet().eval()
+    logits = torch.randn(2, NUM_BINS, 3, 4) * 3
+    for temperature in (1.0, 0.38):
+        ours = expected_ab(log_probabilities(logits), temperature)
+        assert torch.allclose(ours, model.decode(logits, temperature), atol=1e-4)
+
+
+def test_histogram_of_one_colour_peaks_at_its_bin():
+    bins = ab_bins()
+    ab = bins[100].view(2, 1, 1).expand(2, 8, 8)
+    histogram = ab_histogram(ab)
+    assert abs(float(histogram.sum()) - 1) < 1e-5
+    assert int(histogram.argmax()) == 100
+
+
+def test_reweighting_moves_the_mean_toward_the_palette():
+    bins = ab_bins()
+    red, blue = int(torch.argmax(bins[:, 0])), int(torch.argmin(bins[:, 1]))
+    logits = torch.zeros(1, NUM_BINS, 1, 1)
+    logits[0, [red, blue]] = 5.0  # torn between red and blue
+    palette = ab_histogram(bins[red].view(2, 1, 1))
+    before = expected_ab(log_probabilities(logits))
+    after = expected_ab(reweight(log_probabilities(logits), palette, 1.0))
+    distance = lambda ab: float((ab[0, :, 0, 0] - bins[red]).norm())  # noqa: E731
+    assert distance(after) < 0.5 * distance(before)
+    unchanged = reweight(log_probabilities(logits), palette, 0.0)
+    assert torch.equal(unchanged, log_probabilities(logits))
+
+
+def _flatness(probabilities: torch.Tensor) -> torch.Tensor:
+    """normalized_entropy of distributions given as probabilities (313, H, W)."""
+    return normalized_entropy(probabilities.clamp(min=1e-12).log()[None])[0]
+
+
+def test_entropy_is_zero_for_one_bin_and_one_for_uniform():
+    one_hot = torch.zeros(313, 2, 2)
+    one_hot[5] = 1
+    assert torch.allclose(_flatness(one_hot), torch.zeros(2, 2), atol=1e-6)
+    uniform = torch.full((313, 2, 2), 1 / 313)
+    assert torch.allclose(_flatness(uniform), torch.ones(2, 2), atol=1e-5)
+    two = torch.zeros(313, 1, 1)
+    two[:2] = 0.5
+    assert _flatness(two).item() == pytest.approx(math.log(2) / math.log(313), rel=1e-5)

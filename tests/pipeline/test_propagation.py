@@ -1,0 +1,84 @@
+"""Propagation: a hint colours its own region and stops at an L edge."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from jkspnet.media.hints import ABTarget, Hint
+from jkspnet.pipeline.propagation import affinity_matrix, grid_shape, guided_coefficients, propagate
+
+
+def _two_regions(height: int = 40, width: int = 60) -> np.ndarray:
+    lightness = np.full((height, width), 30.0)
+    lightness[:, width // 2 :] = 75.0
+    return lightness
+
+
+def test_affinities_are_row_normalised_and_small_across_an_edge():
+    lightness = _two_regions(6, 8)
+    weights = affinity_matrix(lightness).toarray()
+    assert np.allclose(weights.sum(axis=1), 1.0)
+    # pixel (2, 3) is the left region's last column: its right neighbour is across the edge
+    r = 2 * 8 + 3
+    assert weights[r, r + 1] < 1e-3 * weights[r, r - 1]
+
+
+def test_a_hint_fills_its_region_and_stops_at_the_edge():
+    lightness = _two_regions()
+    prior = np.zeros((2, *lightness.shape))
+    target = ABTarget(x=10, y=20, a=60.0, b=40.0)
+    correction = propagate(lightness, prior, np.zeros(lightness.shape), [target])
+    left, right = correction[:, :, :30], correction[:, :, 31:]
+    assert np.abs(left[0] - 60).max() < 6 and np.abs(left[1] - 40).max() < 4
+    assert np.abs(right).max() < 1.0
+
+
+def test_no_hint_no_correction_and_a_confident_prior_holds():
+    lightness = np.full((30, 30), 50.0)
+    prior = np.zeros((2, 30, 30))
+    assert not propagate(lightness, prior, np.ones((30, 30)), []).any()
+    target = ABTarget(x=2, y=2, a=50.0, b=0.0)
+    unsure = propagate(lightness, prior, np.zeros((30, 30)), [target])
+    sure = propagate(lightness, prior, np.ones((30, 30)), [target])
+    assert sure[0, 2, 2] > 45 and unsure[0, 2, 2] > 45  # the hint holds where it is given
+    assert sure[0, -1, -1] < 0.5 * unsure[0, -1, -1]  # and spreads less where the net is sure
+
+
+def test_guided_coefficients_reproduce_a_field_that_follows_the_guide():
+    guide = torch.from_numpy(_two_regions()).float()
+    values = torch.stack([(guide - 30) * 2, torch.zeros_like(guide)])  # 0 left, 90 right
+    coefficients = guided_coefficients(guide, values)
+    rebuilt = coefficients[:2] * guide + coefficients[2:]
+    assert torch.allclose(rebuilt, values, atol=1.0)
+
+
+def test_grid_shape():
+    assert grid_shape(100, 80) == (100, 80)
+    assert grid_shape(3000, 4000) == (96, 128)
+
+
+def test_the_colorizer_keeps_the_far_region_across_an_edge(colorizer):
+    """At full resolution through the reduced grid and guided upsampling: a 600 x 900 photo
+    whose left part is dark, one hint there; the right part is exactly the automatic result."""
+    grey = np.full((600, 900), 60, np.uint8)
+    grey[:, 450:] = 200
+    photo = Image.fromarray(grey)
+    automatic = np.asarray(colorizer.colorize(photo)).astype(int)
+    hinted = np.asarray(colorizer.colorize(photo, hints=[Hint(100, 300, (200, 30, 30))]))
+    hinted = hinted.astype(int)
+    # beyond the guided upsampling's window (2 grid pixels, 14 photo pixels here) of the edge
+    far = np.abs(hinted[:, 470:] - automatic[:, 470:])
+    assert far.max() <= 1
+    near = hinted[:, :440]
+    assert (near[..., 0] - near[..., 1]).mean() > 20  # the dark region turned red
+    assert near[..., 0].mean() > automatic[:, :440, 0].mean() + 10
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 5), (7, 1)])
+def test_tiny_photos(colorizer, size):
+    photo = Image.new("L", size, 128)
+    result = colorizer.colorize(photo, hints=[Hint(0, 0, (255, 0, 0))])
+    assert result.size == size

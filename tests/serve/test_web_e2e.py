@@ -1,0 +1,470 @@
+"""The web page end to end, in a real (headless) Chromium against ``python -m jkspnet serve``.
+
+Needs Debian's chromium at /usr/bin/chromium (CI installs it); the Python playwright package drives
+it, and no browser is ever downloaded. Fresh (untrained) weights: this checks the page's plumbing
+(upload, sizes, re-render, download, errors) and that a colour point steers the colours where it
+is put and not across an edge, never how good the colours are.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from ..hostile import AWKWARD
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1000, "height": 900}
+PHONE = {"width": 390, "height": 844}
+SCREENSHOTS = Path(os.environ.get("JKSPNET_SCREENSHOTS", "/tmp"))
+# Chromium does not hand a multipart body with a file to Playwright: the page's own forms are
+# recorded as they are sent, each field's text (or a file's name and size).
+RECORD_FORMS = """
+window.sentForms = [];
+const sendForm = window.fetch;
+window.fetch = (url, options) => {
+  if (options && options.body instanceof FormData) {
+    const fields = {};
+    for (const [key, value] of options.body) {
+      fields[key] = typeof value === "string" ? value : { name: value.name, size: value.size };
+    }
+    window.sentForms.push({ url: String(url), fields });
+  }
+  return sendForm(url, options);
+};
+"""
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
+)
+sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("fastapi")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(fresh_weights: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with open(log, "wb") as stream:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jkspnet",
+                "serve",
+                "--weights",
+                str(fresh_weights),
+                "--device",
+                "cpu",
+                "--port",
+                str(port),
+            ],
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"server did not answer within 60 s:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class Page:
+    """A page of the app, recording the forms it sends, requests to elsewhere and GETs that
+    failed."""
+
+    def __init__(self, browser, server: str, viewport: dict[str, int] = DESKTOP) -> None:
+        self.page = browser.new_page(viewport=viewport)
+        self.page.add_init_script(RECORD_FORMS)
+        self.outside: list[str] = []
+        self.failed_gets: list[str] = []
+        local = (server, "blob:", "data:")
+        self.page.on(
+            "request",
+            lambda r: None if r.url.startswith(local) else self.outside.append(r.url),
+        )
+        self.page.on(
+            "response",
+            lambda r: (
+                self.failed_gets.append(r.url)
+                if r.request.method == "GET" and r.status >= 400
+                else None
+            ),
+        )
+        self.page.goto(server)
+        self.page.wait_for_selector("#model:has-text('JKSPNet')")
+
+    def add(self, path: Path):
+        """Add a photo; its card once the first result is in."""
+        self.page.set_input_files("#file", str(path))
+        card = self.page.locator(".card", has_text=path.name).first
+        wait_ready(card, renders=1)
+        return card
+
+    def forms(self, path: str = "/api/colorize") -> list[dict]:
+        """The fields of each form sent to ``path``, oldest first."""
+        sent = self.page.evaluate("window.sentForms")
+        return [form["fields"] for form in sent if form["url"].endswith(path)]
+
+    def close(self) -> None:
+        self.page.close()
+        assert self.outside == []
+        assert self.failed_gets == []  # /favicon.ico among them: no 404 on any load
+
+
+def wait_ready(card, renders: int) -> None:
+    """Wait until the card shows its ``renders``-th result and it is the latest."""
+    card.page.wait_for_function(
+        "([card, n]) => card.dataset.state === 'ready' && Number(card.dataset.renders) >= n",
+        arg=[card.element_handle(), renders],
+        timeout=60_000,
+    )
+
+
+def last_hints(page: Page) -> list[dict] | None:
+    text = page.forms()[-1].get("hints")
+    return None if text is None else json.loads(text)
+
+
+def result_pixels(card) -> np.ndarray:
+    """The result the card shows, decoded here from its PNG (exact, not a screenshot)."""
+    data_url = card.locator("img.after").evaluate(
+        """async img => {
+            const blob = await (await fetch(img.src)).blob();
+            return await new Promise(ok => {
+                const reader = new FileReader();
+                reader.onload = () => ok(reader.result);
+                reader.readAsDataURL(blob);
+            });
+        }"""
+    )
+    png = base64.b64decode(data_url.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+
+
+def click_photo(card, fx: float, fy: float) -> None:
+    """Click the photo at a fraction of its shown width and height."""
+    compare = card.locator(".compare")
+    box = compare.bounding_box()
+    compare.click(position={"x": box["width"] * fx, "y": box["height"] * fy})
+
+
+@pytest.fixture
+def two_regions(tmp_path: Path) -> Path:
+    """A small grey photo, dark on the left and bright on the right: a strong L edge."""
+    pixels = np.full((100, 160), 210, np.uint8)
+    pixels[:, :80] = 45
+    path = tmp_path / "two-regions.png"
+    Image.fromarray(pixels, "L").save(path)
+    return path
+
+
+# ------------------------------------------------------------------------------------ tests
+def test_page_colorizes_rerenders_downloads_and_reports_errors(
+    browser, server: str, tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(astronaut).convert("L").save(photo, quality=90)
+    width, height = Image.open(photo).size
+    gif = tmp_path / "anim.gif"
+    gif.write_bytes(AWKWARD["animated GIF"].make(Image.fromarray(astronaut)))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("this is not a photo\n")
+    app = Page(browser, server)
+    page = app.page
+
+    card = app.add(photo)
+    assert result_pixels(card).shape == (height, width, 3)
+    assert len(app.forms()) == 1
+    # large enough to place points: fitted to the window, not the photo's own 251 px
+    shown = card.locator(".compare").bounding_box()
+    assert shown["width"] > 1.5 * width
+    assert abs(shown["width"] / shown["height"] - width / height) < 0.02
+
+    # the split slider moves the divider; both sides are labelled
+    card.locator(".split").fill("25")
+    assert "25%" in card.locator(".compare").evaluate("e => e.style.cssText")
+    assert card.locator(".before-label").inner_text() == "Before"
+    assert card.locator(".after-label").inner_text() == "After"
+
+    # saturation re-renders (debounced: one more request); Download waits for it
+    first_src = card.locator("img.after").get_attribute("src")
+    page.locator("#saturation").fill("90")
+    assert card.locator(".download").get_attribute("aria-disabled") == "true"
+    assert card.locator(".download").get_attribute("href") is None  # no stale result saved
+    wait_ready(card, renders=2)
+    assert len(app.forms()) == 2
+    assert card.locator("img.after").get_attribute("src") != first_src
+
+    download_link = card.locator(".download")
+    assert download_link.get_attribute("download") == "astronaut-colour.png"
+    with page.expect_download() as info:
+        download_link.click()
+    saved = tmp_path / "download.png"
+    info.value.save_as(saved)
+    assert Image.open(saved).size == (width, height)
+
+    page.set_input_files("#file", str(gif))
+    animated = page.locator(".card", has_text="anim.gif")
+    animated.locator(".note:not([hidden])").wait_for(timeout=60_000)
+    assert animated.locator(".note").inner_text() == "has 2 frames; colorized the first"
+
+    page.set_input_files("#file", str(notes))
+    bad = page.locator(".card", has_text="notes.txt")
+    bad.locator(".error:not([hidden])").wait_for(timeout=30_000)
+    assert "not an image" in bad.locator(".error").inner_text()
+    assert bad.locator(".retry").is_hidden()  # trying again would not help
+    assert bad.locator(".download").get_attribute("href") is None
+
+    # every photo is described by its own name
+    alts = page.locator(".card img.after, .card img.before").evaluate_all(
+        "imgs => imgs.map(i => i.alt)"
+    )
+    assert len(alts) == len(set(alts)) == 6
+    assert "Colorized: astronaut.jpg" in alts and "Original: anim.gif" in alts
+
+    page.screenshot(path=str(tmp_path / "shot.png"), full_page=True)
+    shutil.copyfile(tmp_path / "shot.png", SCREENSHOTS / "jkspnet-web.png")
+    app.close()
+
+
+def test_a_colour_point_steers_its_region_and_stops_at_the_edge(
+    browser, server: str, two_regions: Path
+) -> None:
+    app = Page(browser, server)
+    card = app.add(two_regions)
+    before = result_pixels(card)
+    assert last_hints(app) is None
+
+    click_photo(card, 0.25, 0.5)  # in the dark half, whatever the scale on screen
+    assert card.locator(".pin").count() == 1
+    card.locator(".picker .swatch[title='foliage green']").click()
+    assert card.locator(".download").get_attribute("aria-disabled") == "true"
+    wait_ready(card, renders=2)
+    hints = last_hints(app)
+    assert len(hints) == 1 and hints[0]["color"] == "#4f7a3a"
+    assert abs(hints[0]["x"] - 40) <= 0.5 and abs(hints[0]["y"] - 50) <= 0.5  # photo pixels
+
+    after = result_pixels(card)
+    near = np.abs(after[35:65, 25:55] - before[35:65, 25:55]).mean()
+    across = np.abs(after[:, 100:] - before[:, 100:]).mean()  # the bright half, past the edge
+    assert near > 5 and across < 2, (near, across)
+    green = after[50, 40]
+    assert green[1] > green[0] and green[1] > green[2]
+    app.close()
+
+
+def test_points_are_dragged_and_removed(browser, server: str, two_regions: Path) -> None:
+    app = Page(browser, server)
+    page = app.page
+    card = app.add(two_regions)
+    click_photo(card, 0.25, 0.25)
+    card.locator(".close-picker").click()
+    wait_ready(card, renders=2)
+
+    pin = card.locator(".pin").first
+    start = pin.bounding_box()
+    box = card.locator(".compare").bounding_box()
+    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.75, steps=5)
+    page.mouse.up()
+    wait_ready(card, renders=3)
+    (hint,) = last_hints(app)
+    assert abs(hint["x"] - 120) <= 1 and abs(hint["y"] - 75) <= 1
+
+    # the keyboard moves a focused point, Delete removes it
+    pin.focus()
+    page.keyboard.press("ArrowLeft")
+    wait_ready(card, renders=4)
+    assert last_hints(app)[0]["x"] < hint["x"]
+    page.keyboard.press("Delete")
+    wait_ready(card, renders=5)
+    assert card.locator(".pin").count() == 0 and last_hints(app) is None
+
+    # right-click removes one; Clear points removes them all
+    for fx in (0.2, 0.4, 0.6):
+        click_photo(card, fx, 0.5)
+        card.locator(".close-picker").click()
+    card.locator(".pin").nth(1).click(button="right")
+    assert card.locator(".pin").count() == 2
+    card.locator(".clear-points").click()
+    assert card.locator(".pin").count() == 0
+    wait_ready(card, renders=6)
+    assert last_hints(app) is None
+    app.close()
+
+
+def test_uncertainty_overlay_and_reference_photo(
+    browser, server: str, two_regions: Path, tmp_path: Path, coffee: np.ndarray
+) -> None:
+    reference = tmp_path / "coffee.jpg"
+    Image.fromarray(coffee).save(reference, quality=90)
+    app = Page(browser, server)
+    card = app.add(two_regions)
+
+    card.locator(".show-uncertainty").check()
+    card.locator(".uncertainty-map:not([hidden])").wait_for(timeout=30_000)
+    assert len(app.forms("/api/uncertainty")) == 1
+    assert card.locator(".legend").is_visible()
+    card.locator(".show-uncertainty").uncheck()
+    assert card.locator(".uncertainty-map").is_hidden()
+
+    card.locator(".reference-file").set_input_files(str(reference))
+    wait_ready(card, renders=2)
+    sent = app.forms()[-1]
+    assert sent["reference"]["name"] == "coffee.jpg" and sent["reference_strength"] == "1"
+    assert card.locator(".reference-thumb").get_attribute("alt") == "Reference: coffee.jpg"
+    card.locator(".remove-reference").click()
+    wait_ready(card, renders=3)
+    assert "reference" not in app.forms()[-1]
+    app.close()
+
+
+def test_a_server_gone_away_says_so_and_retries(browser, server: str, two_regions: Path) -> None:
+    app = Page(browser, server)
+    page = app.page
+    page.route("**/api/colorize", lambda route: route.abort("connectionrefused"))
+    page.set_input_files("#file", str(two_regions))
+    card = page.locator(".card").first
+    card.locator(".error:not([hidden])").wait_for(timeout=30_000)
+    message = card.locator(".error .message").inner_text()
+    assert "Cannot reach the JKSPNet server" in message and "Failed to fetch" not in message
+    page.unroute("**/api/colorize")
+    card.locator(".retry").click()
+    wait_ready(card, renders=1)
+    assert card.locator(".error").is_hidden()
+    app.close()
+
+
+def test_a_card_is_removed_and_all_are_cleared(browser, server: str, two_regions: Path, tmp_path):
+    other = tmp_path / "other.png"
+    shutil.copyfile(two_regions, other)
+    app = Page(browser, server)
+    page = app.page
+    assert page.locator("#clear-all").is_hidden()
+    app.add(two_regions)
+    app.add(other)
+    page.get_by_role("button", name="Remove other.png").click()
+    assert page.locator(".card").count() == 1
+    page.locator("#clear-all").click()
+    assert page.locator(".card").count() == 0
+    assert page.locator("#clear-all").is_hidden()
+    app.close()
+
+
+def test_focus_rings_and_the_phone_layout(
+    browser, server: str, two_regions: Path, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(astronaut).convert("L").save(photo, quality=90)
+
+    def outline(page, selector: str) -> float:
+        return page.locator(selector).first.evaluate(
+            "e => parseFloat(getComputedStyle(e).outlineWidth) *"
+            " (getComputedStyle(e).outlineStyle === 'none' ? 0 : 1)"
+        )
+
+    app = Page(browser, server)
+    page = app.page
+    card = app.add(photo)
+    page.keyboard.press("Tab")  # the first stop: the file input, inside the drop zone
+    assert page.evaluate("document.activeElement.id") == "file"
+    assert outline(page, "#drop") >= 2
+    card.locator(".split").focus()
+    assert outline(page, ".card .split") >= 2
+    # a point without a mouse: Enter on the photo, a colour, Escape, arrows
+    card.locator(".compare").focus()
+    assert outline(page, ".card .compare") >= 2
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.title") == "sky blue"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.activeElement.className").startswith("pin")
+    page.keyboard.press("ArrowUp")
+    wait_ready(card, renders=2)
+    (hint,) = last_hints(app)
+    assert hint["color"] == "#7ea6d8" and hint["x"] == 125 and hint["y"] < 166
+    page.screenshot(path=str(SCREENSHOTS / "jkspnet-web-desktop.png"), full_page=True)
+    app.close()
+
+    phone = Page(browser, server, PHONE)
+    page = phone.page
+    card = phone.add(photo)
+    slider = page.locator("#saturation").bounding_box()
+    value = page.locator("#saturation-value").bounding_box()
+    assert abs((value["y"] + value["height"] / 2) - (slider["y"] + slider["height"] / 2)) < 8
+    assert value["x"] >= slider["x"] + slider["width"] - 1  # beside it, not wrapped below
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shown = card.locator(".compare").bounding_box()
+    assert shown["width"] > 0.8 * PHONE["width"]
+    page.screenshot(path=str(SCREENSHOTS / "jkspnet-web-phone.png"), full_page=True)
+    phone.close()
+
+
+def test_the_api_docs_load_from_here(browser, server: str) -> None:
+    page = browser.new_page(viewport=DESKTOP)
+    outside: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(server) else outside.append(r.url))
+    page.goto(f"{server}/docs")
+    page.locator(".opblock-summary", has_text="/api/colorize").first.wait_for(timeout=20_000)
+    assert page.locator(".opblock-summary", has_text="/api/uncertainty").count() == 1
+    page.close()
+    assert outside == []  # Swagger UI from this server, not a CDN

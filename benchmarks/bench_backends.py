@@ -30,9 +30,9 @@ from pathlib import Path
 import torch
 
 from jkspnet import JKSPNet
+from jkspnet.nn.backends.torch_network import cpu_has_native_bf16
 from jkspnet.nn.inference import InferenceNet
 from jkspnet.nn.weights import ModelConfig
-from jkspnet.pipeline.checks import cpu_has_native_bf16
 
 FLOP_PER_IMAGE = 25.96e9  # forward at 128x128, by torch.utils.flop_counter (see test_model)
 VARIANTS = (
@@ -102,10 +102,10 @@ def build_variants(
 
         variants["compile bf16"] = compile_bf16
     if "onnxruntime" in wanted and onnx_path is not None:
-        from jkspnet.pipeline.backends import OnnxColorizer
+        from jkspnet.nn.backends.onnxruntime_network import OnnxNetwork
 
-        session = OnnxColorizer(onnx_path, device="cpu")
-        variants["onnxruntime"] = lambda x: session.predict_ab(x, 1.0)
+        session = OnnxNetwork(onnx_path, device="cpu")
+        variants["onnxruntime"] = lambda x: session.ab_at(x, [1.0])[0]
     for dtype, name in (
         (torch.float32, "InferenceNet fp32"),
         (torch.bfloat16, "InferenceNet bf16"),

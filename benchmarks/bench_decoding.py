@@ -85,7 +85,7 @@ def main() -> None:
     torch.set_grad_enabled(False)
     colorizer = Colorizer.from_pretrained(args.weights, precision="fp32")
     size = args.size or colorizer.config.size
-    net = colorizer.model.float().eval()
+    net = colorizer.network.model.float().eval()
     bins = ab_bins()
     variants = [
         Variant(float(t), up, shape, tta, float(g))

@@ -74,7 +74,7 @@ def start_server(args: argparse.Namespace, folder: Path) -> tuple[subprocess.Pop
 
             torch.manual_seed(0)
             weights = str(folder / "fresh-weights")
-            Colorizer(JKSPNet(), device="cpu").save_pretrained(weights)
+            Colorizer.from_model(JKSPNet(), device="cpu").save_pretrained(weights)
             print("note: no weights given or bundled; using fresh, untrained weights (timing only)")
     port = free_port()
     command = [sys.executable, "-m", "jkspnet", "serve", "--port", str(port)]

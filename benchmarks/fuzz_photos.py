@@ -79,7 +79,7 @@ def fuzz(args: argparse.Namespace, work: Path) -> dict:
     rng = random.Random(args.seed)
     seeds = seed_photos(Image.fromarray(skimage.data.astronaut()))
     names = sorted(seeds)
-    colorizer = Colorizer(JKSPNet(), device="cpu") if args.prepare else None
+    colorizer = Colorizer.from_model(JKSPNet(), device="cpu") if args.prepare else None
     outcomes: Counter[str] = Counter()
     crashes: list[dict] = []
     slowest = (0.0, "")

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from jkspnet import Colorizer
-from jkspnet.pipeline.checks import check_confidence, check_shape, check_size, check_temperature
+from jkspnet.pipeline.spec import check_confidence, check_shape, check_size, check_temperature
 
 DESTINATION = Path(__file__).resolve().parent.parent / "src" / "jkspnet" / "assets" / "weights"
 

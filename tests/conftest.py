@@ -23,7 +23,7 @@ def fresh_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder written by save_pretrained from a freshly initialised (untrained) model."""
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("weights")
-    Colorizer(JKSPNet(), device="cpu").save_pretrained(folder)
+    Colorizer.from_model(JKSPNet(), device="cpu").save_pretrained(folder)
     return folder
 
 

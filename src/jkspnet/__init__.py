@@ -20,16 +20,17 @@ _EXPORTS = {
     "HintError": "media.hints",
     "parse_hints": "media.hints",
     "JKPSNET": "nn.model",
-    "NUM_BINS": "nn.model",
+    "NUM_BINS": "nn.bins",
     "JKSPNet": "nn.model",
-    "ab_bins": "nn.model",
+    "ab_bins": "nn.bins",
     "Colorizer": "pipeline.colorizer",
 }
 
 if TYPE_CHECKING:
     from .errors import JKSPNetError, PhotoError, WeightsError
     from .media.hints import Hint, HintError, parse_hints
-    from .nn.model import JKPSNET, NUM_BINS, JKSPNet, ab_bins
+    from .nn.bins import NUM_BINS, ab_bins
+    from .nn.model import JKPSNET, JKSPNet
     from .pipeline.colorizer import Colorizer
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from types import ModuleType
 
 
 class JKSPNetError(Exception):
@@ -28,3 +30,23 @@ class WeightsError(JKSPNetError):
 
 class TrainingError(JKSPNetError):
     """A run that cannot go on (diverged, nothing to train on, nothing to resume)."""
+
+
+class MissingExtraError(JKSPNetError):
+    """Something needs an optional part of the package (an extra) that is not installed; the
+    message says what, and the line that installs it."""
+
+    def __init__(self, extra: str, what: str) -> None:
+        self.extra = extra
+        super().__init__(f"{what}: pip install 'jkspnet[{extra}]'")
+
+
+def require_extra(extra: str, what: str, *modules: str) -> ModuleType:
+    """Import ``modules`` (the extra's) and give back the first, or raise
+    :class:`MissingExtraError` for ``extra``, with ``what`` saying what needs it."""
+    try:
+        for name in modules:
+            __import__(name)  # as an import statement does (and as tests replace it)
+    except ImportError:
+        raise MissingExtraError(extra, what) from None
+    return sys.modules[modules[0]]

@@ -39,7 +39,7 @@ def test_a_colorizer_with_confidence_keeps_confident_colour_and_greys_the_rest(a
     from jkspnet.pipeline.colorizer import Colorizer
 
     torch.manual_seed(0)
-    colorizer = Colorizer(JKSPNet(), device="cpu", precision="fp32")
+    colorizer = Colorizer.from_model(JKSPNet(), device="cpu", precision="fp32")
     x = colorizer.prepare(Image.fromarray(astronaut), 32).network_input[None]
     plain = colorizer.predict_ab(x, 1.0)
     colorizer.confidence = 2.0

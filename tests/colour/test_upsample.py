@@ -90,7 +90,7 @@ def test_coefficients_validate_their_inputs():
 
 def test_the_pipelines_banded_finish_matches_the_whole_image_upsampling(monkeypatch):
     torch.manual_seed(0)
-    colorizer = Colorizer(JKSPNet(), device="cpu", precision="fp32")
+    colorizer = Colorizer.from_model(JKSPNet(), device="cpu", precision="fp32")
     monkeypatch.setattr("jkspnet.pipeline.colorizer._BAND_PIXELS", 128 * 7)  # many bands of 7 rows
     grey = (_two_regions(90, 128).numpy() * 2.55).astype(np.uint8)
     prepared = colorizer.prepare(Image.fromarray(grey, "L"), 16)
@@ -108,14 +108,14 @@ def test_the_pipelines_banded_finish_matches_the_whole_image_upsampling(monkeypa
 
 def test_an_unknown_upsampler_is_refused():
     with pytest.raises(JKSPNetError, match="upsample must be one of"):
-        Colorizer(JKSPNet(), device="cpu", upsample="bicubic")
+        Colorizer.from_model(JKSPNet(), device="cpu", upsample="bicubic")
     with pytest.raises(JKSPNetError, match="shape must be one of"):
-        Colorizer(JKSPNet(), device="cpu", shape="round")
+        Colorizer.from_model(JKSPNet(), device="cpu", shape="round")
 
 
 def test_aspect_shaped_inputs_of_several_shapes_share_one_call(astronaut):
     torch.manual_seed(0)
-    colorizer = Colorizer(JKSPNet(), device="cpu", precision="fp32", shape="aspect")
+    colorizer = Colorizer.from_model(JKSPNet(), device="cpu", precision="fp32", shape="aspect")
     wide = Image.fromarray(astronaut).resize((200, 100))
     tall = Image.fromarray(astronaut).resize((100, 150))
     prepared = [colorizer.prepare(photo, 16) for photo in (wide, tall, wide)]

@@ -195,7 +195,7 @@ def test_summary_command(capsys):
 
 
 def test_missing_default_weights_are_one_line(capsys, tmp_path, photo_dir, monkeypatch):
-    monkeypatch.setattr("jkspnet.pipeline.colorizer.bundled_weights", lambda: None)
+    monkeypatch.setattr("jkspnet.nn.backends.torch_network.bundled_weights", lambda: None)
     code, _, err = run(capsys, "colorize", photo_dir, "-o", tmp_path / "o")
     assert code == 2
     assert err.strip().splitlines() == [

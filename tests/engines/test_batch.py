@@ -10,6 +10,7 @@ from jkspnet.cli import main
 from jkspnet.engines import batch as batch_module
 from jkspnet.engines.batch import BatchOptions, FileOutcome, colorize_files
 from jkspnet.engines.plan import PlanError, plan_outputs
+from jkspnet.media import budget
 
 from ..hostile import deny_writing
 
@@ -157,12 +158,12 @@ def test_folders_are_batched_by_count_and_by_pixels(tmp_path, monkeypatch, capsy
         Image.new("L", size, 128).save(tmp_path / f"{name}.png")
     (tmp_path / "g.png").write_bytes(b"not a photo")  # no header: counted as 0, fails later
     jobs = [batch_module.Job(tmp_path / f"{n}.png", tmp_path / "out" / n) for n in "abcdefg"]
-    batches = batch_module._batches(jobs, size=3, pixels=800)
+    batches = batch_module.photo_batches(jobs, size=3, pixels=800)
     names = [[job.source.stem for job in batch] for batch in batches]
     # a + b + c: 800 pixels, the budget; d (1,600) is over it, so alone; then count bounds e, f, g
     assert names == [["a", "b", "c"], ["d"], ["e", "f", "g"]]
 
-    monkeypatch.setattr(batch_module, "_BATCH_PIXELS", 800)
+    monkeypatch.setattr(budget, "BATCH_PIXELS", 800)
     seen = []
     real = Colorizer.predict_ab
     monkeypatch.setattr(

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from jkspnet.engines import film_metrics, metrics
-from jkspnet.nn.model import ab_bins
+from jkspnet.nn.bins import ab_bins, hard_histogram, nearest_bin
 
 skimage = pytest.importorskip("skimage")
 from skimage import color as skcolor  # noqa: E402
@@ -211,7 +211,7 @@ def test_rebalanced_auc_weights_rare_colours() -> None:
     raw = metrics.auc_ab(pred, truth)
     assert raw == pytest.approx((20 * 0.9 + 131) / 151, abs=1e-15)
 
-    prior = metrics.ab_prior([truth])
+    prior = hard_histogram([truth])
     assert prior.shape == (313,) and float(prior.sum()) == pytest.approx(1.0)
     assert float(prior[150]) == pytest.approx(0.9) and float(prior[20]) == pytest.approx(0.1)
     weights = metrics.rebalanced_pixel_weights(truth, None, prior)
@@ -244,7 +244,7 @@ def test_rebalanced_weights_reject_unseen_bins() -> None:
 def test_nearest_bins() -> None:
     bins = ab_bins()
     ab = (bins[[0, 5, 312]].T.double() + 2.0).reshape(2, 1, 3)
-    assert metrics.nearest_bins(ab).tolist() == [[0, 5, 312]]
+    assert nearest_bin(ab).tolist() == [[0, 5, 312]]
 
 
 # ----------------------------------------------------------------------------- set aggregation
@@ -253,7 +253,7 @@ def test_nearest_bins() -> None:
 def test_score_image_and_aggregate_pool_pixels(photos: list[np.ndarray]) -> None:
     truths = [photos[0][:, :120], photos[1], photos[2][:, :250]]  # different sizes, same height
     preds = [_noised(truths[0], 40.0, 1), truths[1][::-1].copy(), _predictions(truths[2], 2)[2]]
-    prior = metrics.ab_prior(metrics.ab_of(t, torch.float64) for t in truths)
+    prior = hard_histogram(metrics.ab_of(t, torch.float64) for t in truths)
     scores = [metrics.score_image(p, t, prior=prior) for p, t in zip(preds, truths, strict=True)]
 
     first = scores[0]

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from jkspnet import Colorizer, JKSPNet
+from jkspnet import Colorizer
 from jkspnet.cli import main
 from jkspnet.colour.spaces import denormalize_l, lab_to_rgb, rgb_to_lab
 from jkspnet.engines.film_metrics import flicker, motion_ab_error
@@ -80,14 +80,18 @@ def clip(tmp_path_factory, astronaut, coffee) -> Path:
     return path
 
 
-class ScriptedColorizer(Colorizer):
-    """ab = a fixed colour function of L, plus coarse noise that differs from frame to frame."""
+class ScriptedNetwork:
+    """A network (:class:`jkspnet.nn.backends.base.Network`) whose ab is a fixed colour function
+    of L, plus coarse noise that differs from frame to frame."""
+
+    gives_distribution = False
 
     def __init__(self, noise: float = 8.0) -> None:
-        super().__init__(JKSPNet(), ModelConfig(size=32), device="cpu")
+        self.config = ModelConfig(size=32)
+        self.device, self.precision = torch.device("cpu"), "fp32"
         self.noise, self.frames = noise, 0
 
-    def predict_ab(self, network_input, temperature=None):
+    def ab_at(self, network_input, temperatures, confidence=0.0):
         lightness = denormalize_l(network_input.float())
         ab = torch.cat([40 * torch.sin(lightness / 12), 40 * torch.cos(lightness / 17)], dim=1)
         for one in ab:
@@ -95,7 +99,17 @@ class ScriptedColorizer(Colorizer):
             coarse = torch.randn(1, 2, 4, 4, generator=generator) * self.noise
             one += F.interpolate(coarse, size=one.shape[-2:], mode="bilinear")[0]
             self.frames += 1
-        return ab
+        return [ab for _ in temperatures]
+
+    def logits(self, network_input):
+        raise NotImplementedError
+
+    def save_pretrained(self, folder, config, dtype):
+        raise NotImplementedError
+
+
+def scripted_colorizer(network: ScriptedNetwork | None = None) -> Colorizer:
+    return Colorizer(network or ScriptedNetwork())
 
 
 # ------------------------------------------------------------------ the stabiliser alone
@@ -185,7 +199,7 @@ def test_stabilizer_settings():
 
 def test_a_film_keeps_its_size_timing_frames_and_sound(clip, tmp_path):
     target = tmp_path / "colour.mp4"
-    result = colorize_video(ScriptedColorizer(), clip, target, batch_size=5)
+    result = colorize_video(scripted_colorizer(), clip, target, batch_size=5)
     before, after = probe(clip), probe(target)
     assert result.frames == 2 * SHOT == after.frames == len(decode(target))
     assert (after.width, after.height) == (WIDTH, HEIGHT) == (before.width, before.height)
@@ -206,7 +220,7 @@ def test_each_container_keeps_frames_and_sound(tmp_path, coffee, suffix, sound):
     silence = (np.zeros((1, 4000), np.float32), 8000)
     frames = [grey(f) for f in shot(coffee, 10, (2, 3), (48, 64))]
     write_video(source, frames, 20, audio=silence, audio_codec=sound)
-    result = colorize_video(ScriptedColorizer(), source, target, batch_size=4)
+    result = colorize_video(scripted_colorizer(), source, target, batch_size=4)
     before, after = probe(source), probe(target)
     assert result.frames == len(decode(target)) == len(decode(source)) == 10
     assert (after.width, after.height, after.frame_rate) == (64, 48, Fraction(20))
@@ -219,8 +233,8 @@ def test_each_container_keeps_frames_and_sound(tmp_path, coffee, suffix, sound):
 
 def test_the_stabiliser_lowers_flicker_and_resets_at_the_cut(clip, tmp_path):
     steady, loose = tmp_path / "steady.mp4", tmp_path / "loose.mp4"
-    result = colorize_video(ScriptedColorizer(), clip, steady, crf=0)
-    colorize_video(ScriptedColorizer(), clip, loose, crf=0, stabilize=False)
+    result = colorize_video(scripted_colorizer(), clip, steady, crf=0)
+    colorize_video(scripted_colorizer(), clip, loose, crf=0, stabilize=False)
     assert result.cuts == [SHOT]
     steady_frames, loose_frames = decode(steady), decode(loose)
     assert flicker(steady_frames[:SHOT]) < 0.5 * flicker(loose_frames[:SHOT])
@@ -247,14 +261,14 @@ def test_a_film_is_coloured_as_its_frames_would_be_as_photos(tmp_path, coffee, f
 
 
 def test_an_interrupted_film_leaves_no_file(clip, tmp_path):
-    class Interrupted(ScriptedColorizer):
-        def predict_ab(self, network_input, temperature=None):
+    class Interrupted(ScriptedNetwork):
+        def ab_at(self, network_input, temperatures, confidence=0.0):
             if self.frames >= 8:
                 raise KeyboardInterrupt
-            return super().predict_ab(network_input, temperature)
+            return super().ab_at(network_input, temperatures, confidence)
 
     with pytest.raises(KeyboardInterrupt):
-        colorize_video(Interrupted(), clip, tmp_path / "out.mp4", batch_size=4)
+        colorize_video(scripted_colorizer(Interrupted()), clip, tmp_path / "out.mp4", batch_size=4)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -267,7 +281,7 @@ def test_unreadable_films_raise_one_clear_error(clip, tmp_path):
     for name, content in cases.items():
         (tmp_path / name).write_bytes(content)
         with pytest.raises(VideoError) as caught:
-            colorize_video(ScriptedColorizer(), tmp_path / name, tmp_path / f"out-{name}")
+            colorize_video(scripted_colorizer(), tmp_path / name, tmp_path / f"out-{name}")
         assert str(caught.value).startswith(str(tmp_path / name))
         assert not (tmp_path / f"out-{name}").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(cases)
@@ -288,7 +302,7 @@ def damage_one_packet(clip: Path, target: Path) -> int:
 def test_a_damaged_packet_is_skipped_not_the_whole_film(clip, tmp_path, capsys, fresh_weights):
     film = tmp_path / "damaged.mp4"
     frames = damage_one_packet(clip, film)
-    result = colorize_video(ScriptedColorizer(), film, tmp_path / "out.mp4")
+    result = colorize_video(scripted_colorizer(), film, tmp_path / "out.mp4")
     assert result.damaged_packets == 1
     assert frames - 3 <= result.frames < frames
     assert probe(tmp_path / "out.mp4").frames == result.frames
@@ -327,7 +341,7 @@ def test_a_phone_clip_keeps_its_display_matrix(tmp_path, coffee, degrees, mirror
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    result = colorize_video(ScriptedColorizer(), film, tmp_path / "out.mp4")
+    result = colorize_video(scripted_colorizer(), film, tmp_path / "out.mp4")
     with av.open(str(tmp_path / "out.mp4")) as container:
         first = next(container.decode(video=0))
     assert result.frames == 6 and (first.width, first.height) == (64, 48)

@@ -46,6 +46,6 @@ def test_altered_bundled_weights_are_refused(tmp_path, monkeypatch):
     data = bytearray((copy / WEIGHTS_NAME).read_bytes())
     data[-1] ^= 0x01  # one bit of one weight: still a valid safetensors file
     (copy / WEIGHTS_NAME).write_bytes(bytes(data))
-    monkeypatch.setattr("jkspnet.pipeline.colorizer.bundled_weights", lambda: copy)
+    monkeypatch.setattr("jkspnet.nn.backends.torch_network.bundled_weights", lambda: copy)
     with pytest.raises(WeightsError, match=r"sha256 does not match config\.json"):
         Colorizer.from_pretrained(device="cpu")

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from jkspnet import JKSPNet
+from jkspnet.nn.bins import soft_histogram
 from jkspnet.nn.distribution import (
     MAX_ENTROPY,
-    ab_histogram,
     entropy,
     expected_ab,
     log_probabilities,
@@ -42,7 +42,7 @@ def test_expected_ab_is_the_networks_own_decoding():
 def test_histogram_of_one_colour_peaks_at_its_bin():
     bins = ab_bins()
     ab = bins[100].view(2, 1, 1).expand(2, 8, 8)
-    histogram = ab_histogram(ab)
+    histogram = soft_histogram(ab)
     assert abs(float(histogram.sum()) - 1) < 1e-5
     assert int(histogram.argmax()) == 100
 
@@ -52,7 +52,7 @@ def test_reweighting_moves_the_mean_toward_the_palette():
     red, blue = int(torch.argmax(bins[:, 0])), int(torch.argmin(bins[:, 1]))
     logits = torch.zeros(1, NUM_BINS, 1, 1)
     logits[0, [red, blue]] = 5.0  # torn between red and blue
-    palette = ab_histogram(bins[red].view(2, 1, 1))
+    palette = soft_histogram(bins[red].view(2, 1, 1))
     before = expected_ab(log_probabilities(logits))
     after = expected_ab(reweight(log_probabilities(logits), palette, 1.0))
     distance = lambda ab: float((ab[0, :, 0, 0] - bins[red]).norm())  # noqa: E731

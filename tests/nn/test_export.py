@@ -15,7 +15,8 @@ from PIL import Image
 
 from jkspnet.cli import main
 from jkspnet.errors import JKSPNetError
-from jkspnet.nn.export import load_model, load_torchscript
+from jkspnet.nn.backends.torch_network import load_model
+from jkspnet.nn.export import load_torchscript
 
 PARITY = 1e-3  # max |Δab| in LAB units, fp32
 
@@ -68,14 +69,15 @@ def test_onnx_file_is_self_contained_with_metadata_and_dynamic_axes(onnx_file):
     ],
 )
 def test_parity_with_pytorch(onnx_file, torchscript_file, reference, batch, size, temperature):
-    from jkspnet.pipeline.backends import OnnxColorizer
+    from jkspnet.pipeline.spec import ColorizerSpec
 
     height, width = size if isinstance(size, tuple) else (size, size)
     generator = torch.Generator().manual_seed(batch * height)
     x = torch.rand(batch, 1, height, width, generator=generator) * 100 - 50
     with torch.inference_mode():
         expected = reference(x, temperature)
-    ort_ab = OnnxColorizer(onnx_file, device="cpu").predict_ab(x, temperature)
+    onnx = ColorizerSpec(str(onnx_file), backend="onnxruntime", device="cpu").load()
+    ort_ab = onnx.predict_ab(x, temperature)
     scripted, config = load_torchscript(torchscript_file)
     with torch.inference_mode():
         ts_ab = scripted(x, torch.tensor([temperature]))
@@ -160,11 +162,11 @@ def test_onnxruntime_backend_errors_are_one_line(
 
 
 def test_missing_onnxruntime_says_how_to_install(monkeypatch, onnx_file):
-    from jkspnet.pipeline.backends import OnnxColorizer
+    from jkspnet.nn.backends.onnxruntime_network import OnnxNetwork
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
     with pytest.raises(JKSPNetError, match=r"pip install 'jkspnet\[onnx\]'"):
-        OnnxColorizer(onnx_file)
+        OnnxNetwork(onnx_file)
 
 
 def test_export_refuses_to_clobber_and_bad_options(capsys, tmp_path, onnx_file, fresh_weights):

@@ -97,30 +97,30 @@ def test_fp32_shares_the_model_weights_and_bf16_copies_them():
 
 
 def test_the_colorizer_follows_weight_and_precision_changes():
-    colorizer = Colorizer(trained_looking_net(), device="cpu", precision="fp32")
+    colorizer = Colorizer.from_model(trained_looking_net(), device="cpu", precision="fp32")
     x = network_input(1, 64)
     before = colorizer.predict_ab(x)
     with torch.no_grad():  # e.g. a fine-tuning step or load_state_dict on the same model
-        colorizer.model.abp.bias[:5] += 50.0  # favour the first bins
+        colorizer.network.model.abp.bias[:5] += 50.0  # favour the first bins
     after = colorizer.predict_ab(x)
     with torch.inference_mode():
-        expected = colorizer.model(x)
+        expected = colorizer.network.model(x)
     assert (after - before).abs().max() > 1.0
     assert (after - expected).abs().max() < 1e-3
-    assert colorizer.inference_net().dtype == torch.float32
+    assert colorizer.network.inference_net().dtype == torch.float32
     with torch.no_grad():
-        colorizer.model.abp.bias.data[:5] -= 50.0  # through .data: no version counted
+        colorizer.network.model.abp.bias.data[:5] -= 50.0  # through .data: no version counted
     assert torch.equal(colorizer.predict_ab(x), after)
-    assert (colorizer.inference_net(rebuild=True)(x)[0] - before).abs().max() < 1e-3
-    colorizer.precision = "bf16"  # as `--precision` does after loading
-    assert colorizer.inference_net().dtype == torch.bfloat16
+    assert (colorizer.network.inference_net(rebuild=True)(x)[0] - before).abs().max() < 1e-3
+    colorizer.network.precision = "bf16"  # the network follows a change of its arithmetic
+    assert colorizer.network.inference_net().dtype == torch.bfloat16
     assert (colorizer.predict_ab(x) - before).abs().mean() < 1.0
 
 
 def test_a_colorizer_made_under_inference_mode_works():
     x = network_input(1, 32)
     with torch.inference_mode():  # the weights become inference tensors, which count no versions
-        colorizer = Colorizer(trained_looking_net(), device="cpu", precision="fp32")
+        colorizer = Colorizer.from_model(trained_looking_net(), device="cpu", precision="fp32")
         ab = colorizer.predict_ab(x)
     assert ab.shape == (1, 2, 32, 32)
 
@@ -151,9 +151,9 @@ import torch
 from jkspnet import Colorizer, JKSPNet
 torch.manual_seed(0)
 x = torch.rand(2, 1, 32, 32) * 100 - 50
-fast = Colorizer(JKSPNet(), device="cpu", precision="bf16")
-exact = Colorizer(fast.model, device="cpu", precision="fp32")
-fused = any(getattr(m, "fused", False) for m in fast.inference_net().modules())
+fast = Colorizer.from_model(JKSPNet(), device="cpu", precision="bf16")
+exact = Colorizer.from_model(fast.network.model, device="cpu", precision="fp32")
+fused = any(getattr(m, "fused", False) for m in fast.network.inference_net().modules())
 difference = (fast.predict_ab(x) - exact.predict_ab(x)).abs().max().item()
 print(fused, difference)
 """

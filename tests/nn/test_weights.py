@@ -27,8 +27,8 @@ def test_save_and_load_round_trip(fresh_weights, tmp_path, astronaut):
     first.save_pretrained(tmp_path / "again")
     second = Colorizer.from_pretrained(tmp_path / "again", device="cpu")
     assert second.config.temperature == 0.5
-    for key, value in first.model.state_dict().items():
-        assert torch.equal(value, second.model.state_dict()[key]), key
+    for key, value in first.network.model.state_dict().items():
+        assert torch.equal(value, second.network.model.state_dict()[key]), key
     photo = Image.fromarray(astronaut)
     assert np.array_equal(np.asarray(first.colorize(photo)), np.asarray(second.colorize(photo)))
     assert sorted(p.name for p in (tmp_path / "again").iterdir()) == [CONFIG_NAME, WEIGHTS_NAME]
@@ -43,7 +43,7 @@ def test_half_precision_weights_load_as_float32(fresh_weights, tmp_path):
     assert tensors["enc1.4.running_var"].dtype == torch.float32
     assert (tmp_path / "half" / WEIGHTS_NAME).stat().st_mode & 0o044  # readable by all (umask)
     loaded = Colorizer.from_pretrained(tmp_path / "half" / WEIGHTS_NAME, device="cpu")
-    assert loaded.model.enc1[0].weight.dtype == torch.float32
+    assert loaded.network.model.enc1[0].weight.dtype == torch.float32
 
 
 def test_pt_files_load_through_weights_only(tmp_path):
@@ -52,7 +52,7 @@ def test_pt_files_load_through_weights_only(tmp_path):
         {"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, tmp_path / "w.pt"
     )
     loaded = Colorizer.from_pretrained(tmp_path / "w.pt", device="cpu")
-    assert torch.equal(loaded.model.abp.weight, model.abp.weight)
+    assert torch.equal(loaded.network.model.abp.weight, model.abp.weight)
 
 
 class _Payload:
@@ -112,7 +112,7 @@ def test_invalid_config_is_named(tmp_path, fresh_weights):
 
 
 def test_missing_default_weights_say_so(monkeypatch):
-    monkeypatch.setattr("jkspnet.pipeline.colorizer.bundled_weights", lambda: None)
+    monkeypatch.setattr("jkspnet.nn.backends.torch_network.bundled_weights", lambda: None)
     with pytest.raises(WeightsError, match="no default weights"):
         Colorizer.from_pretrained(None)
 

@@ -15,7 +15,7 @@ from PIL import Image
 from jkspnet import Colorizer, JKSPNet, PhotoError
 from jkspnet.colour.spaces import lab_to_rgb, rgb_to_l
 from jkspnet.errors import JKSPNetError
-from jkspnet.pipeline import checks
+from jkspnet.nn.backends import torch_network
 from jkspnet.pipeline import colorizer as pipeline_module
 
 
@@ -115,25 +115,25 @@ def test_size_must_be_a_multiple_of_8():
     from jkspnet.nn.weights import ModelConfig
 
     with pytest.raises(JKSPNetError, match="multiple of 8"):
-        Colorizer(JKSPNet(), ModelConfig(size=100), device="cpu")
+        Colorizer.from_model(JKSPNet(), ModelConfig(size=100), device="cpu")
 
 
 def test_unavailable_device_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     with pytest.raises(JKSPNetError, match="no CUDA GPU"):
-        Colorizer(JKSPNet(), device="cuda")
+        Colorizer.from_model(JKSPNet(), device="cuda")
     with pytest.raises(JKSPNetError, match="unknown device"):
-        Colorizer(JKSPNet(), device="tpu9")
+        Colorizer.from_model(JKSPNet(), device="tpu9")
 
 
 def test_precision_auto_follows_the_hardware_and_bf16_stays_close_to_fp32(astronaut):
     cpu = torch.device("cpu")
-    native = checks.cpu_has_native_bf16()
-    assert checks.resolve_precision("auto", cpu) == ("bf16" if native else "fp32")
-    assert checks.resolve_precision("fp32", cpu) == "fp32"
+    native = torch_network.cpu_has_native_bf16()
+    assert torch_network.resolve_precision("auto", cpu) == ("bf16" if native else "fp32")
+    assert torch_network.resolve_precision("fp32", cpu) == "fp32"
     with pytest.raises(JKSPNetError, match="unknown precision"):
-        checks.resolve_precision("fp8", cpu)
+        torch_network.resolve_precision("fp8", cpu)
 
     # Trained (bundled) weights, so that the distributions are peaked and rounding could matter.
     exact = Colorizer.from_pretrained(device="cpu", precision="fp32")

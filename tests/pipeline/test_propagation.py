@@ -8,7 +8,12 @@ import torch
 from PIL import Image
 
 from jkspnet.media.hints import ABTarget, Hint
-from jkspnet.pipeline.propagation import affinity_matrix, grid_shape, guided_coefficients, propagate
+from jkspnet.pipeline.propagation import (
+    affinity_matrix,
+    correction_coefficients,
+    hint_grid,
+    propagate,
+)
 
 
 def _two_regions(height: int = 40, width: int = 60) -> np.ndarray:
@@ -50,14 +55,14 @@ def test_no_hint_no_correction_and_a_confident_prior_holds():
 def test_guided_coefficients_reproduce_a_field_that_follows_the_guide():
     guide = torch.from_numpy(_two_regions()).float()
     values = torch.stack([(guide - 30) * 2, torch.zeros_like(guide)])  # 0 left, 90 right
-    coefficients = guided_coefficients(guide, values)
+    coefficients = correction_coefficients(guide, values)
     rebuilt = coefficients[:2] * guide + coefficients[2:]
     assert torch.allclose(rebuilt, values, atol=1.0)
 
 
 def test_grid_shape():
-    assert grid_shape(100, 80) == (100, 80)
-    assert grid_shape(3000, 4000) == (96, 128)
+    assert hint_grid(100, 80) == (100, 80)
+    assert hint_grid(3000, 4000) == (96, 128)
 
 
 def test_the_colorizer_keeps_the_far_region_across_an_edge(colorizer):

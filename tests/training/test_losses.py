@@ -7,12 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from jkspnet.nn.bins import nearest_bins, smoothed_prior
 from jkspnet.nn.model import NUM_BINS, ab_bins
 from jkspnet.training.losses import (
     ColorizationLoss,
-    ab_histogram,
     dense_soft_encode,
-    nearest_bins,
     rebalance_weights,
     soft_encode,
     target_entropy,
@@ -160,7 +159,7 @@ def test_soft_encode_rejects_bad_arguments(bins):
 def test_ab_histogram_of_constant_colour_is_peaked(bins):
     colour = bins[156].view(1, 2, 1, 1) + 1.0  # off-centre, but nearest to bin 156
     batches = [colour.expand(2, 2, 8, 8), colour.expand(1, 2, 4, 4)]
-    p = ab_histogram(iter(batches), bins)
+    p = smoothed_prior(iter(batches), bins)
     assert p.shape == (NUM_BINS,)
     assert p.dtype == torch.float32
     assert float(p.sum()) == pytest.approx(1.0, abs=1e-6)
@@ -169,11 +168,11 @@ def test_ab_histogram_of_constant_colour_is_peaked(bins):
 
 def test_ab_histogram_smoothing_spreads_to_neighbours(bins):
     batch = bins[156].view(1, 2, 1, 1).expand(1, 2, 4, 4)
-    raw = ab_histogram([batch], bins, sigma=0.0)
+    raw = smoothed_prior([batch], bins, sigma=0.0)
     assert float(raw[156]) == 1.0
     assert float(raw.sum()) == 1.0
 
-    smooth = ab_histogram([batch], bins, sigma=5.0)
+    smooth = smoothed_prior([batch], bins, sigma=5.0)
     assert float(smooth.sum()) == pytest.approx(1.0, abs=1e-6)
     assert 0.2 < float(smooth[156]) < 1.0
     distance = (bins - bins[156]).norm(dim=1)
@@ -183,21 +182,21 @@ def test_ab_histogram_smoothing_spreads_to_neighbours(bins):
     torch.testing.assert_close(smooth[neighbours] / smooth[156], torch.full((4,), np.exp(-2.0)))
     assert float(smooth[distance > 40].sum()) < 1e-6
     # Wider smoothing spreads further.
-    wider = ab_histogram([batch], bins, sigma=10.0)
+    wider = smoothed_prior([batch], bins, sigma=10.0)
     assert float(wider[156]) < float(smooth[156])
 
 
 def test_ab_histogram_counts_each_pixel_once(bins):
     a = bins[10].view(1, 2, 1, 1).expand(1, 2, 3, 1)  # 3 pixels
     b = bins[300].view(1, 2, 1, 1).expand(1, 2, 1, 1)  # 1 pixel
-    p = ab_histogram([a, b], bins, sigma=0.0)
+    p = smoothed_prior([a, b], bins, sigma=0.0)
     assert float(p[10]) == pytest.approx(0.75)
     assert float(p[300]) == pytest.approx(0.25)
 
 
 def test_ab_histogram_needs_pixels(bins):
     with pytest.raises(ValueError):
-        ab_histogram([], bins)
+        smoothed_prior([], bins)
 
 
 # --- rebalance_weights ----------------------------------------------------------------------

@@ -75,7 +75,7 @@ def test_a_short_run_learns_and_skips_bad_photos(capsys, tmp_path, photos):
     )
     x, ab_true = lab_batch(rgb)
     with torch.no_grad():
-        error_trained = (trained.model(x) - ab_true).abs().mean()
+        error_trained = (trained.network.model(x) - ab_true).abs().mean()
         error_fresh = (fresh(x) - ab_true).abs().mean()
     assert error_trained < 0.8 * error_fresh
     assert (run / "best" / "model.safetensors").is_file()

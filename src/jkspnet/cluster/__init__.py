@@ -7,14 +7,19 @@ records each file's outcome so a rerun resumes. Importing this package imports n
 torch.
 """
 
+from ..pipeline.spec import ColorizerSpec
 from .driver import colorize_files, import_ray
 from .manifest import MANIFEST_NAME, Manifest, manifest_for
 from .placement import WorkerShape, worker_shape
-from .worker import TASK_RETRIES, ModelSpec
+from .worker import TASK_RETRIES
+
+ModelSpec = ColorizerSpec
+"""What each worker loads: the :class:`~jkspnet.pipeline.spec.ColorizerSpec` (its 0.1 name)."""
 
 __all__ = [
     "MANIFEST_NAME",
     "TASK_RETRIES",
+    "ColorizerSpec",
     "Manifest",
     "ModelSpec",
     "WorkerShape",

@@ -45,28 +45,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..engines.batch import BatchOptions, BatchResult, FileOutcome, Job, jobs_to_do
-from ..errors import JKSPNetError
+from ..engines.reporter import Reporter
+from ..errors import JKSPNetError, require_extra
 from ..media.files import leftover_temporaries
-from .manifest import Manifest, guidance_identity
+from ..pipeline.spec import ColorizerSpec
+from .manifest import Manifest, guidance_identity, spec_identity
 from .placement import WorkerShape, plan_units, worker_shape
-from .worker import Attempts, ModelSpec, Worker, stat_identity
+from .worker import Attempts, Worker, stat_identity
 
 if TYPE_CHECKING:
     pass
 
 
 _LOCAL_OBJECT_STORE = 256 << 20  # only paths and outcomes go through it
-_EXTRA = "pip install 'jkspnet[cluster]'"
 
 
 def import_ray():
     """Ray and Ray Data, or one line saying which extra brings them."""
-    try:
-        import ray
-        import ray.data
-    except ImportError:
-        raise JKSPNetError(f"--ray needs Ray Data: {_EXTRA}") from None
-    return ray
+    return require_extra("cluster", "--ray needs Ray Data", "ray", "ray.data")
 
 
 def _connect(ray, address: str | None, num_cpus: int | None) -> bool:
@@ -130,7 +126,7 @@ def colorize_files(
     ray_address: str | None = None,
     *,
     options: BatchOptions | None = None,
-    model: ModelSpec | None = None,
+    model: ColorizerSpec | None = None,
     workers: int | None = None,
     manifest: Manifest | str | os.PathLike[str] | None = None,
     on_outcome: Callable[[FileOutcome], None] | None = None,
@@ -153,7 +149,9 @@ def colorize_files(
     ray = import_ray()
     options = options or BatchOptions()
     if model is None:
-        model = ModelSpec(None if weights is None else os.fspath(weights))
+        model = ColorizerSpec(None if weights is None else os.fspath(weights))
+    if model.weights is not None:  # workers start in other folders
+        model = model.replace(weights=os.path.abspath(model.weights))
     if isinstance(manifest, (str, os.PathLike)):
         manifest = Manifest(manifest)
     pairs = [(Path(source), Path(target)) for source, target in pairs]
@@ -180,30 +178,21 @@ def colorize_files(
     return driver.finish(jobs)
 
 
-class _Driver:
+class _Driver(Reporter):
     """The driver's side of one run: plan, progress, manifest, tally."""
 
     def __init__(self, options, manifest: Manifest | None, on_outcome, report) -> None:
         self.options = options
         self.manifest = manifest
         self.on_outcome = on_outcome
-        self.report = report
+        super().__init__(report)
         self.outcomes: list[FileOutcome] = []
-        self.bar = None
         self.planned: dict[Path, Job] = {}  # by absolute output
         self.finished: set[Path] = set()
         self.resume = _Resume()
         self.unrecorded: tuple[int, int, list[FileOutcome]] = (0, 0, [])  # until begin()
         self.settings: dict[str, Any] = {}
         self.clock = time.monotonic()
-
-    def say(self, message: str) -> None:
-        if self.report is not None:
-            self.report(message)
-            return
-        from tqdm import tqdm
-
-        (tqdm.write if self.bar is not None else print)(message, file=sys.stderr)
 
     def known(self, outcome: FileOutcome) -> None:
         """An outcome the manifest already has."""
@@ -220,12 +209,12 @@ class _Driver:
             self.bar.update()
 
     # -- before any work -------------------------------------------------------------------
-    def plan(self, pairs: list[tuple[Path, Path]], model: ModelSpec) -> list[Job]:
+    def plan(self, pairs: list[tuple[Path, Path]], model: ColorizerSpec) -> list[Job]:
         """The jobs left to do; what needs no work is counted (and recorded) now."""
         options = self.options
         ignored = ("overwrite", "batch_size", "max_batch_pixels", "progress", "guidance")
         self.settings = {
-            "model": model.identity(),
+            "model": spec_identity(model),
             **{
                 field.name: getattr(options, field.name)
                 for field in dataclasses.fields(options)
@@ -287,7 +276,7 @@ class _Driver:
         return None if self.manifest is None else before.get(self.manifest.key(output))
 
     # -- the work --------------------------------------------------------------------------
-    def run(self, ray, jobs: list[Job], model: ModelSpec, shape: WorkerShape) -> None:
+    def run(self, ray, jobs: list[Job], model: ColorizerSpec, shape: WorkerShape) -> None:
         from tqdm import tqdm
 
         units = plan_units(jobs, self.options.batch_size, shape.workers)

@@ -8,9 +8,12 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..engines.batch import FileOutcome
+
+if TYPE_CHECKING:
+    from ..pipeline.spec import ColorizerSpec
 
 MANIFEST_NAME = ".jkspnet-manifest.jsonl"
 
@@ -27,6 +30,15 @@ def guidance_identity(guidance) -> dict[str, Any]:
         if guidance.uncertainty_map is None
         else str(guidance.uncertainty_map),
     }
+
+
+def spec_identity(spec: ColorizerSpec) -> dict[str, Any]:
+    """What makes two runs' outputs the same: a spec's options and its weights' files."""
+    found = dict(dataclasses.asdict(spec))
+    del found["max_pixels"], found["device"]
+    if spec.weights is not None:
+        found["weights_files"] = files_identity(Path(spec.weights))
+    return found
 
 
 def files_identity(path: Path) -> list[list]:

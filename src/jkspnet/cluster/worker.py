@@ -1,5 +1,6 @@
-"""A cluster's worker: the Colorizer each actor loads (:class:`ModelSpec`), and the actor that
-runs the batch engine on each unit of work, retrying a unit whose worker died file by file."""
+"""A cluster's worker: the actor that loads the Colorizer a
+:class:`~jkspnet.pipeline.spec.ColorizerSpec` asks for and runs the batch engine on each unit of
+work, retrying a unit whose worker died file by file."""
 
 from __future__ import annotations
 
@@ -7,58 +8,20 @@ import dataclasses
 import json
 import os
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..engines.batch import BatchOptions, FileOutcome
 from ..engines.batch import colorize_files as colorize_here
-from ..media.photos import DEFAULT_MAX_PIXELS
-from .manifest import files_identity
 
 if TYPE_CHECKING:
-    from ..pipeline.colorizer import Colorizer
+    from ..pipeline.spec import ColorizerSpec
 
 
 TASK_RETRIES = 3
 """How often a file may kill its worker. Ray restarts dead actors and retries their units
 without limit; a photo that crashes its worker every time (the decoder, the memory) fails after
 this many deaths instead of stopping the run."""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """The Colorizer each worker loads: what the command line's model options ask for.
-
-    ``weights`` must be readable at the same path on every node (or None: the bundled weights).
-    """
-
-    weights: str | None = None
-    backend: str = "torch"
-    device: str = "auto"
-    precision: str = "auto"
-    size: int | None = None
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    upsample: str = "guided"
-    shape: str | None = None
-    confidence: float | None = None
-
-    def __post_init__(self) -> None:  # workers start in other folders
-        if self.weights is not None:
-            object.__setattr__(self, "weights", os.path.abspath(self.weights))
-
-    def load(self) -> Colorizer:
-        from ..pipeline.backends import configured_colorizer
-
-        return configured_colorizer(**dataclasses.asdict(self))
-
-    def identity(self) -> dict[str, Any]:
-        """What makes two runs' outputs the same: these options and the weights' files."""
-        found = dict(dataclasses.asdict(self))
-        del found["max_pixels"], found["device"]
-        if self.weights is not None:
-            found["weights_files"] = files_identity(Path(self.weights))
-        return found
 
 
 def stat_identity(path: Path) -> list[int] | None:
@@ -100,7 +63,7 @@ class Worker:
     fails and the rest of the unit goes on.
     """
 
-    def __init__(self, model: ModelSpec, options: BatchOptions, threads: int, attempts) -> None:
+    def __init__(self, model: ColorizerSpec, options: BatchOptions, threads: int, attempts) -> None:
         import torch
 
         torch.set_num_threads(threads)
@@ -155,4 +118,4 @@ class Worker:
         return {"index": index, "worker": self.name, "outcomes": outcomes, "messages": messages}
 
 
-__all__ = ["TASK_RETRIES", "ModelSpec"]
+__all__ = ["TASK_RETRIES"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 
+import numpy as np
 import torch
 
 L_OFFSET = 50.0
@@ -138,3 +139,22 @@ def lab_to_srgb8(lab: torch.Tensor) -> torch.Tensor:
     curve.mul_((1.0 + _SRGB_OFFSET) * 255.0).sub_(_SRGB_OFFSET * 255.0)
     codes = torch.where(on_curve, curve, rgb.mul_(_SRGB_SLOPE * 255.0))
     return codes.add_(0.5).to(torch.uint8)  # the values are >= 0: truncation rounds
+
+
+def max_chroma(rgb: np.ndarray) -> float:
+    """The largest |a| or |b| (LAB units) of an 8-bit sRGB array (H, W, 3)."""
+    image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).double() / 255.0
+    return float(rgb_to_lab(image)[1:].abs().max())
+
+
+def is_grey(pixels: np.ndarray, chroma: float = 0.0) -> bool:
+    """Whether a photo has no colour: a grey array (H, W), or every pixel's |a| and |b| at most
+    ``chroma`` LAB units (0: R = G = B exactly, found without converting)."""
+    if pixels.ndim == 2:
+        return True
+    if chroma == 0:
+        return bool(
+            np.array_equal(pixels[..., 0], pixels[..., 1])
+            and np.array_equal(pixels[..., 1], pixels[..., 2])
+        )
+    return max_chroma(pixels) <= chroma

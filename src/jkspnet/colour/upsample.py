@@ -20,11 +20,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..errors import JKSPNetError
-
-UPSAMPLERS = ("guided", "bilinear")
-"""How the small ab map reaches full resolution: edge-aware (default) or plain bilinear."""
-
 GRID_FACTOR = 4
 """The reduced grid's long side is this many times the network's input side (or the photo's)."""
 
@@ -37,12 +32,6 @@ DEFAULT_EPS = 1e-2
 """Regularisation of the slope ``A``, for L scaled to [0, 1]: a window whose L varies by less
 than about 0.1 (10 L units) keeps the predicted ab nearly as it is (a smooth, flat region), one
 with a stronger edge follows the edge."""
-
-
-def check_upsample(name: str) -> str:
-    if name not in UPSAMPLERS:
-        raise JKSPNetError(f"upsample must be one of {', '.join(UPSAMPLERS)}, got {name!r}")
-    return name
 
 
 def reduced_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
@@ -162,10 +151,8 @@ __all__ = [
     "DEFAULT_EPS",
     "DEFAULT_RADIUS",
     "GRID_FACTOR",
-    "UPSAMPLERS",
     "apply_coefficients",
     "box_mean",
-    "check_upsample",
     "grid_shape",
     "guided_coefficients",
     "guided_upsample",

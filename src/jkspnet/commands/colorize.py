@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,19 +11,21 @@ from typing import TYPE_CHECKING
 from ..engines.batch import BatchOptions, BatchResult, colorize_files
 from ..engines.plan import plan_outputs
 from ..errors import JKSPNetError, PhotoError
-from ..media.codecs import is_video
-from ..media.photos import _WRITABLE_SUFFIXES, OUTPUT_FORMATS, load_photo
+from ..media.codecs import DEFAULT_CODEC, DEFAULT_CRF, is_video
+from ..media.photos import OUTPUT_FORMATS, WRITABLE_SUFFIXES, load_photo
 
 if TYPE_CHECKING:
     from ..media.hints import Guidance
 from .options import (
     EXIT_FAILED,
     EXIT_OK,
-    _crf,
-    _positive_float,
-    _positive_int,
+    add_backend_option,
     add_model_options,
     colorizer_from_options,
+    crf,
+    positive_int,
+    spec_from_options,
+    temperature_type,
 )
 
 
@@ -48,16 +49,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="output file (for one input photo or film) or folder (created if missing)",
     )
     add_model_options(parser)
-    parser.add_argument(
-        "--backend",
-        choices=("torch", "onnxruntime"),
-        default="torch",
-        help="torch (default), or onnxruntime with --weights FILE.onnx made by 'jkspnet export' "
-        "(CPU; --size and --temperature still apply)",
-    )
+    add_backend_option(parser)
     parser.add_argument(
         "--temperature",
-        type=_positive_float,
+        type=temperature_type,
         help="colour temperature T: lower is more vivid, 1 is the plain mean (default: weights')",
     )
     parser.add_argument(
@@ -80,13 +75,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="colour each frame on its own (default: smooth colours over time, reset at cuts)",
     )
     films.add_argument(
-        "--codec", default="libx264", help="video encoder (default libx264, i.e. H.264)"
+        "--codec",
+        default=DEFAULT_CODEC,
+        help=f"video encoder (default {DEFAULT_CODEC}, i.e. H.264)",
     )
     films.add_argument(
         "--crf",
-        type=_crf,
-        default=18,
-        help="constant quality for encoders that take it, lower is better (default 18)",
+        type=crf,
+        default=DEFAULT_CRF,
+        help=f"constant quality for encoders that take it, lower is better (default {DEFAULT_CRF})",
     )
     _add_guided_options(parser)
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
@@ -166,7 +163,7 @@ def guidance_from_options(args: argparse.Namespace, pairs) -> Guidance | None:
     if uncertainty is not None:
         if len(pairs) != 1 or films:
             raise JKSPNetError("--uncertainty-map applies to one input photo")
-        if uncertainty.suffix.lower() not in _WRITABLE_SUFFIXES:
+        if uncertainty.suffix.lower() not in WRITABLE_SUFFIXES:
             raise JKSPNetError(f"{uncertainty}: cannot write {uncertainty.suffix} files")
         if uncertainty.exists() and not args.overwrite:
             raise JKSPNetError(f"{uncertainty}: exists; use --overwrite to replace it")
@@ -190,7 +187,7 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     )
     cluster.add_argument(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         help="with --ray: workers, each loading the network once (default: one per GPU, "
         "else one one-thread worker per CPU, as memory allows; more than the GPUs share them)",
     )
@@ -199,13 +196,11 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
 def _on_ray(args: argparse.Namespace, pairs, options: BatchOptions) -> BatchResult:
     from .. import cluster
 
-    fields = dataclasses.fields(cluster.ModelSpec)
-    model = cluster.ModelSpec(**{field.name: getattr(args, field.name) for field in fields})
     return cluster.colorize_files(
         pairs,
         ray_address=args.ray,
         options=options,
-        model=model,
+        model=spec_from_options(args),
         workers=args.workers,
         manifest=cluster.manifest_for(args.output, pairs),
     )

@@ -12,23 +12,23 @@ from ..media.photos import find_photos
 from .options import (
     EXIT_FAILED,
     EXIT_OK,
-    _count,
-    _positive_float,
-    _positive_int,
     add_model_options,
     colorizer_from_options,
+    count,
+    positive_int,
+    temperature_type,
 )
 
 
 def _temperatures(text: str) -> list[float]:
-    values = [_positive_float(part.strip()) for part in text.split(",") if part.strip()]
+    values = [temperature_type(part.strip()) for part in text.split(",") if part.strip()]
     if not values:
         raise argparse.ArgumentTypeError(f"no temperature given in {text!r}")
     return values
 
 
 def _hint_counts(text: str) -> list[int]:
-    values = [_count(part.strip()) for part in text.split(",") if part.strip()]
+    values = [count(part.strip()) for part in text.split(",") if part.strip()]
     if not values:
         raise argparse.ArgumentTypeError(f"no hint count given in {text!r}")
     return values
@@ -59,7 +59,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="one or more temperatures, comma-separated, to compare (default: weights')",
     )
     parser.add_argument(
-        "--grid", type=_count, default=8, metavar="N", help="photos shown in grid.png (8; 0: none)"
+        "--grid", type=count, default=8, metavar="N", help="photos shown in grid.png (8; 0: none)"
     )
     parser.add_argument(
         "--out", required=True, metavar="REPORT", help="report folder (created if missing)"
@@ -68,7 +68,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="write into a REPORT folder that is not empty"
     )
     parser.add_argument(
-        "--limit", type=_positive_int, metavar="N", help="evaluate only the first N photos"
+        "--limit", type=positive_int, metavar="N", help="evaluate only the first N photos"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     # Guided colour (issue 15): scores with hints sampled from the truth, and an oracle reference.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import JKSPNetError
 from ..nn.formats import DEFAULT_OPSET, FORMATS, TORCHSCRIPT_EXTRA
-from .options import EXIT_OK, _size
+from .options import EXIT_OK, size_type
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -31,7 +31,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="weights folder or file (default: the weights bundled with the package)",
     )
     parser.add_argument(
-        "--size", type=_size, help="default input side stored in the file (default: weights')"
+        "--size", type=size_type, help="default input side stored in the file (default: weights')"
     )
     parser.add_argument(
         "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset, >= 17 ({DEFAULT_OPSET})"

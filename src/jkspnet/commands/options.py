@@ -1,16 +1,32 @@
 """What the commands share: argument types, the model options, the colorizer they ask for, and
-the exit codes."""
+the exit codes. The model options' values, defaults and checks are :class:`ColorizerSpec`'s, so a
+bad value reads here as it does from the library and over HTTP."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import TypeVar
 
-from ..media.photos import DEFAULT_MAX_PIXELS
+from ..errors import JKSPNetError
+from ..pipeline.spec import (
+    BACKENDS,
+    PRECISIONS,
+    SHAPES,
+    UPSAMPLERS,
+    ColorizerSpec,
+    check_confidence,
+    check_size,
+    check_temperature,
+    read_number,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+SPEC_DEFAULTS = ColorizerSpec()
+T = TypeVar("T", int, float)
 
 
-def _whole_number(text: str, least: int, most: int | None = None) -> int:
+def whole_number(text: str, least: int, most: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -21,43 +37,44 @@ def _whole_number(text: str, least: int, most: int | None = None) -> int:
     return value
 
 
-def _positive_int(text: str) -> int:
-    return _whole_number(text, 1)
+def positive_int(text: str) -> int:
+    return whole_number(text, 1)
 
 
-def _count(text: str) -> int:
+def count(text: str) -> int:
     """A whole number, 0 or more (0 turns the thing off)."""
-    return _whole_number(text, 0)
+    return whole_number(text, 0)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-    return value
+def crf(text: str) -> int:
+    return whole_number(text, 0, most=63)
 
 
-def _crf(text: str) -> int:
-    return _whole_number(text, 0, most=63)
+def checked(name: str, check: Callable[[T], T], whole: bool = False) -> Callable[[str], T]:
+    """An argument type: the text read as a number and checked by the spec's ``check``, with
+    the spec's words."""
+
+    def parse(text: str) -> T:
+        try:
+            return check(read_number(text, name, whole))  # type: ignore[arg-type]
+        except JKSPNetError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parse.__name__ = name
+    return parse
 
 
-def _size(text: str) -> int:
-    value = _positive_int(text)
-    if value % 8:
-        raise argparse.ArgumentTypeError(f"must be a multiple of 8, got {value}")
-    return value
+size_type = checked("size", check_size, whole=True)
+temperature_type = checked("temperature", check_temperature)
+confidence_type = checked("confidence", check_confidence)
 
 
-def colorizer_from_options(args: argparse.Namespace):
-    """The Colorizer that :func:`add_model_options`' flags (and ``--backend``, if any) ask for."""
-    from ..pipeline.backends import configured_colorizer
-
-    return configured_colorizer(
-        getattr(args, "backend", "torch"),
-        args.weights,
+def spec_from_options(args: argparse.Namespace) -> ColorizerSpec:
+    """The :class:`ColorizerSpec` that :func:`add_model_options`' flags (and ``--backend``, if
+    any) ask for."""
+    return ColorizerSpec(
+        weights=args.weights,
+        backend=getattr(args, "backend", SPEC_DEFAULTS.backend),
         device=args.device,
         max_pixels=args.max_pixels,
         size=args.size,
@@ -66,6 +83,11 @@ def colorizer_from_options(args: argparse.Namespace):
         shape=args.shape,
         confidence=args.confidence,
     )
+
+
+def colorizer_from_options(args: argparse.Namespace):
+    """The Colorizer that :func:`add_model_options`' flags (and ``--backend``, if any) ask for."""
+    return spec_from_options(args).load()
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -77,45 +99,59 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "file (default: the weights bundled with the package, where they ship)",
     )
     parser.add_argument(
-        "--size", type=_size, help="network input side, a multiple of 8 (default: weights')"
+        "--size", type=size_type, help="network input side, a multiple of 8 (default: weights')"
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    parser.add_argument(
+        "--device",
+        default=SPEC_DEFAULTS.device,
+        help=f"auto, cpu, cuda or mps (default: {SPEC_DEFAULTS.device})",
+    )
     parser.add_argument(
         "--precision",
-        choices=["auto", "fp32", "bf16"],
-        default="auto",
+        choices=PRECISIONS,
+        default=SPEC_DEFAULTS.precision,
         help="the network's arithmetic; auto: bf16 on GPUs and on CPUs with native bf16 "
         "(AVX512-BF16, AMX), where it is about twice as fast, else fp32",
     )
     parser.add_argument(
         "--upsample",
-        choices=["guided", "bilinear"],
-        default="guided",
+        choices=UPSAMPLERS,
+        default=SPEC_DEFAULTS.upsample,
         help="how colour reaches full resolution: guided (edge-aware: colour edges follow the "
-        "photo's own edges) or bilinear (default: guided)",
+        f"photo's own edges) or bilinear (default: {SPEC_DEFAULTS.upsample})",
     )
     parser.add_argument(
         "--shape",
-        choices=["square", "aspect"],
+        choices=SHAPES,
         help="the network's input: the photo squashed to a square, or at its own aspect ratio "
         "(default: weights')",
     )
     parser.add_argument(
         "--confidence",
-        type=float,
+        type=confidence_type,
         metavar="GAMMA",
         help="confidence-aware decoding: shrink the colour of pixels where the network is unsure "
         "toward grey, with this strength (0 = off; default: weights')",
     )
     parser.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=16,
         help="photos per network pass (16; fewer for large photos)",
     )
     parser.add_argument(
         "--max-pixels",
-        type=_positive_int,
-        default=DEFAULT_MAX_PIXELS,
-        help=f"refuse photos larger than this many pixels (default {DEFAULT_MAX_PIXELS:,})",
+        type=positive_int,
+        default=SPEC_DEFAULTS.max_pixels,
+        help=f"refuse photos larger than this many pixels (default {SPEC_DEFAULTS.max_pixels:,})",
+    )
+
+
+def add_backend_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=SPEC_DEFAULTS.backend,
+        help="torch (default), or onnxruntime with --weights FILE.onnx made by 'jkspnet export' "
+        "(CPU; --size and --temperature still apply)",
     )

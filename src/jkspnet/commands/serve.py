@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..serve.app import DEFAULT_MAX_BYTES, DEFAULT_SERVER_MAX_PIXELS, _require_web, create_app
-from .options import EXIT_OK, _positive_int, add_model_options, colorizer_from_options
+from ..serve.app import DEFAULT_MAX_BYTES, DEFAULT_SERVER_MAX_PIXELS, create_app, require_web
+from .options import EXIT_OK, add_model_options, colorizer_from_options, positive_int
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -19,7 +19,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "unless --host says otherwise.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    parser.add_argument("--port", type=_positive_int, default=8000, help="port (8000)")
+    parser.add_argument("--port", type=positive_int, default=8000, help="port (8000)")
     add_model_options(parser)
     parser.set_defaults(max_pixels=DEFAULT_SERVER_MAX_PIXELS, batch_size=8)
     for action in parser._actions:
@@ -31,16 +31,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             action.help = "most photos per network pass when requests arrive together (8)"
     parser.add_argument(
         "--max-bytes",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_BYTES,
         help=f"refuse uploads larger than this many bytes (default {DEFAULT_MAX_BYTES:,})",
     )
     parser.add_argument(
-        "--workers", type=_positive_int, default=1, help="threads running the model (1)"
+        "--workers", type=positive_int, default=1, help="threads running the model (1)"
     )
     parser.add_argument(
         "--queue",
-        type=_positive_int,
+        type=positive_int,
         default=16,
         help="most requests waiting beyond those being worked on; more get 503 (16)",
     )
@@ -48,7 +48,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    _require_web()
+    require_web()
     import uvicorn
 
     colorizer = colorizer_from_options(args)

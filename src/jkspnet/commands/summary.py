@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import EXIT_OK, _positive_int, _size
+from .options import EXIT_OK, positive_int, size_type
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -13,8 +13,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="print the network's torchinfo summary",
         description="Print the torchinfo summary of JKSPNet (matches the seed's at batch 32).",
     )
-    parser.add_argument("--batch", type=_positive_int, default=32, help="batch size (32)")
-    parser.add_argument("--size", type=_size, default=128, help="input side (128)")
+    parser.add_argument("--batch", type=positive_int, default=32, help="batch size (32)")
+    parser.add_argument("--size", type=size_type, default=128, help="input side (128)")
     parser.set_defaults(func=run)
 
 

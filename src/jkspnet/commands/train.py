@@ -1,23 +1,24 @@
 """``jkspnet train``: a run of :class:`jkspnet.training.trainer.Trainer`, configured by flags and
-TOML."""
+TOML. The flags' help comes from :class:`~jkspnet.training.config.TrainConfig`, beside the TOML
+keys and defaults."""
 
 from __future__ import annotations
 
 import argparse
 
+from ..training.config import AMP_MODES, flag_help
 from .options import EXIT_OK
 
 _FLAGS = {
     "data": (
         "--data",
-        {"action": "append", "metavar": "DIR", "help": "photo folder or file list (repeatable)"},
+        {"action": "append", "metavar": "DIR"},
     ),
     "val": (
         "--val",
         {
             "action": "append",
             "metavar": "DIR",
-            "help": "validation photos (default: a split of --data)",
         },
     ),
     "val_sources": (
@@ -25,25 +26,23 @@ _FLAGS = {
         {
             "type": lambda text: [name.strip() for name in text.split(",") if name.strip()],
             "metavar": "PKG,PKG",
-            "help": "hold out the photos of these sources (packages) whole for validation",
         },
     ),
     "val_fraction": (
         "--val-fraction",
-        {"type": float, "help": "share of --data held out when no --val (0.1)"},
+        {"type": float},
     ),
-    "out": ("--out", {"metavar": "RUN", "help": "run folder"}),
-    "max_steps": ("--max-steps", {"type": int, "help": "schedule length in steps"}),
+    "out": ("--out", {"metavar": "RUN"}),
+    "max_steps": ("--max-steps", {"type": int}),
     "epochs": (
         "--epochs",
-        {"type": float, "help": "schedule length in epochs (if no --max-steps)"},
+        {"type": float},
     ),
     "time_limit": (
         "--time-limit",
         {
             "type": float,
             "metavar": "SECONDS",
-            "help": "stop (with a checkpoint) after this long; resume later",
         },
     ),
     "stop_at": (
@@ -51,27 +50,23 @@ _FLAGS = {
         {
             "type": int,
             "metavar": "STEP",
-            "help": "stop at this step with a checkpoint; resume later",
         },
     ),
-    "batch_size": ("--batch-size", {"type": int, "help": "photos per step per process (16)"}),
-    "crop_size": ("--crop-size", {"type": int, "help": "crop side, a multiple of 8 (128)"}),
-    "lr": ("--lr", {"type": float, "help": "peak learning rate of AdamW (3e-4)"}),
-    "seed": ("--seed", {"type": int, "help": "seed of data order, crops and init (0)"}),
-    "device": ("--device", {"help": "auto, cpu, cuda or mps (auto)"}),
-    "amp": ("--amp", {"choices": ["auto", "bf16", "off"], "help": "bf16 autocast (auto: on CUDA)"}),
-    "workers": ("--workers", {"type": int, "help": "data loader processes (auto)"}),
+    "batch_size": ("--batch-size", {"type": int}),
+    "crop_size": ("--crop-size", {"type": int}),
+    "lr": ("--lr", {"type": float}),
+    "seed": ("--seed", {"type": int}),
+    "device": ("--device", {}),
+    "amp": ("--amp", {"choices": AMP_MODES}),
+    "workers": ("--workers", {"type": int}),
     "checkpoint_every": (
         "--checkpoint-every",
-        {"type": int, "help": "steps between checkpoints (200)"},
+        {"type": int},
     ),
-    "val_every": ("--val-every", {"type": int, "help": "steps between validations (200)"}),
-    "log_every": ("--log-every", {"type": int, "help": "steps between metric records (10)"}),
+    "val_every": ("--val-every", {"type": int}),
+    "log_every": ("--log-every", {"type": int}),
 }
-_SWITCHES = {  # TrainConfig's booleans that a flag turns on
-    "compile": ("--compile", "torch.compile the network"),
-    "cache": ("--cache", "keep decoded photos in memory (small data sets)"),
-}
+_SWITCHES = {"compile": "--compile", "cache": "--cache"}  # TrainConfig's booleans a flag turns on
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -85,10 +80,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML config; flags override it")
     parser.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
     for name, (flag, options) in _FLAGS.items():
-        parser.add_argument(flag, dest=name, default=None, **options)
-    for name, (flag, text) in _SWITCHES.items():
+        parser.add_argument(flag, dest=name, default=None, help=flag_help(name), **options)
+    for name, flag in _SWITCHES.items():
         parser.add_argument(
-            flag, dest=name, action="store_const", const=True, default=None, help=text
+            flag, dest=name, action="store_const", const=True, default=None, help=flag_help(name)
         )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)

@@ -1,1 +1,2 @@
-"""Engines that run the pipeline over many inputs: batches, films, evaluation, metrics."""
+"""Engines that run the pipeline over many inputs: planning and batches, evaluation, metrics and
+their report."""

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import JKSPNetError, PhotoError
+from ..errors import JKSPNetError, MissingExtraError, PhotoError
+from ..media import budget
 from ..media.codecs import DEFAULT_CODEC, DEFAULT_CRF, is_video
 from ..media.files import unwritable_reason
 from ..media.photos import (
@@ -42,16 +43,11 @@ from ..media.photos import (
     photo_pixels,
     save_photo,
 )
+from .reporter import Reporter
 
 if TYPE_CHECKING:
     from ..media.hints import Guidance
     from ..pipeline.colorizer import Colorizer
-
-_BATCH_PIXELS = 1 << 25
-"""Full-resolution pixels in one batch (about 32 M). With the next batch decoding and finished
-photos waiting to be written, a folder of 20 colour 24 MP photos peaked at 1.3 GB this way and
-at 4.2 GB in batches of 16. The network's input is small whatever the photo, so small batches
-cost little."""
 
 
 @dataclass
@@ -60,7 +56,7 @@ class BatchOptions:
 
     overwrite: bool = False  # replace existing outputs (else they are skipped)
     batch_size: int = 16  # photos (or film frames) per network pass
-    max_batch_pixels: int = field(default_factory=lambda: _BATCH_PIXELS)  # per photo batch
+    max_batch_pixels: int = field(default_factory=lambda: budget.BATCH_PIXELS)  # per photo batch
     format: str | None = None  # png|jpg|webp for plan_outputs; None keeps the input's
     metadata: bool = True  # keep photos' EXIF and DPI
     temperature: float | None = None  # None: the weights'
@@ -103,17 +99,18 @@ def colorize_files(
 ) -> BatchResult:
     """Colorize each ``(input, output)`` pair's photo or film; see the module docstring.
 
-    ``colorizer`` may also be a function that makes one: it is called only if some file needs
-    work. ``on_outcome`` is called once per file, as soon as its outcome is known. Raises
-    :class:`JKSPNetError` only for what stops every film before any work (no such encoder; no
-    PyAV when there are no photos beside the films to go on with).
+    ``colorizer`` may also be a function that makes one (anything callable: a Colorizer is
+    not): it is called only if some file needs work. ``on_outcome`` is called once per file, as
+    soon as its outcome is known. Raises :class:`JKSPNetError` only for what stops every film
+    before any work (no such encoder; no PyAV when there are no photos beside the films to go
+    on with).
     """
     run = _Run(options or BatchOptions(), on_outcome, report)
     jobs = run.writable(run.checked(pairs))
     photos = [job for job in jobs if not job.film]
     films = run.usable_films([job for job in jobs if job.film], beside_photos=bool(photos))
-    if jobs and not hasattr(colorizer, "predict_ab"):
-        colorizer = colorizer()  # type: ignore[operator]
+    if jobs and callable(colorizer):
+        colorizer = colorizer()
     if photos:
         run.photos(colorizer, photos)  # type: ignore[arg-type]
     for job in films:
@@ -155,43 +152,24 @@ def _load(job: Job, max_pixels: int) -> Photo | PhotoError:
         return error
 
 
-def _batches(jobs: list[Job], size: int, pixels: int) -> Iterator[list[Job]]:
+def photo_batches(jobs: list[Job], size: int, pixels: int) -> Iterator[list[Job]]:
     """Jobs in batches of at most ``size`` photos and ``pixels`` pixels (a bigger photo alone),
     from header sizes read as the batches are needed."""
-    batch: list[Job] = []
-    total = 0
-    for job in jobs:
-        count = photo_pixels(job.source)
-        if batch and (len(batch) == size or total + count > pixels):
-            yield batch
-            batch, total = [], 0
-        batch.append(job)
-        total += count
-    if batch:
-        yield batch
+    return budget.batches(jobs, size, lambda job: photo_pixels(job.source), pixels)
 
 
 def _count_of(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-class _Run:
+class _Run(Reporter):
     """One :func:`colorize_files` call: its options, its outcomes and its messages."""
 
     def __init__(self, options: BatchOptions, on_outcome, report) -> None:
+        super().__init__(report)
         self.options = options
         self.on_outcome = on_outcome
-        self.report = report
         self.outcomes: list[FileOutcome] = []
-        self.bar = None  # the photos' progress bar, once there is one
-
-    def say(self, message: str) -> None:
-        if self.report is not None:
-            self.report(message)
-            return
-        from tqdm import tqdm
-
-        (tqdm.write if self.bar is not None else print)(message, file=sys.stderr)
 
     def outcome(self, job: Job, status: str, reason: str | None = None) -> None:
         outcome = FileOutcome(job.source, job.target, status, reason)
@@ -264,8 +242,8 @@ class _Run:
 
         try:
             check_encoder(self.options.codec)
-        except JKSPNetError as error:
-            if not (beside_photos and "PyAV" in str(error)):
+        except MissingExtraError as error:
+            if not beside_photos:
                 raise
             for job in films:
                 self.fail(job, str(error), f"error: {job.source}: {error}")
@@ -285,7 +263,7 @@ class _Run:
             def submit(batch: list[Job] | None) -> list[Future]:
                 return [pool.submit(_load, job, colorizer.max_pixels) for job in batch or []]
 
-            batches = _batches(jobs, options.batch_size, options.max_batch_pixels)
+            batches = photo_batches(jobs, options.batch_size, options.max_batch_pixels)
             batch = next(batches, None)
             pending = submit(batch)
             writes: list[tuple[Job, Future, int]] = []

@@ -31,7 +31,6 @@ import dataclasses
 import io
 import json
 import os
-import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,9 +42,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..colour.spaces import is_grey
 from ..errors import JKSPNetError, PhotoError
 from ..media.files import write_atomic
 from ..media.photos import Photo, load_photo
+from ..nn.bins import hard_histogram
 from . import metrics
 from .report import (
     GRAY,
@@ -59,6 +60,7 @@ from .report import (
     thumbnail,
     variant_name,
 )
+from .reporter import Reporter
 
 if TYPE_CHECKING:
     from ..media.hints import ABTarget
@@ -115,16 +117,6 @@ def _rgb(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB") if image.mode != "RGB" else image)
 
 
-def _is_grey(pixels: np.ndarray) -> bool:
-    """True for a photo with no colour at all (a grey file, or R = G = B at every pixel)."""
-    if pixels.ndim == 2:
-        return True
-    return bool(
-        np.array_equal(pixels[..., 0], pixels[..., 1])
-        and np.array_equal(pixels[..., 1], pixels[..., 2])
-    )
-
-
 def _in_order(
     pool: ThreadPoolExecutor, function: Callable[[T], R], items: Iterable[T], ahead: int
 ) -> Iterator[R]:
@@ -156,7 +148,7 @@ def _check(path: Path, size: int, max_pixels: int) -> _Checked:
         photo = load_photo(path, max_pixels=max_pixels)
     except PhotoError as error:
         return _Checked(path, error=error)
-    if _is_grey(photo.pixels):
+    if is_grey(photo.pixels):
         return _Checked(path, grey=True)
     height, width = photo.pixels.shape[:2]
     if min(height, width) < _MIN_SIDE:
@@ -165,7 +157,7 @@ def _check(path: Path, size: int, max_pixels: int) -> _Checked:
     # float64, exactly as metrics.score_image computes the truth's ab, so that every truth
     # pixel scored later falls in a bin this prior has seen.
     truth_ab = metrics.ab_of(_small(photo.pixels, size), torch.float64)
-    return _Checked(path, prior=metrics.ab_prior([truth_ab]), note=photo.note)
+    return _Checked(path, prior=hard_histogram([truth_ab]), note=photo.note)
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,7 +231,7 @@ def evaluate(
     """
     from tqdm import tqdm
 
-    from ..pipeline.checks import check_temperature
+    from ..pipeline.spec import check_temperature
 
     temperatures = list(temperatures) or [colorizer.config.temperature]
     unique: dict[str, float] = {}
@@ -249,13 +241,8 @@ def evaluate(
     hint_counts = sorted({int(n) for n in hint_counts if int(n) > 0})
     size = colorizer.config.size
     out_dir = Path(out_dir)
-    bar = None
-
-    def say(message: str) -> None:
-        if report is not None:
-            report(message)
-        else:
-            (tqdm.write if bar is not None else print)(message, file=sys.stderr)
+    reporter = Reporter(report)
+    say = reporter.say
 
     checked: list[_Checked] = []
     prior_sum: torch.Tensor | None = None
@@ -263,7 +250,7 @@ def evaluate(
     show = progress and len(photos) > 1
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         # Pass 1: readable? coloured? and the truths' ab prior at size x size.
-        bar = tqdm(total=len(photos), desc="reading", unit="photo", disable=not show)
+        bar = reporter.bar = tqdm(total=len(photos), desc="reading", unit="photo", disable=not show)
         with bar:
             check = lambda path: _check(path, size, colorizer.max_pixels)  # noqa: E731
             for item in _in_order(pool, check, photos, ahead=2 * _WORKERS):
@@ -296,7 +283,9 @@ def evaluate(
         run.guided_temperature = temperatures[0]
 
         # Pass 2: colorize each batch once per temperature, score every variant.
-        bar = tqdm(total=len(checked), desc="scoring", unit="photo", disable=not show)
+        bar = reporter.bar = tqdm(
+            total=len(checked), desc="scoring", unit="photo", disable=not show
+        )
         with bar:
             paths = [item.path for item in checked]
             batches = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
@@ -383,7 +372,7 @@ def _run_batch(
         if isinstance(photo, PhotoError):  # it read in pass 1: changed on disk meanwhile
             say(f"error: {photo}")
             run.failed += 1
-        elif _is_grey(photo.pixels):
+        elif is_grey(photo.pixels):
             say(f"error: {path}: changed during the evaluation (now without colour)")
             run.failed += 1
         else:

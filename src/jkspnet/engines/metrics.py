@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..colour.spaces import rgb_to_lab
-from ..nn.model import ab_bins
+from ..nn.bins import ab_bins, nearest_bin
 
 ImageLike = np.ndarray | torch.Tensor
 
@@ -44,8 +44,6 @@ SSIM_K2 = 0.03
 
 AUC_THRESHOLDS: tuple[int, ...] = tuple(range(151))
 """Zhang et al.'s ab error thresholds: 0, 1, ..., 150 (inclusive)."""
-
-_NEAREST_BIN_CHUNK = 1 << 15
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,38 +282,6 @@ def auc_ab(
     return auc_from_accuracies(ab_accuracies(pred_ab, truth_ab, thresholds, weights))
 
 
-def nearest_bins(ab: torch.Tensor, bins: torch.Tensor | None = None) -> torch.Tensor:
-    """Index (int64, shape (H, W)) of the ab bin nearest to each pixel of ``ab`` (2, H, W).
-
-    ``bins`` defaults to Zhang's 313 in-gamut bin centres (:func:`jkspnet.nn.model.ab_bins`).
-    """
-    _check_ab(ab, "ab")
-    centres = (ab_bins() if bins is None else bins).detach().to("cpu", torch.float64)
-    if centres.dim() != 2 or centres.shape[1] != 2:
-        raise ValueError(f"bins must have shape (Q, 2), got {tuple(centres.shape)}")
-    points = ab.detach().to("cpu", torch.float64).reshape(2, -1).T.contiguous()
-    out = torch.empty(points.shape[0], dtype=torch.int64)
-    # |x - c|² = |x|² - 2 x·c + |c|²; |x|² is the same for every bin, so it drops out of argmin.
-    centre_norms = centres.pow(2).sum(dim=1)
-    for start in range(0, points.shape[0], _NEAREST_BIN_CHUNK):
-        chunk = points[start : start + _NEAREST_BIN_CHUNK]
-        distances = torch.addmm(centre_norms, chunk, centres.T, alpha=-2.0)
-        out[start : start + chunk.shape[0]] = distances.argmin(dim=1)
-    return out.reshape(ab.shape[1:])
-
-
-def ab_prior(truth_abs: Iterable[torch.Tensor], bins: torch.Tensor | None = None) -> torch.Tensor:
-    """The distribution (float64, shape (Q,), sums to 1) of nearest ab bins over a set's pixels."""
-    centres = ab_bins() if bins is None else bins
-    counts = torch.zeros(centres.shape[0], dtype=torch.float64)
-    for ab in truth_abs:
-        index = nearest_bins(ab, centres).reshape(-1)
-        counts += torch.bincount(index, minlength=centres.shape[0]).to(torch.float64)
-    if counts.sum() == 0:
-        raise ValueError("no pixels")
-    return counts / counts.sum()
-
-
 def rebalanced_pixel_weights(
     truth_ab: torch.Tensor, bins: torch.Tensor | None, prior: torch.Tensor | np.ndarray
 ) -> torch.Tensor:
@@ -339,7 +305,7 @@ def rebalanced_pixel_weights(
     seen = p > 0
     bin_weights = torch.zeros_like(p)
     bin_weights[seen] = 1.0 / (p[seen] * int(seen.sum()))
-    index = nearest_bins(truth_ab, centres)
+    index = nearest_bin(truth_ab, centres)
     if not torch.all(seen[index]):
         raise ValueError("a truth pixel falls in an ab bin whose prior is 0")
     return bin_weights[index]

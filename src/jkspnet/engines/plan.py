@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import JKSPNetError, PhotoError
 from ..media.codecs import DEFAULT_CODEC, VIDEO_SUFFIXES, is_video, output_suffix
-from ..media.photos import _WRITABLE_SUFFIXES, PHOTO_SUFFIXES, find_photos, output_format
+from ..media.photos import PHOTO_SUFFIXES, WRITABLE_SUFFIXES, find_photos, output_format
 
 
 class PlanError(JKSPNetError):
@@ -61,7 +61,7 @@ def plan_outputs(
     )
     if single:
         film = is_video(found.photos[0][0])
-        suffixes = VIDEO_SUFFIXES if film else _WRITABLE_SUFFIXES
+        suffixes = VIDEO_SUFFIXES if film else WRITABLE_SUFFIXES
         if out.suffix.lower() not in suffixes:
             writable = ", ".join(sorted(suffixes))
             what = f"a film as {out.suffix}" if film else f"{out.suffix} files"

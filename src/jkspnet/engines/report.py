@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 from PIL import Image
@@ -19,9 +21,44 @@ GRID_CELL_HEIGHT = 160
 GRID_GAP = 4
 """White gap in pixels between the cells and rows of ``grid.png``."""
 
-PER_IMAGE_FIELDS = ("file", "variant", "psnr", "ssim", "cf", "cf_truth", "auc", "auc_rebalanced")
 GRAY = "gray"
 REFERENCE_SELF = "reference=self"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number of the report, and where it shows: a block of ``summary.json`` (``of_set``),
+    a column of ``per_image.csv`` (``of_image``), a column of the printed table (``label``)."""
+
+    key: str  # the summary's key and the CSV's column
+    digits: int  # kept in summary.json and per_image.csv
+    of_set: Callable[[metrics.SetScores], float | None] | None = None
+    of_image: Callable[[metrics.ImageScores], float | None] | None = None
+    label: str | None = None  # the printed table's header
+    shown: int = 2  # digits in the printed table
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("psnr", 4, attrgetter("psnr"), attrgetter("psnr"), "PSNR", 2),
+    Metric("ssim", 6, attrgetter("ssim"), attrgetter("ssim"), "SSIM", 4),
+    Metric("cf", 4, attrgetter("cf_pred"), attrgetter("cf_pred"), "CF", 2),
+    Metric("cf_truth", 4, of_image=attrgetter("cf_truth")),
+    Metric("delta_cf", 4, attrgetter("delta_cf"), label="ΔCF", shown=2),
+    Metric("delta_cf_per_image", 4, attrgetter("delta_cf_per_photo")),
+    Metric("auc", 6, attrgetter("auc"), attrgetter("auc"), "AuC", 4),
+    Metric(
+        "auc_rebalanced",
+        6,
+        attrgetter("auc_rebalanced"),
+        attrgetter("auc_rebalanced"),
+        "AuC(rebal)",
+        4,
+    ),
+)
+"""The report's metrics, in its order: a new one is an entry here (beside its score in
+:mod:`jkspnet.engines.metrics`)."""
+
+PER_IMAGE_FIELDS = ("file", "variant", *(m.key for m in METRICS if m.of_image))
 
 
 def temperature_key(temperature: float) -> str:
@@ -71,15 +108,8 @@ def grid(rows: Sequence[Sequence[Image.Image]]) -> Image.Image:
 
 
 def summary_block(scores: metrics.SetScores) -> dict[str, float | None]:
-    return {
-        "psnr": finite(scores.psnr, 4),
-        "ssim": finite(scores.ssim, 6),
-        "cf": finite(scores.cf_pred, 4),
-        "delta_cf": finite(scores.delta_cf, 4),
-        "delta_cf_per_image": finite(scores.delta_cf_per_photo, 4),
-        "auc": finite(scores.auc, 6),
-        "auc_rebalanced": finite(scores.auc_rebalanced, 6),
-    }
+    """A set's scores as a block of ``summary.json``."""
+    return {m.key: finite(m.of_set(scores), m.digits) for m in METRICS if m.of_set}
 
 
 def per_image_csv(run) -> bytes:
@@ -88,19 +118,11 @@ def per_image_csv(run) -> bytes:
     stream = io.StringIO()
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(PER_IMAGE_FIELDS)
+    columns = [m for m in METRICS if m.of_image]
     for photo in run.scored:
         for variant, s in zip(run.variants, photo.scores, strict=True):
             writer.writerow(
-                [
-                    str(photo.path),
-                    variant,
-                    _text(s.psnr, 4),
-                    _text(s.ssim, 6),
-                    _text(s.cf_pred, 4),
-                    _text(s.cf_truth, 4),
-                    _text(s.auc, 6),
-                    _text(s.auc_rebalanced, 6),
-                ]
+                [str(photo.path), variant, *(_text(m.of_image(s), m.digits) for m in columns)]
             )
     return stream.getvalue().encode("utf-8")
 
@@ -120,20 +142,10 @@ def format_table(summary: dict) -> str:
     def cell(value: float | None, digits: int) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
-    header = ("variant", "PSNR", "SSIM", "CF", "ΔCF", "AuC", "AuC(rebal)")
-    rows = [
-        (
-            name,
-            cell(b["psnr"], 2),
-            cell(b["ssim"], 4),
-            cell(b["cf"], 2),
-            cell(b["delta_cf"], 2),
-            cell(b["auc"], 4),
-            cell(b["auc_rebalanced"], 4),
-        )
-        for name, b in blocks
-    ]
-    rows.append(("truth", "-", "-", cell(summary["truth"]["cf"], 2), "-", "-", "-"))
+    columns = [m for m in METRICS if m.label]
+    header = ("variant", *(m.label for m in columns))
+    rows = [(name, *(cell(b[m.key], m.shown) for m in columns)) for name, b in blocks]
+    rows.append(("truth", *(cell(summary["truth"].get(m.key), m.shown) for m in columns)))
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [
         "  ".join(
@@ -148,7 +160,9 @@ def format_table(summary: dict) -> str:
 __all__ = [
     "GRID_CELL_HEIGHT",
     "GRID_GAP",
+    "METRICS",
     "PER_IMAGE_FIELDS",
+    "Metric",
     "format_table",
     "hints_variant",
     "per_image_csv",

@@ -1,1 +1,2 @@
-"""Media: photo, film and hint files; atomic writes. No network here."""
+"""Media: photo, film and hint files; atomic writes; the pixel budget of a batch. No network
+here."""

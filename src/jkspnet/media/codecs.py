@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import JKSPNetError, PhotoError
+from ..errors import JKSPNetError, PhotoError, require_extra
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm"})
 """Suffixes taken as films, both in folders and when named directly."""
@@ -19,9 +19,7 @@ DEFAULT_CODEC = "libx264"
 DEFAULT_CRF = 18
 """H.264 at constant quality 18: visually close to lossless, about the size of a good DVD rip."""
 
-VIDEO_HINT = "install the [video] extra: pip install 'jkspnet[video]'"
-
-_CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm"}
+CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm"}
 _WEBM_CODECS = frozenset({"libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1", "librav1e"})
 
 
@@ -47,11 +45,7 @@ class VideoError(PhotoError):
 
 def import_av():
     """PyAV, or a one-line error that names the extra to install."""
-    try:
-        import av
-    except ImportError:
-        raise JKSPNetError(f"colorizing video needs PyAV: {VIDEO_HINT}") from None
-    return av
+    return require_extra("video", "colorizing video needs PyAV: install the [video] extra", "av")
 
 
 def check_encoder(codec: str):

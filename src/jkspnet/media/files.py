@@ -74,6 +74,27 @@ def _temporary_prefix(name: str) -> str:
     return f".{name}."
 
 
+def new_file_mode() -> int:
+    """The mode a new file gets here (0o666 less the umask): what a temporary file that a
+    library makes owner-only is given before it takes its final name."""
+    return 0o666 & ~_UMASK
+
+
+def fsync_path(path: str | os.PathLike[str]) -> None:
+    """Flush a written file, or a folder's entries (its renames), to the disk. A folder that
+    cannot be synced (some filesystems refuse) is left as it is; a file's failure is raised."""
+    folder = os.path.isdir(path)
+    try:
+        handle = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+    except OSError:
+        if not folder:
+            raise
+
+
 def leftover_temporaries(folder: str | os.PathLike[str], names: Collection[str]) -> list[Path]:
     """The temporary files in ``folder`` that :func:`write_atomic` made for targets named in
     ``names`` and never renamed: what a writer killed mid-write (SIGKILL, a lost node) leaves.

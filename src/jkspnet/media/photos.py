@@ -36,7 +36,7 @@ PHOTO_SUFFIXES = frozenset(
 OUTPUT_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
 """Formats the CLI's ``--format`` offers, by suffix."""
 
-_WRITABLE_SUFFIXES = {
+WRITABLE_SUFFIXES = {
     ".jpg": "JPEG",
     ".jpeg": "JPEG",
     ".jfif": "JPEG",
@@ -248,7 +248,7 @@ def output_format(path: Path, requested: str | None = None) -> tuple[str, str]:
             raise ValueError(f"unknown output format {requested!r} (choose from {choices})")
         return OUTPUT_FORMATS[key], "." + key
     suffix = path.suffix
-    fmt = _WRITABLE_SUFFIXES.get(suffix.lower())
+    fmt = WRITABLE_SUFFIXES.get(suffix.lower())
     return (fmt, suffix) if fmt else ("PNG", ".png")
 
 
@@ -258,7 +258,7 @@ def save_photo(image: Image.Image, path: str | os.PathLike[str], overwrite: bool
     Without ``overwrite`` an existing file is left alone and :class:`FileExistsError` is raised.
     """
     path = Path(path)
-    fmt = _WRITABLE_SUFFIXES.get(path.suffix.lower(), "PNG")
+    fmt = WRITABLE_SUFFIXES.get(path.suffix.lower(), "PNG")
     if fmt in _NO_ALPHA_FORMATS and image.mode == "RGBA":
         image = image.convert("RGB")
     options = dict(_SAVE_OPTIONS.get(fmt, {}))
@@ -277,7 +277,7 @@ def save_photo(image: Image.Image, path: str | os.PathLike[str], overwrite: bool
     write_atomic(path, write, overwrite)
 
 
-def _walk(
+def walk_photos(
     folder: Path, recursive: bool, suffixes: frozenset[str] = PHOTO_SUFFIXES
 ) -> Iterator[Path]:
     """Photo files in a folder, sorted, hidden ones skipped; never follows links into loops."""
@@ -322,7 +322,7 @@ def find_photos(
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = list(_walk(path, recursive, suffixes))
+            found = list(walk_photos(path, recursive, suffixes))
             if not found:
                 problems.append(PhotoError(item, f"no {what} found in this folder"))
             for photo in found:

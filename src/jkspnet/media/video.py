@@ -31,8 +31,9 @@ import torch
 
 from ..colour.spaces import denormalize_l
 from ..errors import JKSPNetError
+from .budget import batches
 from .codecs import (
-    _CONTAINERS,
+    CONTAINERS,
     DEFAULT_CODEC,
     DEFAULT_CRF,
     VIDEO_SUFFIXES,
@@ -46,9 +47,6 @@ from .codecs import (
 from .files import write_atomic
 from .photos import Photo
 from .stabilizer import Stabilizer
-
-_BATCH_PIXELS = 1 << 25  # full-resolution frames held at once: about 32 M pixels
-
 
 # ------------------------------------------------------------------------------ video files
 
@@ -276,7 +274,7 @@ def write_video(
 
     def encode(stream: BinaryIO) -> None:
         nonlocal count
-        with av.open(stream, "w", format=_CONTAINERS[target.suffix.lower()]) as output:
+        with av.open(stream, "w", format=CONTAINERS[target.suffix.lower()]) as output:
             size = (first.shape[1], first.shape[0])
             writer = _Writer(av, output, codec, crf, size, rate)
             if audio is not None:
@@ -375,17 +373,6 @@ def _frames(container, output, audio: dict, damage: _Damage) -> Iterator[_Frame]
             output.mux(packet)
 
 
-def _batches(frames: Iterator[_Frame], size: int) -> Iterator[list[_Frame]]:
-    batch: list[_Frame] = []
-    for frame in frames:
-        batch.append(frame)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def colorize_video(
     colorizer,
     source: str | os.PathLike[str],
@@ -411,9 +398,9 @@ def colorize_video(
     """
     av = import_av()
     source, target = Path(source), Path(target)
-    container_format = _CONTAINERS.get(target.suffix.lower())
+    container_format = CONTAINERS.get(target.suffix.lower())
     if container_format is None:
-        writable = ", ".join(sorted(_CONTAINERS))
+        writable = ", ".join(sorted(CONTAINERS))
         raise JKSPNetError(f"{target}: cannot write {target.suffix} films (use one of {writable})")
     stabilizer = Stabilizer() if stabilize is True else (stabilize or None)
     if stabilizer is not None:  # a Stabilizer serves one film: forget any earlier one's
@@ -422,7 +409,6 @@ def colorize_video(
         raise FileExistsError(str(target))
     container = _open_input(source, colorizer.max_pixels)
     info = _info(container)
-    per_batch = max(1, min(batch_size, _BATCH_PIXELS // (info.width * info.height)))
     written = 0
     damage = _Damage()
     matrix = _display_matrix(source)
@@ -443,7 +429,8 @@ def colorize_video(
                 s: _add_stream(output, f"{s.codec_context.name} audio", template=s)
                 for s in container.streams.audio
             }
-            for batch in _batches(_frames(container, output, audio, damage), per_batch):
+            frames = _frames(container, output, audio, damage)
+            for batch in batches(frames, batch_size, lambda _: info.width * info.height):
                 prepared = [colorizer.prepare(Photo(frame.pixels), size) for frame in batch]
                 small = torch.stack([p.network_input for p in prepared])
                 ab = colorizer.predict_ab(small, temperature)

@@ -19,14 +19,10 @@ import math
 
 import torch
 
-from .model import NUM_BINS, ab_bins
+from .bins import NUM_BINS, ab_bins
 
 MAX_ENTROPY = math.log(NUM_BINS)
 """The entropy (nats) of a flat distribution over the 313 bins: the most a pixel can have."""
-
-HISTOGRAM_SIGMA = 5.0
-"""Gaussian smoothing (ab units) of a reference's histogram over the bins, as Zhang, Isola &
-Efros (2016) soft-encode truths: a palette is a region of the ab plane, not exact bins."""
 
 _FLOOR = 1e-4
 """The share of a flat distribution mixed into a reference histogram before it re-weights: a
@@ -61,22 +57,6 @@ def expected_ab(log_p: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     return torch.einsum("nkhw,kc->nchw", weights, bins)
 
 
-def ab_histogram(ab: torch.Tensor, sigma: float = HISTOGRAM_SIGMA) -> torch.Tensor:
-    """The distribution (313,) of ab values (2, ...) over the bins, Gaussian-smoothed by
-    ``sigma`` ab units and normalised to sum to 1. Each value counts for its 5 nearest bins with
-    Gaussian weights (Zhang et al. 2016's soft encoding), so nearby bins share the mass."""
-    values = ab.reshape(2, -1).t().float()
-    bins = ab_bins().to(values.device)
-    histogram = torch.zeros(NUM_BINS, device=values.device)
-    for start in range(0, values.shape[0], 1 << 15):
-        chunk = values[start : start + (1 << 15)]
-        distances = torch.cdist(chunk, bins)
-        near, index = distances.topk(5, dim=1, largest=False)
-        weights = torch.softmax(-near.square() / (2 * sigma * sigma), dim=1)
-        histogram.index_add_(0, index.reshape(-1), weights.reshape(-1))
-    return histogram / histogram.sum().clamp(min=1e-12)
-
-
 def reweight(log_p: torch.Tensor, histogram: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
     """``p(bin) * h(bin) ** strength``, renormalised, as log-probabilities: each pixel keeps
     the bins it finds likely but leans toward the reference's palette ``h`` (313,). Strength 0
@@ -89,9 +69,7 @@ def reweight(log_p: torch.Tensor, histogram: torch.Tensor, strength: float = 1.0
 
 
 __all__ = [
-    "HISTOGRAM_SIGMA",
     "MAX_ENTROPY",
-    "ab_histogram",
     "entropy",
     "expected_ab",
     "log_probabilities",

@@ -26,15 +26,14 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..errors import JKSPNetError
+from ..errors import JKSPNetError, require_extra
 from ..media.files import write_atomic
 from .formats import DEFAULT_OPSET, TORCHSCRIPT_EXTRA
 from .model import JKSPNet
-from .weights import ModelConfig, bundled_weights, load_into, load_weights
+from .weights import ModelConfig
 
 INPUT_NAMES = ("l", "temperature")
 OUTPUT_NAMES = ("ab",)
-ONNX_HINT = "pip install 'jkspnet[onnx]'"
 
 
 class ExportWrapper(nn.Module):
@@ -90,18 +89,6 @@ def config_from_metadata(data: dict[str, str], source: str) -> ModelConfig:
     return config
 
 
-def load_model(weights: str | os.PathLike[str] | None) -> tuple[JKSPNet, ModelConfig]:
-    """A float32 CPU JKSPNet in eval mode and its config, from weights (None: bundled)."""
-    if weights is None:
-        weights = bundled_weights()
-        if weights is None:
-            raise JKSPNetError("no default weights are bundled with this version; pass --weights")
-    state, config = load_weights(weights)
-    model = JKSPNet()
-    load_into(model, state, str(weights))
-    return model.float().eval(), config
-
-
 def _example(config: ModelConfig, batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     size = config.size
@@ -111,10 +98,7 @@ def _example(config: ModelConfig, batch: int = 2) -> tuple[torch.Tensor, torch.T
 
 def _require_onnx_exporter() -> None:
     for name in ("onnx", "onnxscript"):
-        try:
-            __import__(name)
-        except ImportError:
-            raise JKSPNetError(f"ONNX export needs the {name} package: {ONNX_HINT}") from None
+        require_extra("onnx", f"ONNX export needs the {name} package", name)
 
 
 def export_onnx(
@@ -208,6 +192,8 @@ def export(
     opset: int = DEFAULT_OPSET,
 ) -> Path:
     """Export weights (None: bundled) to ``output`` as ``onnx`` or ``torchscript``."""
+    from .backends.torch_network import load_model
+
     model, config = load_model(weights)
     if size is not None:
         config.size = size

@@ -12,29 +12,10 @@ needs them) and decoding with a temperature ("annealed mean", Zhang et al. 2016)
 
 from __future__ import annotations
 
-import csv
-from functools import lru_cache
-from importlib import resources
-
 import torch
 from torch import nn
 
-NUM_BINS = 313
-"""Number of in-gamut ab bins: the network's output classes."""
-
-
-@lru_cache(maxsize=1)
-def _ab_bins_rows() -> tuple[tuple[float, float], ...]:
-    text = resources.files("jkspnet").joinpath("assets/ab_bins_313.csv").read_text("utf-8")
-    rows = [(float(r["a"]), float(r["b"])) for r in csv.DictReader(text.splitlines())]
-    if len(rows) != NUM_BINS:
-        raise RuntimeError(f"ab bin table holds {len(rows)} rows, expected {NUM_BINS}")
-    return tuple(rows)
-
-
-def ab_bins() -> torch.Tensor:
-    """The 313 ab bin centres (Zhang, Isola & Efros 2016), a float32 tensor of shape (313, 2)."""
-    return torch.tensor(_ab_bins_rows(), dtype=torch.float32)
+from .bins import NUM_BINS, ab_bins
 
 
 def _conv(in_dim: int, out_dim: int, stride: int = 1, dilation: int = 1) -> list[nn.Module]:

@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from ..errors import WeightsError
-from ..media.files import _UMASK
+from ..media.files import fsync_path, new_file_mode
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -182,8 +182,8 @@ def save_weights(
             "sha256": _sha256(weights_tmp),
         }
         config_tmp.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
-        _fsync(config_tmp)
-        os.chmod(weights_tmp, 0o666 & ~_UMASK)  # safetensors creates its file owner-only
+        fsync_path(config_tmp)
+        os.chmod(weights_tmp, new_file_mode())  # safetensors creates its file owner-only
     except BaseException:  # a full disk, Ctrl-C: leave no half-written temporary behind
         weights_tmp.unlink(missing_ok=True)
         config_tmp.unlink(missing_ok=True)
@@ -202,7 +202,7 @@ def _save_tensors(state: dict[str, torch.Tensor], path: Path) -> None:
         if code is None:
             raise
         raise OSError(int(code[1]), os.strerror(int(code[1])), str(path)) from None
-    _fsync(path)
+    fsync_path(path)
 
 
 def _sha256(path: Path) -> str:
@@ -211,8 +211,3 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as stream:
-        os.fsync(stream.fileno())

@@ -1,1 +1,2 @@
-"""The photo pipeline: the Colorizer, its backends, guided colour."""
+"""The photo pipeline: the Colorizer around a network, its spec (the options, torch-free), and
+guided colour's propagation."""

@@ -9,8 +9,8 @@ photos, on the model's device.
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,33 +20,27 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..colour.decoding import aspect_shape, confident_ab
+from ..colour.decoding import aspect_shape
 from ..colour.spaces import lab_to_srgb8, luminance_to_l, normalize_l, srgb_to_linear
-from ..colour.upsample import apply_coefficients, check_upsample, grid_shape, guided_coefficients
-from ..errors import JKSPNetError, WeightsError
+from ..colour.upsample import apply_coefficients, grid_shape, guided_coefficients
+from ..errors import JKSPNetError
 from ..media.hints import ABTarget, Hint
 from ..media.photos import DEFAULT_MAX_PIXELS, Photo, load_photo
-from ..nn.inference import InferenceNet
+from ..nn.backends.base import Network
+from ..nn.backends.torch_network import TorchNetwork, load_model
 from ..nn.model import JKSPNet
-from ..nn.weights import ModelConfig, bundled_weights, load_into, load_weights, save_weights
-from .checks import (
+from ..nn.weights import ModelConfig
+from .spec import (
+    ColorizerSpec,
     check_confidence,
     check_reference_strength,
     check_shape,
     check_size,
     check_temperature,
-    resolve_device,
-    resolve_precision,
 )
 
 PhotoInput = str | os.PathLike[str] | Image.Image
 _BAND_PIXELS = 1 << 20  # full-resolution work in bands of about a million pixels
-
-
-def _version_of(tensor: torch.Tensor) -> tuple[int, int]:
-    """Where a tensor's data lives and how often it was changed in place (tensors made under
-    inference_mode count no changes)."""
-    return tensor.data_ptr(), 0 if tensor.is_inference() else tensor._version
 
 
 def _bands(height: int, width: int) -> list[tuple[int, int]]:
@@ -117,41 +111,45 @@ class PreparedPhoto:
 
 
 class Colorizer:
-    """Colorizes photos with a JKSPNet.
+    """Colorizes photos: prepares each photo, runs the network (a :class:`Network`: PyTorch,
+    ONNX Runtime...) on its small L, and finishes the colour at full resolution.
+
+    ``spec`` says how (:class:`ColorizerSpec`: size, shape, upsampling, confidence, the pixel
+    limit); what it leaves to the weights comes from the network's ``config``. Everything is
+    settled here, once: the colorizer is not changed afterwards.
 
     >>> colorizer = Colorizer.from_pretrained("weights/")      # doctest: +SKIP
     >>> colorizer.colorize("old.jpg").save("colour.png")        # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        model: JKSPNet,
-        config: ModelConfig | None = None,
-        device: str | torch.device = "auto",
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        precision: str = "auto",
-        upsample: str = "guided",
-        shape: str | None = None,
-        confidence: float | None = None,
-    ) -> None:
-        self.config = config or ModelConfig()
-        self.upsample = check_upsample(upsample)
-        self.shape = check_shape(self.config.shape if shape is None else shape)
-        self.confidence = check_confidence(
-            self.config.confidence if confidence is None else confidence
+    def __init__(self, network: Network, spec: ColorizerSpec | None = None) -> None:
+        spec = spec or ColorizerSpec()
+        weights = network.config
+        self.network = network
+        self.spec = spec
+        self.config = dataclasses.replace(
+            weights,
+            size=weights.size if spec.size is None else spec.size,
+            shape=weights.shape if spec.shape is None else spec.shape,
+            confidence=weights.confidence if spec.confidence is None else spec.confidence,
         )
         check_size(self.config.size)
         check_temperature(self.config.temperature)
-        self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
-        self.max_pixels = max_pixels
-        self.model = model.to(self.device).eval()
-        if self.device.type != "mps":
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.shape = check_shape(self.config.shape)
+        self.confidence = check_confidence(self.config.confidence)
+        if self.confidence and not network.gives_distribution:
+            raise JKSPNetError(f"the {spec.backend} backend has no confidence-aware decoding")
+        self.upsample = spec.upsample
+        self.max_pixels = spec.max_pixels
         self._lut_cache: dict[str, torch.Tensor] = {}
-        self._net: InferenceNet | None = None
-        self._net_key: tuple = ()
-        self._net_lock = threading.Lock()
+
+    @property
+    def device(self) -> torch.device:
+        return self.network.device
+
+    @property
+    def precision(self) -> str:
+        return self.network.precision
 
     # ------------------------------------------------------------------ weights
     @classmethod
@@ -168,27 +166,17 @@ class Colorizer:
         """Load weights from a ``save_pretrained`` folder or a weights file.
 
         ``path=None`` takes the default weights bundled with the package, where they ship.
-        ``precision``: the network's arithmetic, ``auto`` (see :func:`resolve_precision`),
-        ``fp32`` or ``bf16``. ``upsample``: ``guided`` (edge-aware, see
-        :mod:`jkspnet.colour.upsample`) or ``bilinear``. ``shape``: the network's input, ``square``
-        (the photo squashed to size x size, as trained) or ``aspect`` (short side ``size``, the
-        photo's aspect ratio; see :func:`jkspnet.colour.decoding.aspect_shape`). ``confidence``: the
-        strength of confidence-aware decoding (:func:`jkspnet.colour.decoding.confident_ab`), 0 =
-        off. ``shape`` and ``confidence`` default to the values stored with the weights.
+        ``precision``: the network's arithmetic, ``auto`` (see
+        :func:`~jkspnet.nn.backends.torch_network.resolve_precision`), ``fp32`` or ``bf16``.
+        ``upsample``: ``guided`` (edge-aware, see :mod:`jkspnet.colour.upsample`) or
+        ``bilinear``. ``shape``: the network's input, ``square`` (the photo squashed to size x
+        size, as trained) or ``aspect`` (short side ``size``, the photo's aspect ratio; see
+        :func:`jkspnet.colour.decoding.aspect_shape`). ``confidence``: the strength of
+        confidence-aware decoding (:func:`jkspnet.colour.decoding.confident_ab`), 0 = off.
+        ``shape`` and ``confidence`` default to the values stored with the weights.
         """
-        if path is None:
-            path = bundled_weights()
-            if path is None:
-                raise WeightsError(
-                    "no default weights are bundled with this version yet; pass --weights PATH "
-                    "(a folder written by save_pretrained or a .safetensors file)"
-                )
-        state, config = load_weights(path)
-        model = JKSPNet()
-        load_into(model, state, str(path))
-        return cls(
-            model,
-            config,
+        return cls.from_model(
+            *load_model(None if path is None else os.fspath(path)),
             device=device,
             max_pixels=max_pixels,
             precision=precision,
@@ -197,11 +185,35 @@ class Colorizer:
             confidence=confidence,
         )
 
+    @classmethod
+    def from_model(
+        cls,
+        model: JKSPNet,
+        config: ModelConfig | None = None,
+        device: str | torch.device = "auto",
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        precision: str = "auto",
+        upsample: str = "guided",
+        shape: str | None = None,
+        confidence: float | None = None,
+    ) -> Colorizer:
+        """A Colorizer around a JKSPNet in memory (fresh, or being trained), run by PyTorch;
+        the options as :meth:`from_pretrained`'s."""
+        spec = ColorizerSpec(
+            device=str(device),
+            max_pixels=max_pixels,
+            precision=precision,
+            upsample=upsample,
+            shape=shape,
+            confidence=confidence,
+        )
+        return cls(TorchNetwork(model, config, device=spec.device, precision=precision), spec)
+
     def save_pretrained(
         self, folder: str | os.PathLike[str], dtype: torch.dtype = torch.float32
     ) -> Path:
         """Write ``model.safetensors`` and ``config.json``, loadable by :meth:`from_pretrained`."""
-        return save_weights(self.model, folder, self.config, dtype=dtype)
+        return self.network.save_pretrained(folder, self.config, dtype)
 
     # ----------------------------------------------------------------- pipeline
     def _lut(self, name: str) -> torch.Tensor:
@@ -265,33 +277,12 @@ class Colorizer:
         """For each temperature, the ab (2, h, w) of each input, as :meth:`predict_ab_list`."""
         return _per_shape(network_inputs, lambda x: self.predict_ab_at(x, temperatures))
 
-    def inference_net(self, rebuild: bool = False) -> InferenceNet:
-        """The network's fast inference form (:mod:`jkspnet.nn.inference`) in this precision.
-
-        Rebuilt when the precision changes or the model's weights are changed in place
-        (``load_state_dict``, an optimiser step: PyTorch counts those). Edits made through
-        ``.data`` are not counted: pass ``rebuild=True`` after them.
-        """
-        key = (self.precision, *(_version_of(t) for t in self.model.state_dict().values()))
-        with self._net_lock:  # server threads: build once
-            if rebuild or self._net is None or key != self._net_key:
-                dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
-                self._net, self._net_key = InferenceNet(self.model, dtype), key
-            return self._net
-
-    @torch.inference_mode()
     def predict_ab_at(
         self, network_input: torch.Tensor, temperatures: Sequence[float]
     ) -> list[torch.Tensor]:
         """ab (N, 2, size, size) at each temperature, from one pass through the network."""
         temperatures = [check_temperature(t) for t in temperatures]
-        x = network_input.to(self.device, torch.float32)
-        if self.device.type != "mps":
-            x = x.contiguous(memory_format=torch.channels_last)
-        if not self.confidence:
-            return self.inference_net()(x, temperatures)
-        outputs = self.inference_net()(x, temperatures, flatness=True)
-        return [confident_ab(out[:, :2], out[:, 2], self.confidence) for out in outputs]
+        return self.network.ab_at(network_input, temperatures, self.confidence)
 
     def _full_resolution_maps(self, prepared: PreparedPhoto, ab: torch.Tensor) -> torch.Tensor:
         """What is upsampled bilinearly to full resolution: ab itself, or the guided filter's
@@ -344,35 +335,33 @@ class Colorizer:
     def predict_logits(self, network_input: torch.Tensor) -> torch.Tensor:
         """The 313 logits (N, 313, s, s) at T = 1 for a batch of normalised L (N, 1, s, s):
         the whole distribution, which guidance and the uncertainty map need."""
-        if self.model is None:
+        if not self.network.gives_distribution:
             raise JKSPNetError(
                 "colour hints, a reference photo and the uncertainty map need the torch backend"
             )
-        x = network_input.to(self.device, torch.float32)
-        if self.device.type != "mps":
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.inference_net().logits(x)
+        return self.network.logits(network_input)
 
     def reference_histogram(self, reference: Photo | PhotoInput) -> torch.Tensor:
         """A reference photo's palette: its ab distribution over the 313 bins (smoothed).
 
         Measured at a small size (256 pixels on the long side): a palette does not need detail,
         and a 12 MP reference then costs no more than a small one."""
-        from ..colour.spaces import rgb_to_lab
-        from ..nn.distribution import ab_histogram
+        from ..colour.spaces import is_grey, rgb_to_lab
+        from ..nn.bins import soft_histogram
 
         if not isinstance(reference, Photo):
             reference = load_photo(reference, max_pixels=self.max_pixels)
         pixels = reference.pixels
-        if pixels.ndim != 3 or pixels.dtype != np.uint8:
+        grey = pixels.ndim != 3 or pixels.dtype != np.uint8
+        if not grey:
+            image = Image.fromarray(pixels, "RGB")
+            image.thumbnail((256, 256), Image.Resampling.BILINEAR)
+            small = np.asarray(image)
+            grey = is_grey(small, chroma=1.0)
+        if grey:
             raise JKSPNetError(f"{reference.source or 'the reference'}: has no colour (grey)")
-        image = Image.fromarray(pixels, "RGB")
-        image.thumbnail((256, 256), Image.Resampling.BILINEAR)
-        rgb = torch.tensor(np.asarray(image)).permute(2, 0, 1).double() / 255.0
-        ab = rgb_to_lab(rgb)[1:]
-        if float(ab.abs().max()) < 1.0:
-            raise JKSPNetError(f"{reference.source or 'the reference'}: has no colour (grey)")
-        return ab_histogram(ab)
+        rgb = torch.tensor(small).permute(2, 0, 1).double() / 255.0
+        return soft_histogram(rgb_to_lab(rgb)[1:])
 
     def guide(
         self,
@@ -387,7 +376,7 @@ class Colorizer:
         decoded from the distribution re-weighted by a reference palette ``histogram``, and
         the hints' correction (None without hints); pass both to :meth:`finish`."""
         from ..nn.distribution import MAX_ENTROPY, entropy, expected_ab, log_probabilities, reweight
-        from .propagation import grid_shape, guided_coefficients, propagate
+        from .propagation import correction_coefficients, hint_grid, propagate
 
         temperature = check_temperature(
             self.config.temperature if temperature is None else temperature
@@ -399,7 +388,7 @@ class Colorizer:
         if not targets:
             return ab, None
         height, width = prepared.lightness.shape
-        grid = grid_shape(height, width)
+        grid = hint_grid(height, width)
         confidence = 1.0 - entropy(log_p) / MAX_ENTROPY
 
         def on_grid(x: torch.Tensor, antialias: bool = False) -> torch.Tensor:
@@ -417,7 +406,7 @@ class Colorizer:
         values = torch.from_numpy(correction).float()
         if grid == (height, width):
             return ab, ABCorrection(values, guided=False)
-        return ab, ABCorrection(guided_coefficients(lightness.cpu(), values), guided=True)
+        return ab, ABCorrection(correction_coefficients(lightness.cpu(), values), guided=True)
 
     def uncertainty(self, photo: Photo | PhotoInput | PreparedPhoto) -> Image.Image:
         """Where the network is guessing: an 8-bit 'L' image of the photo's size, each pixel

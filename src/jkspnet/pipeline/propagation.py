@@ -22,11 +22,11 @@ carries across its region as plain Levin propagation would. The affinities also 
 difference of confidence between neighbours: in the README's example the sky and the brick tower
 have the same L, and only the network's certainty about the sky tells them apart.
 
-The system is solved with SciPy's sparse LU on a reduced grid (:func:`grid_shape`), where a
+The system is solved with SciPy's sparse LU on a reduced grid (:func:`hint_grid`), where a
 12 MP photo costs what a small one does. The correction ``result - prior`` is brought back to
 full resolution by fast guided upsampling (He & Sun 2015): the guided filter's local linear
 coefficients ``D = A L + B`` are fitted on the grid against the grid's L and
-applied to the full-resolution L (:func:`guided_coefficients`), so the correction's edges follow
+applied to the full-resolution L (:func:`correction_coefficients`), so the correction's edges follow
 the photo's own edges at full resolution rather than the grid's blocky ones.
 """
 
@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from ..colour.upsample import local_linear_fit, reduced_shape
-from ..errors import JKSPNetError
+from ..errors import require_extra
 from ..media.hints import ABTarget
 
 GRID_LONG_SIDE = 128
@@ -88,7 +88,7 @@ GUIDED_EPS = 10.0
 is smoothed, above it the correction follows L's edges."""
 
 
-def grid_shape(height: int, width: int, long_side: int = GRID_LONG_SIDE) -> tuple[int, int]:
+def hint_grid(height: int, width: int, long_side: int = GRID_LONG_SIDE) -> tuple[int, int]:
     """The reduced grid for a photo: its own size when small, else ``long_side`` on the long
     side with the aspect ratio kept."""
     return reduced_shape(height, width, long_side)
@@ -174,14 +174,10 @@ def hint_mask(
 
 def _scipy():
     """scipy.sparse and its solvers, or a JKSPNetError saying how to install them."""
-    try:
-        import scipy.sparse as sparse
-        import scipy.sparse.linalg as linalg
-    except ImportError:
-        raise JKSPNetError(
-            "colour hints need SciPy: pip install 'jkspnet[guided]' (or pip install scipy)"
-        ) from None
-    return sparse, linalg
+    sparse = require_extra(
+        "guided", "colour hints need SciPy", "scipy.sparse", "scipy.sparse.linalg"
+    )
+    return sparse, sparse.linalg
 
 
 def propagate(
@@ -216,7 +212,7 @@ def propagate(
     return correction.reshape(2, height, width)
 
 
-def guided_coefficients(
+def correction_coefficients(
     guide: torch.Tensor,
     values: torch.Tensor,
     radius: int = GUIDED_RADIUS,
@@ -234,8 +230,8 @@ __all__ = [
     "DEFAULT_HINT_RADIUS",
     "GRID_LONG_SIDE",
     "affinity_matrix",
-    "grid_shape",
-    "guided_coefficients",
+    "correction_coefficients",
+    "hint_grid",
     "hint_mask",
     "propagate",
 ]

@@ -2,12 +2,17 @@
 
 FastAPI is not imported here."""
 
-import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import JKSPNetError
+from ..pipeline.spec import (
+    check_size,
+    check_temperature,
+    read_number,
+)
 
 MAX_SIZE = 256
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 10.0
@@ -57,31 +62,38 @@ def plain_reason(reason: str) -> str:
     return _PLAIN_DECODER_REASONS[match.group(1)] if match else reason
 
 
-def parse_number(text: Any, default: float, name: str, low: float, high: float) -> float:
+def parse_number(
+    text: Any, default: float, name: str, check: Callable[[float], float], low: float, high: float
+) -> float:
+    """A form field's number: read and checked as everywhere (:mod:`jkspnet.pipeline.spec`),
+    then held to this server's limits; a bad one is a 422 that names the field."""
     if text is None or text == "":
         return default
     try:
-        value = float(str(text))
-    except ValueError:
-        raise ApiError(422, f"{name} must be a number, got {str(text)[:40]!r}") from None
-    if not (math.isfinite(value) and low <= value <= high):
-        raise ApiError(422, f"{name} must be from {low} to {high}, got {value}")
+        value = check(read_number(text, name))
+    except JKSPNetError as error:
+        message = one_line(str(error))
+        raise ApiError(422, message if name in message else f"{name}: {message}") from None
+    if not low <= value <= high:
+        raise ApiError(422, f"{name} must be from {low} to {high} on this server, got {value}")
     return value
 
 
 def parse_temperature(text: Any, default: float) -> float:
-    return parse_number(text, default, "temperature", MIN_TEMPERATURE, MAX_TEMPERATURE)
+    return parse_number(
+        text, default, "temperature", check_temperature, MIN_TEMPERATURE, MAX_TEMPERATURE
+    )
 
 
 def parse_size(text: Any, default: int) -> int:
     if text is None or text == "":
         return default
     try:
-        value = int(str(text))
-    except ValueError:
-        raise ApiError(422, f"size must be a whole number, got {str(text)[:40]!r}") from None
-    if value < 8 or value > MAX_SIZE or value % 8:
-        raise ApiError(422, f"size must be a multiple of 8 from 8 to {MAX_SIZE}, got {value}")
+        value = check_size(int(read_number(text, "size", whole=True)))
+    except JKSPNetError as error:
+        raise ApiError(422, one_line(str(error))) from None
+    if value > MAX_SIZE:
+        raise ApiError(422, f"size must be at most {MAX_SIZE} on this server, got {value}")
     return value
 
 

@@ -21,7 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import JKSPNetError
+from ..errors import MissingExtraError, require_extra
+from ..pipeline.spec import check_reference_strength
 from .api import (
     COLORIZE_OPENAPI,
     MAX_REFERENCE_STRENGTH,
@@ -41,7 +42,6 @@ from .work import PhotoWork
 if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline.colorizer import Colorizer
 
-WEB_EXTRA_MESSAGE = "jkspnet serve needs the web extra: pip install 'jkspnet[web]'"
 DEFAULT_MAX_BYTES = 25_000_000
 DEFAULT_SERVER_MAX_PIXELS = 50_000_000
 _FIELD_BYTES = 256 * 1024  # the largest form field (the hints' JSON)
@@ -52,13 +52,9 @@ class _TooLarge(Exception):
     """Raised from inside the body stream when an upload passes its byte limit."""
 
 
-def _require_web() -> None:
-    try:
-        import fastapi  # noqa: F401
-        import multipart  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError:
-        raise JKSPNetError(WEB_EXTRA_MESSAGE) from None
+def require_web() -> None:
+    """FastAPI, python-multipart and uvicorn, or one line naming the web extra."""
+    require_extra("web", "jkspnet serve needs the web extra", "fastapi", "multipart", "uvicorn")
 
 
 def _favicon() -> bytes:
@@ -97,7 +93,7 @@ def create_app(
 ):
     """The FastAPI app: the page at ``/``, ``POST /api/colorize``, ``POST /api/uncertainty``,
     ``GET /api/health`` and the API's docs at ``/docs``."""
-    _require_web()
+    require_web()
     from contextlib import asynccontextmanager
 
     from fastapi import FastAPI, Request
@@ -194,7 +190,7 @@ def create_app(
     @app.get("/docs", include_in_schema=False)
     async def docs():
         if docs_assets is None:
-            return error(404, "the API's docs need the web extra: pip install 'jkspnet[web]'")
+            return error(404, str(MissingExtraError("web", "the API's docs need the web extra")))
         return get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json",
             title="JKSPNet API",
@@ -318,6 +314,7 @@ def create_app(
                     form.get("reference_strength"),
                     1.0,
                     "reference_strength",
+                    check_reference_strength,
                     0.0,
                     MAX_REFERENCE_STRENGTH,
                 ),

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ..errors import JKSPNetError, TrainingError
-from ..media.files import write_atomic
+from ..media.files import fsync_path, write_atomic
 from ..nn.weights import ModelConfig, load_into, load_weights, save_weights
 
 STATE_NAME = "training_state.pt"
@@ -44,15 +44,6 @@ def _keeping_the_previous(temp: Path, what: str, kept: str) -> Iterator[None]:
         shutil.rmtree(temp, ignore_errors=True)
         reason = error.strerror or str(error)
         raise TrainingError(f"cannot write {what} ({reason}); {kept}") from None
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _check_finite(net: nn.Module, step: int, what: str) -> None:
@@ -132,7 +123,7 @@ class Checkpoints:
             torch.save(state, stream)
             stream.flush()
             os.fsync(stream.fileno())
-        _fsync_dir(temp)
+        fsync_path(temp)
         if final.exists():
             shutil.rmtree(final)
         os.rename(temp, final)
@@ -141,7 +132,7 @@ class Checkpoints:
             link.unlink()
         os.symlink(Path("checkpoints") / final.name, link)
         os.replace(link, self.run / "last")
-        _fsync_dir(self.run)
+        fsync_path(self.run)
 
     def save_best(self, step: int, net: nn.Module, figures: dict[str, float]) -> Path:
         """``net`` as ``best``, with ``figures`` (the validation losses) in its meta.json."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 try:
@@ -19,23 +19,46 @@ from ..errors import JKSPNetError
 _PER_INVOCATION = {"stop_at"}  # controls one invocation; not saved, not inherited by --resume
 
 
+AMP_MODES = ("auto", "bf16", "off")
+
+
+def _flag(text: str) -> dict[str, str]:
+    """A field's command-line help; ``{default}`` is filled in with the field's default."""
+    return {"help": text}
+
+
 @dataclass
 class TrainConfig:
     """Everything a run depends on. Field names are the TOML keys; CLI flags use dashes."""
 
-    data: list[str] = field(default_factory=list)
-    out: str = ""
-    val: list[str] = field(default_factory=list)
-    val_sources: list[str] = field(default_factory=list)  # hold out these packages whole
-    val_fraction: float = 0.1
-    max_steps: int = 0
-    epochs: float = 0.0
-    time_limit: float = 0.0  # seconds; 0 = none
-    stop_at: int = 0  # stop (with a checkpoint) at this step; 0 = run the whole schedule
-    batch_size: int = 16
-    crop_size: int = 128
+    data: list[str] = field(
+        default_factory=list, metadata=_flag("photo folder or file list (repeatable)")
+    )
+    out: str = field(default="", metadata=_flag("run folder"))
+    val: list[str] = field(
+        default_factory=list, metadata=_flag("validation photos (default: a split of --data)")
+    )
+    val_sources: list[str] = field(
+        default_factory=list,
+        metadata=_flag("hold out the photos of these sources (packages) whole for validation"),
+    )  # hold out these packages whole
+    val_fraction: float = field(
+        default=0.1, metadata=_flag("share of --data held out when no --val ({default})")
+    )
+    max_steps: int = field(default=0, metadata=_flag("schedule length in steps"))
+    epochs: float = field(
+        default=0.0, metadata=_flag("schedule length in epochs (if no --max-steps)")
+    )
+    time_limit: float = field(
+        default=0.0, metadata=_flag("stop (with a checkpoint) after this long; resume later")
+    )  # seconds; 0 = none
+    stop_at: int = field(
+        default=0, metadata=_flag("stop at this step with a checkpoint; resume later")
+    )  # stop (with a checkpoint) at this step; 0 = run the whole schedule
+    batch_size: int = field(default=16, metadata=_flag("photos per step per process ({default})"))
+    crop_size: int = field(default=128, metadata=_flag("crop side, a multiple of 8 ({default})"))
     crop_scale_min: float = 0.35
-    lr: float = 3e-4
+    lr: float = field(default=3e-4, metadata=_flag("peak learning rate of AdamW ({default})"))
     weight_decay: float = 1e-4
     warmup_steps: int = 200
     min_lr_ratio: float = 0.05
@@ -44,17 +67,23 @@ class TrainConfig:
     ab_weight: float = 0.02
     rebalance_lambda: float = 0.5
     sigma: float = 5.0
-    seed: int = 0
-    device: str = "auto"
-    amp: str = "auto"  # auto (bf16 on CUDA, off on CPU), bf16, off
+    seed: int = field(default=0, metadata=_flag("seed of data order, crops and init ({default})"))
+    device: str = field(default="auto", metadata=_flag("auto, cpu, cuda or mps ({default})"))
+    amp: str = field(
+        default="auto", metadata=_flag("bf16 autocast (auto: on CUDA)")
+    )  # auto (bf16 on CUDA, off on CPU), bf16, off
     channels_last: bool = True
-    compile: bool = False
-    workers: int = -1  # -1 = auto
-    cache: bool = False
+    compile: bool = field(default=False, metadata=_flag("torch.compile the network"))
+    workers: int = field(default=-1, metadata=_flag("data loader processes (auto)"))  # -1 = auto
+    cache: bool = field(
+        default=False, metadata=_flag("keep decoded photos in memory (small data sets)")
+    )
     load_side: int = 0  # decode photos at this short side (0 = full size)
-    log_every: int = 10
-    val_every: int = 200
-    checkpoint_every: int = 200
+    log_every: int = field(default=10, metadata=_flag("steps between metric records ({default})"))
+    val_every: int = field(default=200, metadata=_flag("steps between validations ({default})"))
+    checkpoint_every: int = field(
+        default=200, metadata=_flag("steps between checkpoints ({default})")
+    )
     keep_checkpoints: int = 3
     samples: int = 4
     temperature: float = 1.0  # stored with the weights; pick it with `jkspnet eval`
@@ -88,7 +117,7 @@ class TrainConfig:
             raise JKSPNetError("give --max-steps or --epochs: the schedule needs a length")
         if self.crop_size % 8 or self.crop_size < 8:
             raise JKSPNetError(f"crop size must be a multiple of 8, got {self.crop_size}")
-        if self.amp not in {"auto", "bf16", "off"}:
+        if self.amp not in AMP_MODES:
             raise JKSPNetError(f"amp must be auto, bf16 or off, got {self.amp!r}")
         if not 0 < self.crop_scale_min <= 1:
             raise JKSPNetError(f"crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
@@ -106,6 +135,21 @@ def _toml_value(value: object) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def _shown(value: object) -> str:
+    """A default as help text shows it: 3e-4, 0.1, 16, auto."""
+    if isinstance(value, float) and 0 < abs(value) < 1e-3:
+        mantissa, exponent = f"{value:.0e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def flag_help(name: str) -> str:
+    """The help of the command-line flag for TrainConfig's field ``name``."""
+    found = {f.name: f for f in fields(TrainConfig)}[name]
+    default = found.default if found.default is not MISSING else found.default_factory()  # type: ignore[misc]
+    return found.metadata["help"].format(default=_shown(default))
 
 
 def resolve_config(
@@ -131,4 +175,4 @@ def resolve_config(
         raise JKSPNetError(f"invalid config: {error}") from None
 
 
-__all__ = ["TrainConfig", "resolve_config"]
+__all__ = ["AMP_MODES", "TrainConfig", "flag_help", "resolve_config"]

@@ -22,9 +22,9 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
-from ..colour.spaces import normalize_l, rgb_to_lab
+from ..colour.spaces import is_grey, normalize_l, rgb_to_lab
 from ..errors import JKSPNetError
-from ..media.photos import PHOTO_SUFFIXES, _walk
+from ..media.photos import PHOTO_SUFFIXES, walk_photos
 
 GREY_CHROMA = 5.0
 """A photo whose max |a|, |b| is at most this (after resizing) is greyscale: Zhang et al.'s rule."""
@@ -38,7 +38,7 @@ def list_photos(sources: Sequence[str | os.PathLike[str]]) -> list[Path]:
     for source in sources:
         path = Path(source)
         if path.is_dir():
-            files.extend(_walk(path, recursive=True))
+            files.extend(walk_photos(path, recursive=True))
         elif path.is_file() and path.suffix.lower() in PHOTO_SUFFIXES:
             files.append(path)
         elif path.is_file():  # a list of photos, relative to the list's folder
@@ -122,11 +122,10 @@ def _open_rgb(path: Path, short_side: int | None = None) -> Image.Image:
     return image
 
 
-def _max_chroma(image: Image.Image) -> float:
+def _is_grey_photo(image: Image.Image) -> bool:
     small = image.copy()
     small.thumbnail((_SCAN_SIDE * 4, _SCAN_SIDE * 4))
-    rgb = torch.from_numpy(np.array(small)).permute(2, 0, 1).float() / 255
-    return rgb_to_lab(rgb)[1:].abs().max().item()
+    return is_grey(np.array(small), GREY_CHROMA)
 
 
 @dataclass
@@ -161,7 +160,7 @@ def scan_photos(
                 image = _open_rgb(path, load_side)
         except Exception:  # any decoder failure means a photo we cannot train on
             return path, "unreadable", None
-        if _max_chroma(image) <= GREY_CHROMA:
+        if _is_grey_photo(image):
             return path, "greyscale", None
         return path, "ok", np.asarray(image) if cache else None
 

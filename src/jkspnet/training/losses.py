@@ -11,13 +11,12 @@ Everything stays sparse: a target is (indices, weights) of shape (N, k, H, W), n
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..nn.model import ab_bins, channel_softmax
+from ..nn.bins import ab_bins, check_ab_batch, check_bins, nearest_bins
+from ..nn.model import channel_softmax
 
 DEFAULT_SIGMA = 5.0
 """Gaussian std (ab units) of the soft encoding and of the histogram smoothing, as published."""
@@ -27,70 +26,6 @@ DEFAULT_K = 5
 
 DEFAULT_LAMBDA = 0.5
 """Mix of the empirical distribution and the uniform one in the rebalancing, as published."""
-
-_CHUNK_PIXELS = 1 << 17
-"""Pixels per chunk in :func:`nearest_bins`: bounds the (pixels, 313) distance matrix (~160 MB)."""
-
-
-def _work_dtype(*tensors: Tensor) -> torch.dtype:
-    """At least float32, float64 if an input is: bin search in bf16/fp16 would misplace pixels."""
-    dtype = torch.float32
-    for tensor in tensors:
-        if tensor.dtype == torch.float64:
-            dtype = torch.float64
-    return dtype
-
-
-def _check_ab(ab: Tensor) -> None:
-    if ab.dim() != 4 or ab.shape[1] != 2:
-        raise ValueError(f"ab must have shape (N, 2, H, W), got {tuple(ab.shape)}")
-
-
-def _check_bins(bins: Tensor) -> None:
-    if bins.dim() != 2 or bins.shape[1] != 2 or bins.shape[0] < 1:
-        raise ValueError(f"bins must have shape (B, 2), got {tuple(bins.shape)}")
-
-
-def nearest_bins(
-    ab: Tensor, bins: Tensor, k: int = DEFAULT_K, chunk_pixels: int = _CHUNK_PIXELS
-) -> tuple[Tensor, Tensor]:
-    """The k nearest bin centres of every pixel, nearest first.
-
-    ab: (N, 2, H, W) in LAB units; bins: (B, 2). Returns ``indices`` (N, k, H, W), long, and
-    ``sq_distances`` (N, k, H, W), the exact squared distances to those centres (float32, or
-    float64 if an input is). The search uses the expansion |x|^2 - 2 x.c + |c|^2 (one matmul)
-    in chunks of ``chunk_pixels`` pixels, so memory stays bounded for any batch; the distances
-    returned are then recomputed directly from the chosen centres, so they carry no
-    cancellation error. Runs without autocast: a bf16 matmul would misplace pixels.
-    """
-    _check_ab(ab)
-    _check_bins(bins)
-    if not 1 <= k <= bins.shape[0]:
-        raise ValueError(f"k must be in [1, {bins.shape[0]}], got {k}")
-    if chunk_pixels < 1:
-        raise ValueError(f"chunk_pixels must be >= 1, got {chunk_pixels}")
-    n, _, h, w = ab.shape
-    dtype = _work_dtype(ab, bins)
-    with torch.autocast(device_type=ab.device.type, enabled=False):
-        centres = bins.to(device=ab.device, dtype=dtype)
-        centres_sq = (centres * centres).sum(dim=1)
-        pixels = ab.to(dtype).permute(0, 2, 3, 1).reshape(-1, 2)
-        index_chunks, dist_chunks = [], []
-        for chunk in pixels.split(chunk_pixels):
-            # |c|^2 - 2 x.c in one fused op; |x|^2 is constant per row, so topk needs no more.
-            approx = torch.addmm(centres_sq, chunk, centres.t(), alpha=-2.0)
-            index = approx.topk(k, dim=1, largest=False, sorted=True).indices
-            diff = chunk.unsqueeze(1) - centres[index]
-            index_chunks.append(index)
-            dist_chunks.append((diff * diff).sum(dim=2))
-        if index_chunks:
-            indices, sq_distances = torch.cat(index_chunks), torch.cat(dist_chunks)
-        else:  # no pixels at all
-            indices = torch.empty(0, k, dtype=torch.long, device=ab.device)
-            sq_distances = torch.empty(0, k, dtype=dtype, device=ab.device)
-    indices = indices.reshape(n, h, w, k).permute(0, 3, 1, 2).contiguous()
-    sq_distances = sq_distances.reshape(n, h, w, k).permute(0, 3, 1, 2).contiguous()
-    return indices, sq_distances
 
 
 @torch.no_grad()
@@ -123,47 +58,6 @@ def dense_soft_encode(
     n, _, h, w = ab.shape
     dense = torch.zeros(n, bins.shape[0], h, w, dtype=weights.dtype, device=weights.device)
     return dense.scatter_(1, indices, weights)
-
-
-def _gaussian_spread(p: Tensor, bins: Tensor, sigma: float) -> Tensor:
-    """Spread each bin's mass over the bins with a Gaussian of std sigma between centres.
-
-    Each source bin's kernel column is normalised to 1, so mass is moved, never created or
-    lost: a bin at the gamut's edge (fewer neighbours) keeps as much of its mass as it spreads.
-    """
-    sq = torch.cdist(bins, bins).square()
-    kernel = torch.exp(sq / (-2.0 * sigma * sigma))
-    kernel = kernel / kernel.sum(dim=0, keepdim=True)
-    return kernel @ p
-
-
-@torch.no_grad()
-def ab_histogram(
-    ab_batches: Iterable[Tensor], bins: Tensor, sigma: float = DEFAULT_SIGMA
-) -> Tensor:
-    """The training set's smoothed ab distribution p over the bins, shape (B,), sum 1.
-
-    Each pixel counts once in its nearest bin; the counts are then smoothed with a Gaussian of
-    std ``sigma`` (ab units) between bin centres, as Zhang et al. do before rebalancing, so a
-    bin that the training photos happen to miss is not treated as impossibly rare. ``sigma``
-    0 skips the smoothing. Counts accumulate in float64 on the CPU, so any number of batches
-    (an iterator over a data loader is fine) sums exactly. Returns float32 on ``bins``' device.
-    """
-    _check_bins(bins)
-    if sigma < 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
-    counts = torch.zeros(bins.shape[0], dtype=torch.float64)
-    for ab in ab_batches:
-        nearest, _ = nearest_bins(ab, bins, k=1)
-        counts += torch.bincount(nearest.flatten().cpu(), minlength=bins.shape[0]).double()
-    total = counts.sum()
-    if total <= 0:
-        raise ValueError("ab_histogram needs at least one pixel")
-    p = counts / total
-    if sigma > 0:
-        p = _gaussian_spread(p, bins.detach().cpu().double(), sigma)
-        p = p / p.sum()
-    return p.to(device=bins.device, dtype=torch.float32)
 
 
 def rebalance_weights(p: Tensor, lam: float = DEFAULT_LAMBDA) -> Tensor:
@@ -233,7 +127,7 @@ class ColorizationLoss(nn.Module):
     ) -> None:
         super().__init__()
         bins = ab_bins() if bins is None else bins.detach().float().clone()
-        _check_bins(bins)
+        check_bins(bins)
         num_bins = bins.shape[0]
         if class_weights is None:
             class_weights = torch.ones(num_bins)
@@ -271,8 +165,8 @@ class ColorizationLoss(nn.Module):
 
         logits: (N, B, H, W); ab_pred and ab_true: (N, 2, H, W) in LAB units.
         """
-        _check_ab(ab_true)
-        _check_ab(ab_pred)
+        check_ab_batch(ab_true)
+        check_ab_batch(ab_pred)
         n, _, h, w = ab_true.shape
         if logits.shape != (n, self.bins.shape[0], h, w):
             raise ValueError(
@@ -288,8 +182,19 @@ class ColorizationLoss(nn.Module):
             pixel_ce = -(log_probs.gather(1, indices) * weights.float()).sum(dim=1)
             ce = (self.class_weights[indices[:, 0]] * pixel_ce).mean()
             ab = F.smooth_l1_loss(ab_pred.float(), ab_true.float(), beta=self.huber_delta)
-            loss = self.ce_weight * ce + self.ab_weight * ab
-        return {"loss": loss, "ce": ce, "ab": ab}
+            parts = {"ce": ce, "ab": ab}
+            loss = sum(self.weights[name] * value for name, value in parts.items())
+        return {"loss": loss, **parts}
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Each term's weight in ``loss``, by the term's name."""
+        return {"ce": self.ce_weight, "ab": self.ab_weight}
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """The names :meth:`forward` returns: ``loss`` and each term."""
+        return ("loss", *self.weights)
 
 
 def target_entropy(weights: Tensor) -> Tensor:
@@ -307,9 +212,7 @@ __all__ = [
     "DEFAULT_LAMBDA",
     "DEFAULT_SIGMA",
     "ColorizationLoss",
-    "ab_histogram",
     "dense_soft_encode",
-    "nearest_bins",
     "rebalance_weights",
     "soft_encode",
     "target_entropy",

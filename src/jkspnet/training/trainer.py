@@ -35,9 +35,10 @@ from torch import nn
 
 from ..errors import JKSPNetError, TrainingError
 from ..media.files import write_atomic
+from ..nn.backends.torch_network import resolve_device
+from ..nn.bins import smoothed_prior
 from ..nn.model import JKSPNet, ab_bins
 from ..nn.weights import ModelConfig
-from ..pipeline.checks import resolve_device
 from .checkpoints import STATE_NAME, Checkpoints
 from .config import TrainConfig
 from .data import (
@@ -52,7 +53,7 @@ from .data import (
 )
 from .data import split_validation as _split
 from .distributed import Dist, any_rank, init_distributed, weight_digests
-from .losses import ColorizationLoss, ab_histogram, rebalance_weights
+from .losses import ColorizationLoss, rebalance_weights
 from .window import LossWindow
 
 _MAX_BAD_STEPS = 10  # consecutive non-finite losses before a run gives up
@@ -175,7 +176,7 @@ def _write_class_weights(path: Path, photos: PhotoCrops, config: TrainConfig, de
         ),
         batch_size=32,
     )
-    prior = ab_histogram(
+    prior = smoothed_prior(
         (lab_batch(rgb.to(device))[1] for rgb in loader),
         ab_bins().to(device),
         sigma=config.sigma,
@@ -308,7 +309,7 @@ class Trainer:
         if len(self.val_set) == 0:
             return {}
         self.net.eval()
-        totals = {"val_loss": 0.0, "val_ce": 0.0, "val_ab": 0.0}
+        totals = {f"val_{key}": 0.0 for key in self.loss.terms}
         count = 0
         loader = torch.utils.data.DataLoader(self.val_set, batch_size=self.config.batch_size)
         first = None
@@ -349,7 +350,7 @@ class Trainer:
             window.sums["grad_norm"] += grad_norm.item()
         else:
             window.skipped += 1
-        for key in ("loss", "ce", "ab"):
+        for key in window.terms:
             window.sums[key] += parts[key].item()
         window.n += 1
         return True
@@ -380,7 +381,7 @@ class Trainer:
         step = self.start_step
         self.sampler.start(*divmod(step, self.steps_per_epoch))
         started = time.monotonic()
-        window, bad_steps = LossWindow(), 0
+        window, bad_steps = LossWindow(self.loss.terms), 0
         stop_reason = "max steps reached"
         bar = None
         if env.main and self.progress:

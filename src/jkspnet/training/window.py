@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 
 class LossWindow:
     """The figures of the steps since the last metric record."""
 
-    def __init__(self) -> None:
+    def __init__(self, terms: Sequence[str] = ("loss", "ce", "ab")) -> None:
+        self.terms = tuple(terms)  # the loss's: ColorizationLoss.terms
         self.skipped = 0  # steps skipped for a non-finite loss or gradient, over the invocation
         self.reset()
 
     def reset(self) -> None:
-        self.sums = {"loss": 0.0, "ce": 0.0, "ab": 0.0, "grad_norm": 0.0}
+        self.sums = dict.fromkeys([*self.terms, "grad_norm"], 0.0)
         self.n = 0
         self.start, self.images, self.waited = time.perf_counter(), 0, 0.0
 
@@ -25,10 +27,7 @@ class LossWindow:
         record = {
             "step": step,
             "epoch": epoch,
-            "loss": sums["loss"] / n,
-            "ce": sums["ce"] / n,
-            "ab": sums["ab"] / n,
-            "grad_norm": sums["grad_norm"] / n,
+            **{key: total / n for key, total in sums.items()},
             "lr": lr,
             "img_per_s": self.images / elapsed,
             "data_wait": self.waited / elapsed,  # share of time spent on the loader

@@ -1,0 +1,142 @@
+"""What a Colorizer is asked to be, in one place: :class:`ColorizerSpec`, its allowed values, its
+defaults and its checks. No torch: the command line's argument types and choices, the server's
+form parsing and a Ray driver all check values here, so a bad value gets the same words
+everywhere (exit 2 on the command line, 422 over HTTP). :meth:`ColorizerSpec.load` builds it."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import JKSPNetError
+from ..media.photos import DEFAULT_MAX_PIXELS
+from ..nn.backends import BACKENDS, PRECISIONS, check_backend, check_precision
+
+if TYPE_CHECKING:
+    from .colorizer import Colorizer
+
+SHAPES = ("square", "aspect")
+"""The network's input: the photo squashed to a square, or at its own aspect ratio."""
+UPSAMPLERS = ("guided", "bilinear")
+"""How colour reaches full resolution: edge-aware (:mod:`jkspnet.colour.upsample`) or bilinear."""
+MAX_CONFIDENCE = 10.0
+
+
+def read_number(text: object, name: str, whole: bool = False) -> float:
+    """``text`` (a flag's, a form field's) as a number, a whole one if ``whole``."""
+    try:
+        return int(str(text)) if whole else float(str(text))
+    except ValueError:
+        kind = "a whole number" if whole else "a number"
+        raise JKSPNetError(f"{name} must be {kind}, got {str(text)[:40]!r}") from None
+
+
+def check_size(size: int) -> int:
+    """The network's input side: a positive multiple of 8 (three stride-2 stages)."""
+    if size < 8 or size % 8:
+        raise JKSPNetError(f"size must be a positive multiple of 8, got {size}")
+    return size
+
+
+def check_shape(shape: str) -> str:
+    if shape not in SHAPES:
+        raise JKSPNetError(f"shape must be one of {', '.join(SHAPES)}, got {shape!r}")
+    return shape
+
+
+def check_upsample(name: str) -> str:
+    if name not in UPSAMPLERS:
+        raise JKSPNetError(f"upsample must be one of {', '.join(UPSAMPLERS)}, got {name!r}")
+    return name
+
+
+def check_confidence(confidence: float) -> float:
+    if not 0 <= confidence <= MAX_CONFIDENCE:
+        raise JKSPNetError(f"confidence must be between 0 (off) and 10, got {confidence}")
+    return float(confidence)
+
+
+def check_reference_strength(strength: float) -> float:
+    """How much a reference palette re-weights the distribution: a finite number, 0 or more."""
+    if not (math.isfinite(strength) and strength >= 0):
+        raise JKSPNetError(f"reference strength must be 0 or more, got {strength}")
+    return float(strength)
+
+
+def check_temperature(temperature: float) -> float:
+    if not temperature > 0:
+        raise JKSPNetError(f"temperature must be greater than 0, got {temperature}")
+    return float(temperature)
+
+
+def check_max_pixels(pixels: int) -> int:
+    if pixels < 1:
+        raise JKSPNetError(f"max pixels must be at least 1, got {pixels}")
+    return pixels
+
+
+@dataclass(frozen=True)
+class ColorizerSpec:
+    """A Colorizer's options: which weights, which backend, where and how it runs.
+
+    None leaves a value to the weights (``size``, ``shape``, ``confidence``: what was stored
+    with them) or the bundled weights (``weights``). Every value is checked on construction.
+    """
+
+    weights: str | None = None
+    backend: str = BACKENDS[0]
+    device: str = "auto"
+    precision: str = PRECISIONS[0]
+    size: int | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    upsample: str = UPSAMPLERS[0]
+    shape: str | None = None
+    confidence: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.weights is not None:
+            object.__setattr__(self, "weights", os.fspath(self.weights))
+        object.__setattr__(self, "device", str(self.device))
+        check_backend(self.backend)
+        check_precision(self.precision)
+        check_max_pixels(self.max_pixels)
+        check_upsample(self.upsample)
+        if self.size is not None:
+            check_size(self.size)
+        if self.shape is not None:
+            check_shape(self.shape)
+        if self.confidence is not None:
+            object.__setattr__(self, "confidence", check_confidence(self.confidence))
+
+    def replace(self, **changes: object) -> ColorizerSpec:
+        """This spec with some values changed (and checked)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def load(self) -> Colorizer:
+        """The Colorizer this spec asks for: the backend's network from the weights, then the
+        pipeline around it."""
+        from ..nn.backends import load_network
+        from .colorizer import Colorizer
+
+        network = load_network(self.backend, self.weights, self.device, self.precision)
+        return Colorizer(network, self)
+
+
+__all__ = [
+    "BACKENDS",
+    "PRECISIONS",
+    "SHAPES",
+    "UPSAMPLERS",
+    "ColorizerSpec",
+    "check_confidence",
+    "check_max_pixels",
+    "check_reference_strength",
+    "check_shape",
+    "check_size",
+    "check_temperature",
+    "check_upsample",
+    "read_number",
+]

@@ -2,7 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
+
+
+def shown(path: str | os.PathLike[str]) -> str:
+    """A file name as one-line messages show it: as it is where it is printable, else quoted
+    with escapes (a newline as ``\\n``, a byte that is not UTF-8 as ``\\xe9``), so that a name
+    never splits a line and every name can be printed whatever the terminal's encoding."""
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if text.isprintable():
+        return text
+    escaped = []
+    for char in text:
+        if "\udc80" <= char <= "\udcff":  # a byte that is not UTF-8 (surrogateescape)
+            escaped.append(f"\\x{ord(char) - 0xDC00:02x}")
+        elif char in '"\\':
+            escaped.append("\\" + char)
+        elif char.isprintable():
+            escaped.append(char)
+        else:
+            escaped.append(repr(char)[1:-1] if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
+    return '"' + "".join(escaped) + '"'
 
 
 class JKSPNetError(Exception):
@@ -15,7 +39,7 @@ class PhotoError(JKSPNetError):
     def __init__(self, path: str | Path | None, reason: str) -> None:
         self.path = None if path is None else str(path)
         self.reason = reason
-        super().__init__(reason if path is None else f"{path}: {reason}")
+        super().__init__(reason if path is None else f"{shown(path)}: {reason}")
 
 
 class PhotoTooLargeError(PhotoError):
@@ -28,3 +52,13 @@ class WeightsError(JKSPNetError):
 
 class TrainingError(JKSPNetError):
     """A run that cannot go on (diverged, nothing to train on, nothing to resume)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C raises KeyboardInterrupt, so that every
+    ``except KeyboardInterrupt`` and ``finally`` handles them alike: temporaries are removed, a
+    summary is printed, and the command exits 128 + the signal's number (143, 129)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)

@@ -8,14 +8,16 @@ torch.
 """
 
 from .driver import colorize_files, import_ray
-from .manifest import MANIFEST_NAME, Manifest, manifest_for
+from .manifest import MANIFEST_NAME, NAMES, Manifest, ManifestError, manifest_for
 from .placement import WorkerShape, worker_shape
 from .worker import TASK_RETRIES, ModelSpec
 
 __all__ = [
     "MANIFEST_NAME",
+    "NAMES",
     "TASK_RETRIES",
     "Manifest",
+    "ManifestError",
     "ModelSpec",
     "WorkerShape",
     "colorize_files",

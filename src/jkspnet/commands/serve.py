@@ -65,7 +65,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default=DEFAULT_PIXELS_IN_FLIGHT,
         metavar="N",
         help="most pixels of photos worked on at once, from their headers (a bigger photo only "
-        f"alone); more get 503. Bounds memory: about 24 bytes a pixel "
+        f"alone); more get 503. Bounds memory: about 27 bytes a pixel "
         f"(default {DEFAULT_PIXELS_IN_FLIGHT:,})",
     )
     parser.add_argument(

@@ -51,8 +51,8 @@ WEB_EXTRA_MESSAGE = "jkspnet serve needs the web extra: pip install 'jkspnet[web
 DEFAULT_MAX_BYTES = 25_000_000
 DEFAULT_SERVER_MAX_PIXELS = 50_000_000
 DEFAULT_PIXELS_IN_FLIGHT = 64_000_000
-"""Pixels of the photos admitted at once. A photo's work peaks at about 24 bytes a pixel
-(README: server), so this bounds the work's memory to about 1.5 GB."""
+"""Pixels of the photos admitted at once. A photo's work peaks at about 27 bytes a pixel
+(benchmarks/bench_photo_memory.py), so this bounds the work's memory to about 1.7 GB."""
 DEFAULT_UPLOAD_TIMEOUT_S = 60.0
 DEFAULT_UPLOADS_PER_CLIENT = 8
 _FIELD_BYTES = 256 * 1024  # the largest form field (the hints' JSON)

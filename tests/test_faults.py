@@ -388,6 +388,20 @@ def test_slow_uploads_do_not_lock_out_ordinary_requests(fresh_weights):
     assert app.state.counters["uploading"] == 0 and app.state.counters["in_flight"] == 0
 
 
+def test_an_upload_named_in_latin1_or_with_a_newline_is_colorized(fresh_weights):
+    from jkspnet import Colorizer
+    from jkspnet.serve.app import create_app
+
+    app = create_app(Colorizer.from_pretrained(fresh_weights, device="cpu"))
+    body, kind = _multipart(_png((40, 30)))
+    with _Server(app) as server:
+        for name in (b"caf\xe9.png", b"two%0Alines.png", "café.png".encode()):
+            named = body.replace(b'filename="a.png"', b'filename="' + name + b'"')
+            status, headers, answer = server.request(_post_raw(named, kind))
+            assert status == 200 and headers["content-type"] == "image/png", answer[:200]
+            assert Image.open(io.BytesIO(answer)).size == (40, 30)
+
+
 @pytest.mark.parametrize(
     "header",
     ["Content-Length: abc", "Content-Length: -5", "Content-Length: 3\r\nContent-Length: 4"],

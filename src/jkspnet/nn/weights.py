@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from ..errors import WeightsError
-from ..media.files import _UMASK, temporary_name
+from ..media.files import _UMASK, remove_stale_temporaries, temporary_name
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -166,6 +166,7 @@ def save_weights(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries([folder])  # what a save killed outright left
     parameters = set(_strip_wrappers(dict(model.named_parameters())))
     state = {
         k: (v.to(dtype) if k in parameters else v).detach().cpu().contiguous()

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..engines.batch import BatchOptions, BatchResult, FileOutcome, Job, jobs_to_do
-from ..errors import JKSPNetError
+from ..errors import Interrupted, JKSPNetError
 from ..media.files import host_tag, is_temporary, remove_stale_temporaries
 from .manifest import Manifest, guidance_identity
 from .placement import WorkerShape, plan_units, worker_shape
@@ -81,21 +81,41 @@ def _connect(ray, address: str | None, num_cpus: int | None) -> bool:
         return False
     if address not in (None, "local"):
         _check_reachable(address)
-    with _keeping_signal_handlers():  # Ray sets its own SIGTERM handler: ours stay
-        return _init(ray, address, num_cpus)
+    try:
+        with _keeping_signal_handlers():  # Ray sets its own SIGTERM handler: ours stay
+            return _init(ray, address, num_cpus)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while Ray starts: stop what it started
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        raise
 
 
 @contextlib.contextmanager
 def _keeping_signal_handlers():
-    """The SIGTERM and SIGHUP handlers as they were before, once the block ends (in the main
-    thread): the command line's, which stop a run as Ctrl-C does, exit 143 or 129."""
+    """The SIGTERM and SIGHUP handlers as they were before, during and after the block (in the
+    main thread): the command line's, which stop a run as Ctrl-C does, exit 143 or 129.
+    ``ray.init`` sets a SIGTERM handler that exits with status 15 at once; it is kept from
+    doing so, and should it have, its exit becomes the interruption it stands for."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     kept = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
+        import ray._private.utils as ray_utils
+
+        setter = ray_utils.set_sigterm_handler
+        ray_utils.set_sigterm_handler = lambda handler: None
+    except (ImportError, AttributeError):  # another Ray: its handler is replaced after
+        ray_utils = setter = None
+    try:
         yield
+    except SystemExit as exit:
+        if exit.code != signal.SIGTERM:
+            raise
+        raise Interrupted(signal.SIGTERM) from None
     finally:
+        if setter is not None:
+            ray_utils.set_sigterm_handler = setter
         for signum, handler in kept.items():
             if handler is not None:
                 signal.signal(signum, handler)

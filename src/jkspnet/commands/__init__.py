@@ -75,11 +75,19 @@ def _interrupt(signum: int, frame) -> None:
     raise Interrupted(signum)
 
 
+def _exit_at_once(signum: int, frame) -> None:
+    """Once the command has returned (the interpreter exiting, Ray's exit handlers): end at once,
+    as the default action would, but with the status the command gives a signal, 128 + N."""
+    os._exit(128 + signum)
+
+
 @contextlib.contextmanager
 def signals_as_interrupts() -> Iterator[None]:
     """While a command runs, SIGTERM and SIGHUP raise :class:`~jkspnet.errors.Interrupted`
     (a KeyboardInterrupt) as Ctrl-C does, so writes in progress end or remove their
-    temporaries, and a summary is printed. The handlers before are put back after."""
+    temporaries, and a summary is printed. The handlers before are put back after (the default
+    action as :func:`_exit_at_once`, so that a signal while the process exits also gives 143).
+    """
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may set handlers (a command run from a thread)
         return
@@ -88,7 +96,7 @@ def signals_as_interrupts() -> Iterator[None]:
         yield
     finally:
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, _exit_at_once if handler == signal.SIG_DFL else handler)
 
 
 __all__ = [

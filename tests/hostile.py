@@ -230,3 +230,39 @@ def check_photo(photo, max_pixels: int) -> None:
         assert np.isfinite(photo.pixels).all()
         assert 0 <= photo.pixels.min() <= photo.pixels.max() <= 1
     assert photo.alpha is None or photo.alpha.shape == (height, width)
+
+
+def make_deep_tree(top: Path, depth: int, name: str = "d") -> int:
+    """Make ``depth`` nested folders ``name`` under ``top`` through directory descriptors (so
+    the path may pass PATH_MAX); return a descriptor of the deepest (the caller closes it)."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):
+        os.mkdir(name, dir_fd=fd)
+        deeper = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = deeper
+    return fd
+
+
+def remove_deep_tree(top: Path) -> None:
+    """Remove a tree of any depth without recursion: ``shutil.rmtree`` (and so pytest's own
+    clean-up of old temporary folders) recurses once a level and fails past about 1,000."""
+    stack: list[tuple[int, int | None, str | None]] = [
+        (os.open(top, os.O_RDONLY | os.O_DIRECTORY), None, None)
+    ]
+    while stack:
+        fd, parent, name = stack[-1]
+        below = None
+        for entry in os.scandir(fd):
+            if entry.is_dir(follow_symlinks=False):
+                below = entry.name
+                break
+            os.unlink(entry.name, dir_fd=fd)
+        if below is not None:
+            stack.append((os.open(below, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd), fd, below))
+            continue
+        stack.pop()
+        os.close(fd)
+        if parent is not None:
+            os.rmdir(name, dir_fd=parent)
+    os.rmdir(top)

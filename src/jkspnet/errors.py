@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from pathlib import Path
 from types import ModuleType
+
+
+def shown(path: str | os.PathLike[str]) -> str:
+    """A file name as one-line messages show it: as it is where it is printable, else quoted
+    with escapes (a newline as ``\\n``, a byte that is not UTF-8 as ``\\xe9``), so that a name
+    never splits a line and every name can be printed whatever the terminal's encoding."""
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if text.isprintable():
+        return text
+    escaped = []
+    for char in text:
+        if "\udc80" <= char <= "\udcff":  # a byte that is not UTF-8 (surrogateescape)
+            escaped.append(f"\\x{ord(char) - 0xDC00:02x}")
+        elif char in '"\\':
+            escaped.append("\\" + char)
+        elif char.isprintable():
+            escaped.append(char)
+        else:
+            escaped.append(repr(char)[1:-1] if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
+    return '"' + "".join(escaped) + '"'
 
 
 class JKSPNetError(Exception):
@@ -17,7 +41,7 @@ class PhotoError(JKSPNetError):
     def __init__(self, path: str | Path | None, reason: str) -> None:
         self.path = None if path is None else str(path)
         self.reason = reason
-        super().__init__(reason if path is None else f"{path}: {reason}")
+        super().__init__(reason if path is None else f"{shown(path)}: {reason}")
 
 
 class PhotoTooLargeError(PhotoError):
@@ -50,3 +74,11 @@ def require_extra(extra: str, what: str, *modules: str) -> ModuleType:
     except ImportError:
         raise MissingExtraError(extra, what) from None
     return sys.modules[modules[0]]
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C raises KeyboardInterrupt, so that every
+    ``except KeyboardInterrupt`` and ``finally`` handles them alike: temporaries are removed, a
+    summary is printed, and the command exits 128 + the signal's number (143, 129)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)

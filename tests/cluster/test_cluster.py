@@ -374,3 +374,30 @@ def test_the_readme_ray_data_recipe_runs_as_written(local_ray, photos, tmp_path)
     for _, dst in pairs:
         with Image.open(dst) as image:
             assert image.mode == "RGB"
+
+
+def test_names_that_are_not_utf8_or_hold_a_newline(capsys, local_ray, fresh_weights, tmp_path):
+    """Latin-1 bytes and a newline in names: colorized, recorded, and a rerun does nothing."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    latin1 = os.fsdecode(b"caf\xe9.png")  # not UTF-8: a surrogate escape in Python
+    for name in (latin1, "two\nlines.png"):
+        Image.new("L", (40, 30), 100).save(folder / name)
+    out = tmp_path / "out"
+    args = ["colorize", folder, "-o", out, "--ray", "--weights", fresh_weights, "-q"]
+    code, stdout, _ = run(capsys, *args)
+    assert code == 0 and stdout.strip() == "colorized 2, failed 0, skipped 0"
+    assert sorted(os.listdir(os.fsencode(out))) == sorted(
+        [os.fsencode(MANIFEST_NAME), b"caf\xe9.png", b"two\nlines.png"]
+    )
+    raw = (out / MANIFEST_NAME).read_bytes()
+    raw.decode("utf-8")  # the manifest stays UTF-8 JSON...
+    rows = file_rows(out)
+    assert sorted(os.fsencode(row["output"]) for row in rows) == [b"caf\xe9.png", b"two\nlines.png"]
+    assert {row["status"] for row in rows} == {"done"}  # ...and gives the names' bytes back
+    assert manifest_rows(out)[0]["names"] == cluster.NAMES
+
+    code, stdout, err = run(capsys, *args)
+    assert code == 0 and stdout.strip() == "colorized 0, failed 0, skipped 2"
+    assert "2 done before; to do: 0 missing, 0 failed before" in err
+    assert (out / MANIFEST_NAME).read_bytes() == raw  # nothing more was done

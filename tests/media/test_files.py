@@ -6,13 +6,25 @@ import errno
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from jkspnet.cli import main
-from jkspnet.media.files import leftover_temporaries, unwritable_reason, write_atomic
+from jkspnet.media.files import (
+    TEMPORARY_PREFIX,
+    host_tag,
+    is_temporary,
+    make_folders,
+    remove_stale_temporaries,
+    stale_temporaries,
+    unwritable_reason,
+    write_atomic,
+)
+
+from ..hostile import remove_deep_tree
 
 
 def test_bytes_text_and_streams(tmp_path):
@@ -49,21 +61,74 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
 
 
-def test_leftover_temporaries_are_what_a_killed_writer_left(tmp_path):
+def _killed_mid_write(target: Path) -> None:
+    """Run a writer that SIGKILLs itself halfway through ``target``: its temporary stays."""
     killed_mid_write = (
         "import os, sys\n"
         "from jkspnet.media.files import write_atomic\n"
         "def die(stream): stream.write(b'half'); stream.flush(); os.kill(os.getpid(), 9)\n"
         "write_atomic(sys.argv[1], die)"
     )
-    subprocess.run([sys.executable, "-c", killed_mid_write, str(tmp_path / "a.jpg")], check=False)
+    subprocess.run([sys.executable, "-c", killed_mid_write, str(target)], check=False)
+
+
+def test_a_killed_writers_temporary_is_stale_and_a_live_ones_is_not(tmp_path):
+    _killed_mid_write(tmp_path / "a.jpg")
     (tmp_path / "b.png").write_bytes(b"done")
     (tmp_path / "a.jpg.tmp").write_bytes(b"a user's file")
-    (tmp_path / ".c.jpg.12345678.tmp").write_bytes(b"another target's")
-    left = leftover_temporaries(tmp_path, {"a.jpg", "b.png"})
-    assert [path.read_bytes() for path in left] == [b"half"]
-    assert left[0].name.startswith(".a.jpg.") and not (tmp_path / "a.jpg").exists()
-    assert leftover_temporaries(tmp_path / "missing", {"a.jpg"}) == []
+    (tmp_path / ".c.jpg.12345678.tmp").write_bytes(b"not ours: no project prefix")
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        prefix = f"{TEMPORARY_PREFIX}{host_tag()}.{live.pid}.abcdefgh."
+        (tmp_path / f"{prefix}d.png.tmp").write_bytes(b"a live writer's")
+        elsewhere = tmp_path / f"{TEMPORARY_PREFIX}00000000.1.abcdefgh.e.png.tmp"
+        elsewhere.write_bytes(b"another machine's")
+        stale = stale_temporaries(tmp_path)
+        assert [path.read_bytes() for path in stale] == [b"half"]
+        assert is_temporary(stale[0].name) and not (tmp_path / "a.jpg").exists()
+        assert stale_temporaries(tmp_path, untouched_since=time.time() + 10) == sorted(
+            [stale[0], elsewhere]
+        )  # another machine's, untouched since then
+        assert remove_stale_temporaries([tmp_path, tmp_path / "missing"]) == 1
+        left = sorted(path.name for path in tmp_path.iterdir())
+        assert left == sorted(
+            [".c.jpg.12345678.tmp", "a.jpg.tmp", "b.png", f"{prefix}d.png.tmp", elsewhere.name]
+        )
+    finally:
+        live.kill()
+        live.wait()
+    assert [p.name for p in stale_temporaries(tmp_path)] == [f"{prefix}d.png.tmp"]  # now gone
+
+
+def test_a_reused_process_number_does_not_keep_a_temporary(tmp_path):
+    """A temporary written before its process number's present owner started is stale."""
+    temporary = tmp_path / f"{TEMPORARY_PREFIX}{host_tag()}.1.abcdefgh.x.png.tmp"
+    temporary.write_bytes(b"half")  # pid 1 is alive, and started long before...
+    os.utime(temporary, (1_000_000, 1_000_000))  # ...this "1970" temporary was written
+    assert stale_temporaries(tmp_path) == [temporary]
+    os.utime(temporary)  # written now: pid 1 may be writing it
+    assert stale_temporaries(tmp_path) == []
+
+
+def test_temporaries_of_long_and_undecodable_names(tmp_path):
+    for name in ["x" * 250 + ".png", "caf\udce9.png", "a\nb.png"]:
+        write_atomic(tmp_path / name, b"whole")
+        assert (tmp_path / name).read_bytes() == b"whole"
+    names = {os.fsdecode(n) for n in os.listdir(os.fsencode(tmp_path))}
+    assert names == {"x" * 250 + ".png", "caf\udce9.png", "a\nb.png"}  # no temporary left
+
+
+def test_folders_are_made_without_recursion(tmp_path):
+    deep = tmp_path.joinpath("top", *["d"] * 1500)  # Path.mkdir(parents=True) recurses a level
+    try:
+        write_atomic(deep / "out.txt", "deep")
+        assert (deep / "out.txt").read_text() == "deep"
+        make_folders(deep)  # already there: nothing to do
+    finally:
+        remove_deep_tree(tmp_path / "top")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        make_folders(tmp_path / "file" / "a" / "b")
 
 
 def test_a_file_in_the_folder_path(tmp_path):

@@ -9,7 +9,7 @@ torch.
 
 from ..pipeline.spec import ColorizerSpec
 from .driver import colorize_files, import_ray
-from .manifest import MANIFEST_NAME, Manifest, manifest_for
+from .manifest import MANIFEST_NAME, NAMES, Manifest, ManifestError, manifest_for
 from .placement import WorkerShape, worker_shape
 from .worker import TASK_RETRIES
 
@@ -18,9 +18,11 @@ ModelSpec = ColorizerSpec
 
 __all__ = [
     "MANIFEST_NAME",
+    "NAMES",
     "TASK_RETRIES",
     "ColorizerSpec",
     "Manifest",
+    "ManifestError",
     "ModelSpec",
     "WorkerShape",
     "colorize_files",

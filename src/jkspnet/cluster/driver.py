@@ -21,8 +21,11 @@ Needs the ``[cluster]`` extra (Ray Data). What runs where:
 Exactly once: an output is only ever placed by an atomic rename (:mod:`jkspnet.media.files`). Each
 unit carries, for each of its files, what stood at the output when the driver planned it (nothing,
 or the stat of the file ``overwrite`` will replace); a retried unit sees that something else stands
-there now, knows an earlier attempt placed it, and reports it done without writing it again. At
-the end the driver removes the temporary files of writers killed mid-write.
+there now, knows an earlier attempt placed it, and reports it done without writing it again.
+Before it starts, and again at the end (once Ray is shut down), the driver removes the
+temporary files of writers killed mid-write (:func:`jkspnet.media.files.remove_stale_temporaries`).
+Each worker watches the driver: a driver on its node that is gone (kill -9) makes it exit
+within a second instead of colorizing for minutes for no one.
 
 The manifest (:class:`Manifest`, ``OUT/.jkspnet-manifest.jsonl``) records every outcome as it
 arrives, one JSON object a line: a rerun of the same command does only what is missing or
@@ -36,8 +39,10 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -46,8 +51,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..engines.batch import BatchOptions, BatchResult, FileOutcome, Job, jobs_to_do
 from ..engines.reporter import Reporter
-from ..errors import JKSPNetError, require_extra
-from ..media.files import leftover_temporaries
+from ..errors import Interrupted, JKSPNetError, require_extra
+from ..media.files import host_tag, is_temporary, remove_stale_temporaries
 from ..pipeline.spec import ColorizerSpec
 from .manifest import Manifest, guidance_identity, spec_identity
 from .placement import WorkerShape, plan_units, worker_shape
@@ -72,6 +77,47 @@ def _connect(ray, address: str | None, num_cpus: int | None) -> bool:
         return False
     if address not in (None, "local"):
         _check_reachable(address)
+    try:
+        with _keeping_signal_handlers():  # Ray sets its own SIGTERM handler: ours stay
+            return _init(ray, address, num_cpus)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while Ray starts: stop what it started
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        raise
+
+
+@contextlib.contextmanager
+def _keeping_signal_handlers():
+    """The SIGTERM and SIGHUP handlers as they were before, during and after the block (in the
+    main thread): the command line's, which stop a run as Ctrl-C does, exit 143 or 129.
+    ``ray.init`` sets a SIGTERM handler that exits with status 15 at once; it is kept from
+    doing so, and should it have, its exit becomes the interruption it stands for."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        import ray._private.utils as ray_utils
+
+        setter = ray_utils.set_sigterm_handler
+        ray_utils.set_sigterm_handler = lambda handler: None
+    except (ImportError, AttributeError):  # another Ray: its handler is replaced after
+        ray_utils = setter = None
+    try:
+        yield
+    except SystemExit as exit:
+        if exit.code != signal.SIGTERM:
+            raise
+        raise Interrupted(signal.SIGTERM) from None
+    finally:
+        if setter is not None:
+            ray_utils.set_sigterm_handler = setter
+        for signum, handler in kept.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+
+
+def _init(ray, address: str | None, num_cpus: int | None) -> bool:
     try:
         if address in (None, "local"):
             # Workers at this process's priority, as in a run without Ray (Ray's default: +15).
@@ -162,6 +208,7 @@ def colorize_files(
         return driver.finish(jobs)
 
     started = _connect(ray, ray_address, num_cpus)
+    since = time.time()
     try:
         driver.begin()
         nodes = [dict(node["Resources"]) for node in ray.nodes() if node.get("Alive")]
@@ -174,7 +221,8 @@ def colorize_files(
         driver.run(ray, jobs, model, shape)
     finally:
         if started:
-            ray.shutdown()
+            ray.shutdown()  # its workers are stopped: what they were writing is stale now
+        driver.sweep(jobs, since)
     return driver.finish(jobs)
 
 
@@ -301,6 +349,7 @@ class _Driver(Reporter):
                 "options": self.options,
                 "threads": max(1, int(shape.cpus)),
                 "attempts": attempts,
+                "driver": (host_tag(), os.getpid()),
             },
             batch_size=None,  # a block is a unit
             compute=ray.data.ActorPoolStrategy(size=min(shape.workers, len(rows))),
@@ -326,7 +375,6 @@ class _Driver(Reporter):
             raise user_error from None
         finally:
             self.bar = None
-            self.sweep(jobs)
 
     def collect(self, result: dict[str, Any]) -> None:
         """One unit's outcomes, in this process as they arrive."""
@@ -340,15 +388,16 @@ class _Driver(Reporter):
             self.finished.add(target)
             self.outcome(FileOutcome(job.source, job.target, status, reason), result["worker"])
 
-    def sweep(self, jobs: list[Job]) -> None:
-        """Remove what writers killed mid-write left: their temporary files."""
-        by_folder: dict[Path, set[str]] = {}
-        for job in jobs:
-            by_folder.setdefault(job.target.parent, set()).add(job.target.name)
-        for folder, names in by_folder.items():
-            for leftover in leftover_temporaries(folder, names):
-                with contextlib.suppress(FileNotFoundError):  # another sweep's
-                    leftover.unlink()
+    def sweep(self, jobs: list[Job], since: float) -> None:
+        """Remove what writers killed mid-write left in the outputs' folders: their temporaries
+        (this node's once their process is gone, other nodes' not written to since ``since``).
+        """
+        deadline = time.monotonic() + 5.0
+        folders = {job.target.parent for job in jobs}
+        remove_stale_temporaries(folders, untouched_since=since)
+        while time.monotonic() < deadline and _temporaries_in(folders):
+            time.sleep(0.2)  # a worker being stopped may take a moment to exit
+            remove_stale_temporaries(folders, untouched_since=since)
 
     def finish(self, jobs: list[Job]) -> BatchResult:
         lost = [job for job in jobs if Path(os.path.abspath(job.target)) not in self.finished]
@@ -367,6 +416,14 @@ class _Driver(Reporter):
         for outcome in self.outcomes:
             counts[outcome.status] += 1
         return BatchResult(**counts, outcomes=self.outcomes)
+
+
+def _temporaries_in(folders) -> bool:
+    for folder in folders:
+        with contextlib.suppress(OSError), os.scandir(folder) as listing:
+            if any(is_temporary(entry.name) for entry in listing):
+                return True
+    return False
 
 
 def _user_error(error: BaseException) -> JKSPNetError | None:

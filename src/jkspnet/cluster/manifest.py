@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -11,11 +12,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..engines.batch import FileOutcome
+from ..errors import JKSPNetError, shown
 
 if TYPE_CHECKING:
     from ..pipeline.spec import ColorizerSpec
 
 MANIFEST_NAME = ".jkspnet-manifest.jsonl"
+NAMES = "utf-8; bytes that are not UTF-8 as \\udcXX escapes (surrogateescape)"
+"""How the manifest writes file names (its header's ``"names"``; see :class:`Manifest`)."""
+
+
+class ManifestError(JKSPNetError):
+    """The manifest cannot be written (a full disk): the run stops, its last line whole."""
 
 
 def guidance_identity(guidance) -> dict[str, Any]:
@@ -64,7 +72,13 @@ class Manifest:
     skipped or failed (``reason`` says why). The latest line for an output is its state. Lines
     are appended whole with one ``write`` each by the driver alone, so the file can be read (or
     tailed) while the run is alive; a reader ignores a last line without its newline, as
-    :meth:`read` does (a driver killed mid-write).
+    :meth:`read` does (a driver killed mid-write). A write that fails (a full disk) is cut back
+    to the last whole line and stops the run with :class:`ManifestError`.
+
+    Encoding (the header's ``"names"``): UTF-8 JSON. File names are bytes on POSIX; a byte that
+    is not UTF-8 (a Latin-1 ``café.jpg``) is written as the JSON escape ``\\udcXX`` (XX its
+    value), which is Python's ``surrogateescape``: ``os.fsencode(row["input"])`` gives back the
+    name's bytes. Newlines and other control characters in names are JSON escapes, as always.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -105,7 +119,7 @@ class Manifest:
         if os.fstat(self._fd).st_size and not self._ends_with_newline():
             os.write(self._fd, b"\n")  # a torn last line stays alone
         self.run += 1
-        header = {"run": self.run, "started": _now(), "settings": settings}
+        header = {"run": self.run, "started": _now(), "names": NAMES, "settings": settings}
         self._write({**header, "files": files, "todo": todo})
 
     def record(self, outcome: FileOutcome, worker: str | None = None) -> None:
@@ -129,7 +143,21 @@ class Manifest:
 
     def _write(self, row: dict[str, Any]) -> None:
         assert self._fd is not None, "Manifest.start first"
-        os.write(self._fd, (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+        # backslashreplace turns a lone surrogate (a name's byte that is not UTF-8) into the
+        # JSON escape \udcXX; everything else is plain UTF-8 (see NAMES).
+        line = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace")
+        start = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            written = 0
+            while written < len(line):  # a full disk may take part of it, then refuse
+                written += os.write(self._fd, line[written:])
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, start)  # no torn line left behind
+            reason = error.strerror or str(error)
+            raise ManifestError(
+                f"{shown(self.path)}: cannot record the run ({reason}); it stops here"
+            ) from None
 
     def _ends_with_newline(self) -> bool:
         with open(self.path, "rb") as stream:
@@ -149,4 +177,4 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-__all__ = ["MANIFEST_NAME", "Manifest", "manifest_for"]
+__all__ = ["MANIFEST_NAME", "NAMES", "Manifest", "ManifestError", "manifest_for"]

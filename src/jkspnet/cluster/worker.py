@@ -8,11 +8,14 @@ import dataclasses
 import json
 import os
 import socket
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..engines.batch import BatchOptions, FileOutcome
 from ..engines.batch import colorize_files as colorize_here
+from ..media.files import host_tag
 
 if TYPE_CHECKING:
     from ..pipeline.spec import ColorizerSpec
@@ -54,6 +57,26 @@ class Attempts:
         self.files[(index, position)] -= 1
 
 
+def watch_driver(host: str, pid: int, every: float = 0.5) -> None:
+    """Exit this worker as soon as the driver (``pid`` on ``host``) is gone, if it ran on this
+    node: a driver killed outright (kill -9) leaves a local Ray's workers running otherwise,
+    colorizing for no one. Their temporaries are removed by the next run."""
+    if host != host_tag():
+        return  # elsewhere, Ray ends a dead driver's job and its actors itself
+
+    def watch() -> None:
+        while True:
+            time.sleep(every)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="jkspnet-driver-watch", daemon=True).start()
+
+
 class Worker:
     """One actor of the pool: a Colorizer loaded once, the batch engine run on each unit.
 
@@ -63,9 +86,18 @@ class Worker:
     fails and the rest of the unit goes on.
     """
 
-    def __init__(self, model: ColorizerSpec, options: BatchOptions, threads: int, attempts) -> None:
+    def __init__(
+        self,
+        model: ColorizerSpec,
+        options: BatchOptions,
+        threads: int,
+        attempts,
+        driver: tuple[str, int] | None = None,
+    ) -> None:
         import torch
 
+        if driver is not None:
+            watch_driver(*driver)
         torch.set_num_threads(threads)
         self.colorizer = model.load()
         self.options = dataclasses.replace(options, progress=False)

@@ -10,13 +10,16 @@ A command module has ``add_parser(commands)``, which registers its sub-parser wi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .. import __version__
-from ..errors import JKSPNetError
+from ..errors import Interrupted, JKSPNetError
 from . import colorize, eval, export, serve, summary, train
 from .options import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
@@ -43,15 +46,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with signals_as_interrupts():
+            return args.func(args)
     except JKSPNetError as error:
         # One write, not print's two: every rank of a torchrun job shares this stream, and
         # torchrun runs them unbuffered, so two writes could interleave with another rank's.
         sys.stderr.write(f"error: {error}\n")
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as interruption:  # Ctrl-C, SIGTERM, SIGHUP
+        signum = getattr(interruption, "signum", signal.SIGINT)
+        sys.stderr.write(f"interrupted ({signal.Signals(signum).name})\n")
+        return EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
@@ -61,12 +66,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+INTERRUPTING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+"""Signals a command takes as it takes Ctrl-C (SIGINT): ``kill``, a closed terminal, a job
+scheduler's stop."""
+
+
+def _interrupt(signum: int, frame) -> None:
+    raise Interrupted(signum)
+
+
+def _exit_at_once(signum: int, frame) -> None:
+    """Once the command has returned (the interpreter exiting, Ray's exit handlers): end at once,
+    as the default action would, but with the status the command gives a signal, 128 + N."""
+    os._exit(128 + signum)
+
+
+@contextlib.contextmanager
+def signals_as_interrupts() -> Iterator[None]:
+    """While a command runs, SIGTERM and SIGHUP raise :class:`~jkspnet.errors.Interrupted`
+    (a KeyboardInterrupt) as Ctrl-C does, so writes in progress end or remove their
+    temporaries, and a summary is printed. The handlers before are put back after (the default
+    action as :func:`_exit_at_once`, so that a signal while the process exits also gives 143).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (a command run from a thread)
+        return
+    previous = {signum: signal.signal(signum, _interrupt) for signum in INTERRUPTING_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, _exit_at_once if handler == signal.SIG_DFL else handler)
+
+
 __all__ = [
     "COMMANDS",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "INTERRUPTING_SIGNALS",
     "build_parser",
     "main",
+    "signals_as_interrupts",
 ]

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..engines.batch import BatchOptions, BatchResult, colorize_files
+from ..engines.batch import BatchOptions, BatchResult, FileOutcome, colorize_files
 from ..engines.plan import plan_outputs
-from ..errors import JKSPNetError, PhotoError
+from ..errors import JKSPNetError, PhotoError, shown
 from ..media.codecs import DEFAULT_CODEC, DEFAULT_CRF, is_video
 from ..media.photos import OUTPUT_FORMATS, WRITABLE_SUFFIXES, load_photo
 
@@ -193,7 +193,7 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _on_ray(args: argparse.Namespace, pairs, options: BatchOptions) -> BatchResult:
+def _on_ray(args: argparse.Namespace, pairs, options: BatchOptions, on_outcome) -> BatchResult:
     from .. import cluster
 
     return cluster.colorize_files(
@@ -203,6 +203,7 @@ def _on_ray(args: argparse.Namespace, pairs, options: BatchOptions) -> BatchResu
         model=spec_from_options(args),
         workers=args.workers,
         manifest=cluster.manifest_for(args.output, pairs),
+        on_outcome=on_outcome,
     )
 
 
@@ -239,10 +240,21 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {problem}", file=sys.stderr)
     options = batch_options(args)
     options.guidance = guidance_from_options(args, pairs)
-    if args.ray is not None:
-        result = _on_ray(args, pairs, options)
-    else:
-        result = colorize_files(pairs, lambda: colorizer_from_options(args), options)
+    outcomes: list[FileOutcome] = []
+    try:
+        if args.ray is not None:
+            result = _on_ray(args, pairs, options, outcomes.append)
+        else:
+            result = colorize_files(
+                pairs, lambda: colorizer_from_options(args), options, outcomes.append
+            )
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP
+        _stopped_summary(outcomes, len(pairs), len(problems))
+        raise
+    except JKSPNetError:  # what stops a run midway (a manifest that cannot be written...)
+        if outcomes:
+            _stopped_summary(outcomes, len(pairs), len(problems))
+        raise
 
     failed = result.failed + len(problems)
     if result.skipped:
@@ -252,7 +264,24 @@ def run(args: argparse.Namespace) -> int:
         )
     total = result.done + failed
     if total == 1 and result.done == 1:
-        print(f"wrote {next(o.output for o in result.outcomes if o.status == 'done')}")
+        print(f"wrote {shown(next(o.output for o in result.outcomes if o.status == 'done'))}")
     elif total or result.skipped:
         print(f"colorized {result.done}, failed {failed}, skipped {result.skipped}")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _stopped_summary(outcomes: list[FileOutcome], planned: int, problems: int) -> None:
+    """What a run stopped midway did, and that the same command does the rest: its outputs
+    are whole (written atomically), and existing ones are skipped."""
+    if not planned:
+        return
+    counts = {status: sum(o.status == status for o in outcomes) for status in _STATUSES}
+    left = planned - len(outcomes)
+    print(
+        f"stopped: colorized {counts['done']}, failed {counts['failed'] + problems}, skipped "
+        f"{counts['skipped']}, not done {left}; run the same command again to do the rest",
+        file=sys.stderr,
+    )
+
+
+_STATUSES = ("done", "failed", "skipped")

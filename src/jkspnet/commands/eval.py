@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import JKSPNetError
-from ..media.files import unwritable_reason
+from ..media.files import remove_stale_temporaries, unwritable_reason
 from ..media.photos import find_photos
 from .options import (
     EXIT_FAILED,
@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise JKSPNetError(f"{out}: exists and is not a folder")
+    remove_stale_temporaries([out])  # what a killed eval left there: not a report
     if out.is_dir() and any(out.iterdir()) and not args.overwrite:
         raise JKSPNetError(f"{out}: exists and is not empty; use --overwrite to write into it")
     reason = unwritable_reason(out)

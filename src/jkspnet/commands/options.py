@@ -41,6 +41,16 @@ def positive_int(text: str) -> int:
     return whole_number(text, 1)
 
 
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
 def count(text: str) -> int:
     """A whole number, 0 or more (0 turns the thing off)."""
     return whole_number(text, 0)

@@ -4,8 +4,23 @@ from __future__ import annotations
 
 import argparse
 
-from ..serve.app import DEFAULT_MAX_BYTES, DEFAULT_SERVER_MAX_PIXELS, create_app, require_web
-from .options import EXIT_OK, add_model_options, colorizer_from_options, positive_int
+from ..serve.app import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_PIXELS_IN_FLIGHT,
+    DEFAULT_SERVER_MAX_PIXELS,
+    DEFAULT_UPLOAD_TIMEOUT_S,
+    DEFAULT_UPLOADS_PER_CLIENT,
+    create_app,
+    json_errors_protocol,
+    require_web,
+)
+from .options import (
+    EXIT_OK,
+    add_model_options,
+    colorizer_from_options,
+    positive_float,
+    positive_int,
+)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -44,6 +59,31 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default=16,
         help="most requests waiting beyond those being worked on; more get 503 (16)",
     )
+    parser.add_argument(
+        "--max-pixels-in-flight",
+        type=positive_int,
+        default=DEFAULT_PIXELS_IN_FLIGHT,
+        metavar="N",
+        help="most pixels of photos worked on at once, from their headers (a bigger photo only "
+        f"alone); more get 503. Bounds memory: about 27 bytes a pixel "
+        f"(default {DEFAULT_PIXELS_IN_FLIGHT:,})",
+    )
+    parser.add_argument(
+        "--upload-timeout",
+        type=positive_float,
+        default=DEFAULT_UPLOAD_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"an upload must arrive within this long, else 408 "
+        f"(default {DEFAULT_UPLOAD_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
+        "--uploads-per-client",
+        type=positive_int,
+        default=DEFAULT_UPLOADS_PER_CLIENT,
+        metavar="N",
+        help="most uploads arriving at once from one address; more get 429 "
+        f"(default {DEFAULT_UPLOADS_PER_CLIENT})",
+    )
     parser.set_defaults(func=run)
 
 
@@ -59,7 +99,12 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         queue_size=args.queue,
         max_batch=args.batch_size,
+        max_pixels_in_flight=args.max_pixels_in_flight,
+        upload_timeout_s=args.upload_timeout,
+        uploads_per_client=args.uploads_per_client,
     )
     print(f"JKSPNet on {colorizer.device}: http://{args.host}:{args.port}/", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level="warning", http=json_errors_protocol()
+    )
     return EXIT_OK

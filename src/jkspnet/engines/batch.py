@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import JKSPNetError, MissingExtraError, PhotoError
+from ..errors import JKSPNetError, MissingExtraError, PhotoError, shown
 from ..media import budget
 from ..media.codecs import DEFAULT_CODEC, DEFAULT_CRF, is_video
-from ..media.files import unwritable_reason
+from ..media.files import not_regular, remove_stale_temporaries, unwritable_reason
 from ..media.photos import (
     Photo,
     load_photo,
@@ -158,6 +158,14 @@ def photo_batches(jobs: list[Job], size: int, pixels: int) -> Iterator[list[Job]
     return budget.batches(jobs, size, lambda job: photo_pixels(job.source), pixels)
 
 
+def _special(path: Path) -> str | None:
+    """What ``path`` is if it is not a regular file, from its ``stat`` (never opened)."""
+    try:
+        return not_regular(os.stat(path).st_mode)
+    except OSError:  # missing, a link loop...: its load says so
+        return None
+
+
 def _count_of(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
@@ -191,21 +199,30 @@ class _Run(Reporter):
 
     # -- before any work -------------------------------------------------------------------
     def checked(self, pairs) -> list[Job]:
-        """The pairs to work on: clashes and outputs that would replace their input fail,
-        existing outputs are skipped unless overwriting."""
+        """The pairs to work on: clashes, outputs that would replace their input and inputs
+        that are not regular files (a named pipe would block its reader for ever) fail,
+        existing outputs are skipped unless overwriting. First, what writers killed outright
+        left in the outputs' folders (their temporaries) is removed."""
+        pairs = [(Path(source), Path(target)) for source, target in pairs]
+        remove_stale_temporaries(target.parent for _, target in pairs)
         jobs: list[Job] = []
         targets: dict[Path, Path] = {}
         for source, target in pairs:
-            job = Job(Path(source), Path(target), is_video(source))
+            job = Job(source, target, is_video(source))
             key = Path(os.path.realpath(job.target))  # Path.resolve raises on a link loop
             if key in targets:
-                reason = f"its output {job.target} would clash with {targets[key]}'s"
-                self.fail(job, reason, f"error: {job.source}: {reason}")
+                reason = f"its output {shown(job.target)} would clash with {shown(targets[key])}'s"
+                self.fail(job, reason, f"error: {shown(job.source)}: {reason}")
                 continue
             targets[key] = job.source
             if job.target.exists() and Path(os.path.realpath(job.source)) == key:
                 reason = "output would replace the input itself; choose another -o"
-                self.fail(job, reason, f"error: {job.source}: {reason}")
+                self.fail(job, reason, f"error: {shown(job.source)}: {reason}")
+                continue
+            special = _special(job.source)
+            if special is not None:
+                reason = f"not a regular file ({special})"
+                self.fail(job, reason, f"error: {shown(job.source)}: {reason}")
                 continue
             if job.target.exists() and not self.options.overwrite:
                 self.outcome(job, "skipped", "the output exists")
@@ -227,7 +244,8 @@ class _Run(Reporter):
                 continue
             count = len(folder_jobs)
             self.say(
-                f"error: {folder}: cannot write there ({reason}): {count} output(s) not written"
+                f"error: {shown(folder)}: cannot write there ({reason}): {count} output(s) not "
+                "written"
             )
             for job in folder_jobs:
                 self.fail(job, f"cannot write there ({reason})", None)
@@ -246,7 +264,7 @@ class _Run(Reporter):
             if not beside_photos:
                 raise
             for job in films:
-                self.fail(job, str(error), f"error: {job.source}: {error}")
+                self.fail(job, str(error), f"error: {shown(job.source)}: {error}")
             return []
         return films
 
@@ -267,35 +285,49 @@ class _Run(Reporter):
             batch = next(batches, None)
             pending = submit(batch)
             writes: list[tuple[Job, Future, int]] = []
-            while batch is not None:
-                loaded = [future.result() for future in pending]
-                following = next(batches, None)
-                pending = submit(following)
-                prepared = []
-                for job, photo in zip(batch, loaded, strict=True):
-                    if isinstance(photo, PhotoError):
-                        self.fail(job, photo.reason, f"error: {photo}")
-                        self.bar.update()
-                        continue
-                    if photo.note:
-                        self.say(f"note: {job.source}: {photo.note}")
-                    prepared.append((job, colorizer.prepare(photo, options.size)))
-                del loaded, photo  # the decoded pixels: prepare kept what finish needs
-                if prepared:
-                    writes += self._finish_batch(colorizer, prepared, pool)
-                del prepared  # full-resolution L: held until the next batch is decoded otherwise
-                self._collect(writes, keep_pixels=options.max_batch_pixels)
-                batch = following
-            self._collect(writes, keep_pixels=0)
+            try:
+                self._photo_batches(colorizer, pool, batches, batch, pending, writes, submit)
+            except BaseException:  # Ctrl-C, SIGTERM: no new work; what is being written ends
+                for future in pending:
+                    future.cancel()
+                for _, future, _ in writes:
+                    future.cancel()
+                self._collect([w for w in writes if not w[1].cancelled()], keep_pixels=0)
+                raise
 
-    def _finish_batch(self, colorizer, prepared, pool) -> list[tuple[Job, Future, int]]:
-        """Run the network on a prepared batch and submit each finished photo's write."""
+    def _photo_batches(self, colorizer, pool, batches, batch, pending, writes, submit) -> None:
+        """The loop of :meth:`photos`; ``pending`` (the next batch's loads) and ``writes`` are
+        kept up to date in place, for an interruption to cancel what has not begun."""
+        options = self.options
+        while batch is not None:
+            loaded = [future.result() for future in pending]
+            following = next(batches, None)
+            pending[:] = submit(following)
+            prepared = []
+            for job, photo in zip(batch, loaded, strict=True):
+                if isinstance(photo, PhotoError):
+                    self.fail(job, photo.reason, f"error: {photo}")
+                    self.bar.update()
+                    continue
+                if photo.note:
+                    self.say(f"note: {shown(job.source)}: {photo.note}")
+                prepared.append((job, colorizer.prepare(photo, options.size)))
+            del loaded, photo  # the decoded pixels: prepare kept what finish needs
+            if prepared:
+                self._finish_batch(colorizer, prepared, pool, writes)
+            del prepared  # full-resolution L: held until the next batch is decoded otherwise
+            self._collect(writes, keep_pixels=options.max_batch_pixels)
+            batch = following
+        self._collect(writes, keep_pixels=0)
+
+    def _finish_batch(self, colorizer, prepared, pool, writes: list) -> None:
+        """Run the network on a prepared batch and submit each finished photo's write (added to
+        ``writes`` at once, so an interruption still counts the writes already begun)."""
         inputs = [item.network_input for _, item in prepared]  # square, or each its own aspect
         ab = colorizer.predict_ab_list(inputs, self.options.temperature)
         from ..media.hints import Guidance, HintError
 
         guidance = self.options.guidance or Guidance()  # by default, sidecars' hints apply
-        writes = []
         for (job, item), ab_one in zip(prepared, ab, strict=True):
             if not self.options.metadata:
                 item.metadata = {}
@@ -310,7 +342,6 @@ class _Run(Reporter):
                 continue
             write = pool.submit(save_photo, image, job.target, self.options.overwrite)
             writes.append((job, write, image.width * image.height))
-        return writes
 
     def _colour(self, colorizer, job: Job, item, ab_one, guidance: Guidance):
         """One photo's colour: the network's, or guided by hints and a reference palette."""
@@ -340,9 +371,9 @@ class _Run(Reporter):
                 self.outcome(job, "skipped", "the output appeared meanwhile")
             except OSError as error:
                 reason = f"cannot write ({error.strerror or error})"
-                self.fail(job, reason, f"error: {job.target}: {reason}")
+                self.fail(job, reason, f"error: {shown(job.target)}: {reason}")
             except JKSPNetError as error:  # a sidecar's hint outside its photo...
-                self.fail(job, str(error), f"error: {job.source}: {error}")
+                self.fail(job, str(error), f"error: {shown(job.source)}: {error}")
             self.bar.update()
 
     # -- films -----------------------------------------------------------------------------
@@ -379,13 +410,13 @@ class _Run(Reporter):
             if result.damaged_packets:
                 skipped = _count_of(result.damaged_packets, "damaged packet")
                 self.say(
-                    f"note: {job.source}: skipped {skipped}; "
+                    f"note: {shown(job.source)}: skipped {skipped}; "
                     f"wrote the {result.frames} frames that could be decoded"
                 )
             elif result.short:
                 self.say(
-                    f"note: {job.source}: only {result.frames} of about {result.expected} frames "
-                    "could be decoded; the film may be truncated"
+                    f"note: {shown(job.source)}: only {result.frames} of about "
+                    f"{result.expected} frames could be decoded; the film may be truncated"
                 )
             self.outcome(job, "done")
         except FileExistsError:
@@ -393,10 +424,10 @@ class _Run(Reporter):
         except VideoError as error:
             self.fail(job, error.reason, f"error: {error}")
         except JKSPNetError as error:  # e.g. an audio stream the output container cannot hold
-            self.fail(job, str(error), f"error: {job.source}: {error}")
+            self.fail(job, str(error), f"error: {shown(job.source)}: {error}")
         except OSError as error:
             reason = f"cannot write ({error.strerror or error})"
-            self.fail(job, reason, f"error: {job.target}: {reason}")
+            self.fail(job, reason, f"error: {shown(job.target)}: {reason}")
 
 
 __all__ = [

@@ -11,6 +11,7 @@ import errno
 import math
 import numbers
 import os
+import stat
 import struct
 import threading
 import warnings
@@ -23,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import PhotoError, PhotoTooLargeError
-from .files import write_atomic
+from .files import not_regular, write_atomic
 
 DEFAULT_MAX_PIXELS = 150_000_000
 """Photos declaring more pixels than this are refused before decoding (decompression bombs)."""
@@ -64,6 +65,7 @@ _SYSTEM_REASONS = {
     errno.EACCES: "permission denied",
     errno.EPERM: "permission denied",
     errno.ELOOP: "symbolic link loop",
+    errno.ENAMETOOLONG: "path too long for the system",
 }
 """Reasons for the operating system's errors while opening a photo; others give its strerror."""
 _16BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
@@ -164,7 +166,7 @@ def _pixels_of(image: Image.Image, source: str | None, note: str | None) -> Phot
 _PIL_LIMIT_LOCK = threading.Lock()
 
 
-def _open_without_pil_limit(path: Path) -> Image.Image:
+def _open_without_pil_limit(path: Path | BinaryIO) -> Image.Image:
     """Open (read the header of) a photo with PIL's own pixel limit lifted: we apply ours.
 
     PIL's limit is a module global, so it is swapped under a lock (photos open in threads).
@@ -181,12 +183,28 @@ def _open_without_pil_limit(path: Path) -> Image.Image:
 
 def photo_pixels(path: str | os.PathLike[str]) -> int:
     """A photo's pixel count from its header, without decoding it; 0 if it cannot be read
-    (loading it will then say why)."""
+    (loading it will then say why). Only regular files are opened: a named pipe would block."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return 0
         with _open_without_pil_limit(Path(path)) as image:
             width, height = image.size
     except Exception:  # any failure is load_photo's to report
         return 0
+    return width * height
+
+
+def spooled_pixels(stream: BinaryIO) -> int:
+    """The pixel count an open photo file's header declares, without decoding; 0 if it has
+    none that PIL reads. Leaves ``stream`` at its start."""
+    try:
+        stream.seek(0)
+        with _open_without_pil_limit(stream) as image:  # type: ignore[arg-type]
+            width, height = image.size
+    except Exception:  # any failure is load_photo's to report
+        return 0
+    finally:
+        stream.seek(0)
     return width * height
 
 
@@ -201,10 +219,14 @@ def load_photo(
         return _decode(source, None)
     path = Path(source)
     name = str(path)
-    if path.is_dir():
-        raise PhotoError(name, "is a folder, not a photo")
     try:
-        if path.stat().st_size == 0:
+        info = path.stat()  # before any open: opening a named pipe blocks
+        if stat.S_ISDIR(info.st_mode):
+            raise PhotoError(name, "is a folder, not a photo")
+        special = not_regular(info.st_mode)
+        if special is not None:
+            raise PhotoError(name, f"not a regular file ({special})")
+        if info.st_size == 0:
             raise PhotoError(name, "empty file (0 bytes)")
         with _open_without_pil_limit(path) as image:
             width, height = image.size
@@ -278,14 +300,53 @@ def save_photo(image: Image.Image, path: str | os.PathLike[str], overwrite: bool
 
 
 def walk_photos(
-    folder: Path, recursive: bool, suffixes: frozenset[str] = PHOTO_SUFFIXES
+    folder: Path,
+    recursive: bool,
+    suffixes: frozenset[str] = PHOTO_SUFFIXES,
+    problems: list[PhotoError] | None = None,
 ) -> Iterator[Path]:
-    """Photo files in a folder, sorted, hidden ones skipped; never follows links into loops."""
-    for root, dirs, files in os.walk(folder, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
-        for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in suffixes:
-                yield Path(root) / name
+    """Photo files in a folder, sorted, hidden ones skipped, depth first as ``os.walk`` goes.
+
+    Without recursion (Python 3.11's ``os.walk`` recurses, and 1,500 nested folders end in a
+    RecursionError), and into no linked folder, so never round a loop. A folder that cannot be
+    listed, or an entry that cannot be examined, is appended to ``problems`` (where given) as a
+    :class:`PhotoError` naming it: never skipped in silence.
+    """
+    stack = [Path(folder)]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as error:
+            if problems is not None:
+                reason = f"cannot list this folder ({_reason(error)})"
+                problems.append(PhotoError(str(current), reason))
+            continue
+        below = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if recursive:
+                        below.append(Path(entry.path))
+                    continue
+                if entry.is_symlink() and entry.is_dir():
+                    continue  # a linked folder: not followed
+            except OSError as error:
+                if error.errno != errno.ELOOP:  # a file link that loops: its load says so
+                    if problems is not None:
+                        reason = f"cannot examine ({_reason(error)})"
+                        problems.append(PhotoError(entry.path, reason))
+                    continue
+            if Path(entry.name).suffix.lower() in suffixes:
+                yield Path(entry.path)
+        stack.extend(reversed(below))
+
+
+def _reason(error: OSError) -> str:
+    return _SYSTEM_REASONS.get(error.errno or 0, error.strerror or str(error))
 
 
 @dataclass
@@ -322,8 +383,10 @@ def find_photos(
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = list(walk_photos(path, recursive, suffixes))
-            if not found:
+            walk_problems: list[PhotoError] = []
+            found = list(walk_photos(path, recursive, suffixes, walk_problems))
+            problems.extend(walk_problems)
+            if not found and not walk_problems:
                 problems.append(PhotoError(item, f"no {what} found in this folder"))
             for photo in found:
                 add(photo, photo.relative_to(path))

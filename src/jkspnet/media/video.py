@@ -44,7 +44,7 @@ from .codecs import (
     output_suffix,
     pixel_format,
 )
-from .files import write_atomic
+from .files import remove_stale_temporaries, write_atomic
 from .photos import Photo
 from .stabilizer import Stabilizer
 
@@ -446,6 +446,7 @@ def colorize_video(
                 raise VideoError(str(source), f"no frames could be decoded{why}")
             writer.close()
 
+    remove_stale_temporaries([Path(target).parent])  # what a killed run left there
     with container:
         try:
             write_atomic(target, encode, overwrite)

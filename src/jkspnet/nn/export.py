@@ -27,7 +27,7 @@ from torch import nn
 
 from .. import __version__
 from ..errors import JKSPNetError, require_extra
-from ..media.files import write_atomic
+from ..media.files import remove_stale_temporaries, write_atomic
 from .formats import DEFAULT_OPSET, TORCHSCRIPT_EXTRA
 from .model import JKSPNet
 from .weights import ModelConfig
@@ -178,6 +178,7 @@ def load_torchscript(path: str | os.PathLike[str]) -> tuple[torch.jit.ScriptModu
 
 def _atomic_write(path: Path, data: bytes) -> Path:
     try:
+        remove_stale_temporaries([path.parent])  # what a killed export left there
         write_atomic(path, data)
     except OSError as error:
         raise JKSPNetError(f"{path}: cannot write ({error.strerror or error})") from None

@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from ..errors import WeightsError
-from ..media.files import fsync_path, new_file_mode
+from ..media.files import fsync_path, new_file_mode, remove_stale_temporaries, temporary_name
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -166,13 +166,14 @@ def save_weights(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries([folder])  # what a save killed outright left
     parameters = set(_strip_wrappers(dict(model.named_parameters())))
     state = {
         k: (v.to(dtype) if k in parameters else v).detach().cpu().contiguous()
         for k, v in _strip_wrappers(model.state_dict()).items()
     }
-    weights_tmp = folder / f".{WEIGHTS_NAME}.tmp"
-    config_tmp = folder / f".{CONFIG_NAME}.tmp"
+    weights_tmp = temporary_name(folder, WEIGHTS_NAME)
+    config_tmp = temporary_name(folder, CONFIG_NAME)
     try:
         _save_tensors(state, weights_tmp)
         data = {

@@ -201,9 +201,11 @@ def _photo_operation(
                 for code, text in (
                     (400, "not a usable photo, or a malformed form"),
                     (413, "upload over the byte limit, or photo over the pixel limit"),
+                    (408, "the upload took longer than the server's time limit"),
                     (415, "the upload's declared type is not an image"),
                     *errors,
-                    (503, "the work queue is full; try again"),
+                    (429, "too many uploads at once from this address; try again"),
+                    (503, "the work queue is full (requests or pixels); try again"),
                 )
             },
         },

@@ -1,9 +1,14 @@
 """``jkspnet serve``: a small local web app and HTTP API that colorizes photos.
 
-The model is loaded once. Each request is admitted only while fewer than ``queue`` requests wait
-beside those being worked on (else 503), so memory stays bounded under load. Uploads are refused
-by their declared size before the body is read, and counted while it is read; photos are refused
-by the pixel count their header declares, before decoding. Decoding, preparing and PNG encoding
+The model is loaded once. A request's upload is read first: it must arrive within
+``upload_timeout_s`` (else 408), one client address may send at most ``uploads_per_client`` at
+once (else 429), and uploads are refused by their declared size before the body is read, and
+counted while it is read. Only once its body has arrived is a request admitted to the work: while
+fewer than ``queue`` requests wait beside those being worked on, and while the photos admitted
+hold fewer than ``max_pixels_in_flight`` pixels (their headers' sizes; a bigger photo only
+alone), else 503; so slow clients cannot lock others out, and memory stays bounded under load
+whatever the photos' sizes. Photos are refused by the pixel count their header declares, before
+decoding. Decoding, preparing and PNG encoding
 run in a small thread pool; the network runs in ``workers`` batcher threads, each of which groups
 the photos that wait within a few milliseconds (same temperature and size) into one forward pass.
 A request with colour hints or a reference photo, and an uncertainty map, run whole in the thread
@@ -15,6 +20,7 @@ built, so the rest of the command line works without them.
 
 import asyncio
 import io
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -44,6 +50,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEFAULT_MAX_BYTES = 25_000_000
 DEFAULT_SERVER_MAX_PIXELS = 50_000_000
+DEFAULT_PIXELS_IN_FLIGHT = 64_000_000
+"""Pixels of the photos admitted at once. A photo's work peaks at about 27 bytes a pixel
+(benchmarks/bench_photo_memory.py), so this bounds the work's memory to about 1.7 GB."""
+DEFAULT_UPLOAD_TIMEOUT_S = 60.0
+DEFAULT_UPLOADS_PER_CLIENT = 8
 _FIELD_BYTES = 256 * 1024  # the largest form field (the hints' JSON)
 _ENVELOPE_BYTES = _FIELD_BYTES + 64 * 1024  # room for the boundaries and the form fields
 
@@ -55,6 +66,18 @@ class _TooLarge(Exception):
 def require_web() -> None:
     """FastAPI, python-multipart and uvicorn, or one line naming the web extra."""
     require_extra("web", "jkspnet serve needs the web extra", "fastapi", "multipart", "uvicorn")
+
+
+class _TooSlow(Exception):
+    """Raised from inside the body stream when an upload passes its time limit."""
+
+
+def _header_pixels(upload: Any) -> int:
+    """Pixels an uploaded photo's header declares (0 if it has none that PIL reads: its load
+    will say why), read from the spooled file without decoding."""
+    from ..media.photos import spooled_pixels
+
+    return spooled_pixels(upload.file)
 
 
 def _favicon() -> bytes:
@@ -90,9 +113,12 @@ def create_app(
     max_batch: int = 8,
     batch_wait_s: float = 0.005,
     prep_threads: int | None = None,
+    max_pixels_in_flight: int = DEFAULT_PIXELS_IN_FLIGHT,
+    upload_timeout_s: float = DEFAULT_UPLOAD_TIMEOUT_S,
+    uploads_per_client: int = DEFAULT_UPLOADS_PER_CLIENT,
 ):
     """The FastAPI app: the page at ``/``, ``POST /api/colorize``, ``POST /api/uncertainty``,
-    ``GET /api/health`` and the API's docs at ``/docs``."""
+    ``GET /api/health`` and the API's docs at ``/docs``. Admission: see the module docstring."""
     require_web()
     from contextlib import asynccontextmanager
 
@@ -110,7 +136,8 @@ def create_app(
     max_pixels = colorizer.max_pixels if max_pixels is None else max_pixels
     work = PhotoWork(colorizer, max_pixels)
     capacity = queue_size + workers * max_batch
-    state = {"in_flight": 0, "rejected": 0}
+    state = {"in_flight": 0, "pixels_in_flight": 0, "rejected": 0, "uploading": 0}
+    uploading: dict[str, int] = {}  # uploads being received, by client address
     static = Path(str(resources.files("jkspnet").joinpath("static")))
     docs_assets = _docs_assets()
     favicon = _favicon()
@@ -139,7 +166,14 @@ def create_app(
     app.state.pool = ThreadPoolExecutor(
         max_workers=prep_threads or min(4, os.cpu_count() or 1), thread_name_prefix="jkspnet-io"
     )
-    app.state.limits = {"capacity": capacity, "max_bytes": max_bytes, "max_pixels": max_pixels}
+    app.state.limits = {
+        "capacity": capacity,
+        "max_bytes": max_bytes,
+        "max_pixels": max_pixels,
+        "max_pixels_in_flight": max_pixels_in_flight,
+        "upload_timeout_s": upload_timeout_s,
+        "uploads_per_client": uploads_per_client,
+    }
     app.state.counters = state
 
     def error(status: int, message: str, headers: dict[str, str] | None = None):
@@ -224,10 +258,20 @@ def create_app(
         if kind != "multipart/form-data":
             raise ApiError(415, "send the photo as multipart/form-data, in a field named 'image'")
         seen = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + upload_timeout_s
 
         async def counted():
             nonlocal seen
-            async for chunk in request.stream():
+            chunks = request.stream().__aiter__()
+            while True:
+                try:
+                    async with asyncio.timeout(max(deadline - loop.time(), 0.0)):
+                        chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    raise _TooSlow from None
                 seen += len(chunk)
                 if seen > request_limit:
                     raise _TooLarge
@@ -241,6 +285,13 @@ def create_app(
         except _TooLarge:
             raise ApiError(
                 413, f"upload is over this server's limit of {max_bytes:,} bytes a photo"
+            ) from None
+        except _TooSlow:
+            raise ApiError(
+                408,
+                f"the upload took longer than this server's limit of {upload_timeout_s:g} s; "
+                "send it again",
+                {"Connection": "close"},
             ) from None
         except MultiPartException as exc:
             raise ApiError(400, f"malformed upload: {exc.message}") from None
@@ -262,27 +313,60 @@ def create_app(
             raise ApiError(400, f"not a usable {what}: empty file (0 bytes)")
         return upload
 
-    @asynccontextmanager
-    async def admitted(request: Request):
-        """The request's form, if the server has room for it (else 503); always given back."""
+    async def received(request: Request):
+        """The request's form once its whole body has arrived: within the time limit, and
+        with at most ``uploads_per_client`` uploads from one address arriving at once."""
         declared = request.headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
                 raise ApiError(400, "invalid Content-Length")
             if int(declared) > request_limit:
                 raise ApiError(413, f"upload is over this server's limit of {max_bytes:,} bytes")
-        if state["in_flight"] >= capacity:
-            state["rejected"] += 1
-            raise ApiError(503, "the server is busy; try again shortly", {"Retry-After": "1"})
-        state["in_flight"] += 1
-        form = None
+        client = request.client.host if request.client else ""
+        if uploading.get(client, 0) >= uploads_per_client:
+            raise ApiError(
+                429,
+                f"more than {uploads_per_client} uploads at once from this address; "
+                "try again shortly",
+                {"Retry-After": "1"},
+            )
+        uploading[client] = uploading.get(client, 0) + 1
+        state["uploading"] += 1
         try:
-            form = await read_form(request)
-            yield form
+            return await read_form(request)
         finally:
-            state["in_flight"] -= 1
-            if form is not None:
-                await form.close()
+            state["uploading"] -= 1
+            uploading[client] -= 1
+            if not uploading[client]:
+                del uploading[client]
+
+    @asynccontextmanager
+    async def admitted(request: Request):
+        """The request's form, once it has arrived, if the server has room for its work (else
+        503); the room is always given back."""
+        form = await received(request)
+        try:
+            pixels = 0
+            for name in ("image", "reference"):
+                upload = form.get(name)
+                if isinstance(upload, UploadFile):
+                    declared = _header_pixels(upload)
+                    pixels += declared if declared <= max_pixels else 0  # refused unread
+            busy = state["in_flight"] >= capacity or (
+                state["in_flight"] and state["pixels_in_flight"] + pixels > max_pixels_in_flight
+            )
+            if busy:
+                state["rejected"] += 1
+                raise ApiError(503, "the server is busy; try again shortly", {"Retry-After": "1"})
+            state["in_flight"] += 1
+            state["pixels_in_flight"] += pixels
+            try:
+                yield form
+            finally:
+                state["in_flight"] -= 1
+                state["pixels_in_flight"] -= pixels
+        finally:
+            await form.close()
 
     def png_response(png: bytes, note: str | None = None):
         headers = {"Cache-Control": "no-store"}
@@ -355,4 +439,38 @@ def create_app(
     return app
 
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_SERVER_MAX_PIXELS", "create_app"]
+def json_errors_protocol() -> type:
+    """uvicorn's h11 HTTP protocol, answering what it refuses before the app sees a request (a
+    malformed request line or header, a bogus ``Content-Length``) with a JSON error as the app
+    does, ``{"error": "..."}``, instead of uvicorn's plain text."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class JsonErrorsProtocol(H11Protocol):
+        def send_400_response(self, msg: str) -> None:
+            body = json.dumps({"error": f"malformed HTTP request: {msg.rstrip('.')}"}).encode()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ]
+            for event in (
+                h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                h11.Data(data=body),
+                h11.EndOfMessage(),
+            ):
+                self.transport.write(self.conn.send(event))
+            self.transport.close()
+
+    return JsonErrorsProtocol
+
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_PIXELS_IN_FLIGHT",
+    "DEFAULT_SERVER_MAX_PIXELS",
+    "DEFAULT_UPLOADS_PER_CLIENT",
+    "DEFAULT_UPLOAD_TIMEOUT_S",
+    "create_app",
+    "json_errors_protocol",
+]

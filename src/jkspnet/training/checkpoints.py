@@ -5,11 +5,12 @@ In the run folder RUN:
 
 - ``checkpoints/step_NNNNNNN/``: ``model.safetensors`` + ``config.json`` (loadable by
   ``Colorizer.from_pretrained``) and ``training_state.pt`` (optimizer, scheduler, RNG, step, best
-  validation loss). Written into ``checkpoints/.tmp-step_NNNNNNN``, flushed, renamed; then the
-  link ``last`` is swapped by an atomic rename, so a kill at any moment leaves the previous
-  checkpoint whole and ``last`` pointing to it. Only the newest ``keep`` are kept.
+  validation loss). Written into a temporary folder ``checkpoints/.jkspnet-tmp.*``, flushed,
+  renamed; then the link ``last`` is swapped by an atomic rename, so a kill at any moment leaves
+  the previous checkpoint whole and ``last`` pointing to it. Only the newest ``keep`` are kept.
 - ``best/``: the weights with the lowest validation loss and ``meta.json`` (step and figures);
-  written into ``.best.tmp``, and swapped in with the old one set aside as ``.best.old``.
+  written into a temporary ``.jkspnet-tmp.*`` folder, and swapped in with the old one set aside
+  as ``.best.old``.
 
 A write that fails (a full disk) removes its half-written copy and raises
 :class:`~jkspnet.errors.TrainingError` naming what is kept. Weights holding NaN or inf are never
@@ -29,7 +30,14 @@ import torch
 from torch import nn
 
 from ..errors import JKSPNetError, TrainingError
-from ..media.files import fsync_path, write_atomic
+from ..media.files import (
+    fsync_path,
+    make_folders,
+    make_temporary_folder,
+    remove_stale_temporaries,
+    temporary_name,
+    write_atomic,
+)
 from ..nn.weights import ModelConfig, load_into, load_weights, save_weights
 
 STATE_NAME = "training_state.pt"
@@ -60,22 +68,27 @@ class Checkpoints:
         self.keep = keep
         self.config = config
 
-    def start(self, resume: bool) -> None:
-        """Make the run folder; a folder that holds a run is refused unless ``resume``, when what
-        a kill left is tidied first."""
-        if not resume and (self.run / "last").exists():
+    def has_checkpoint(self) -> bool:
+        return (self.run / "last").exists()
+
+    def start(self, resume: bool, afresh: bool = False) -> None:
+        """Make the run folder; a folder that holds a run is refused unless ``resume`` (or
+        ``afresh``: a run killed before its first checkpoint, begun again). What a killed run
+        left (temporaries, a best set aside) is tidied first."""
+        if not resume and not afresh and self.has_checkpoint():
             raise JKSPNetError(
                 f"{self.run}: already holds a run; use --resume {self.run} or another --out"
             )
-        self.run.mkdir(parents=True, exist_ok=True)
-        if resume:
-            self.tidy_after_kill()
+        make_folders(self.run)
+        self.tidy_after_kill()
 
     def tidy_after_kill(self) -> None:
-        """Undo what a run killed while saving left: half-written copies, a best set aside."""
+        """Undo what a run killed while saving left: half-written copies (temporaries whose
+        writer is gone, and those of versions before 0.3), a best set aside."""
         best, old = self.run / "best", self.run / ".best.old"
         if old.is_dir() and not best.exists():  # killed between setting old aside and renaming
             os.rename(old, best)
+        remove_stale_temporaries([self.run, self.run / "checkpoints"])
         for temp in [self.run / ".best.tmp", *(self.run / "checkpoints").glob(".tmp-step_*")]:
             shutil.rmtree(temp, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
@@ -99,8 +112,8 @@ class Checkpoints:
         _check_finite(net, step, "checkpoint")
         folder = self.run / "checkpoints"
         final = folder / f"step_{step:07d}"
-        temp = folder / f".tmp-step_{step:07d}"
-        shutil.rmtree(temp, ignore_errors=True)
+        make_folders(folder)
+        temp = make_temporary_folder(folder, final.name)
         state = {
             "step": step,
             "optimizer": optimizer.state_dict(),
@@ -127,9 +140,7 @@ class Checkpoints:
         if final.exists():
             shutil.rmtree(final)
         os.rename(temp, final)
-        link = self.run / ".last.tmp"
-        with contextlib.suppress(FileNotFoundError):
-            link.unlink()
+        link = temporary_name(self.run, "last")
         os.symlink(Path("checkpoints") / final.name, link)
         os.replace(link, self.run / "last")
         fsync_path(self.run)
@@ -137,8 +148,7 @@ class Checkpoints:
     def save_best(self, step: int, net: nn.Module, figures: dict[str, float]) -> Path:
         """``net`` as ``best``, with ``figures`` (the validation losses) in its meta.json."""
         _check_finite(net, step, "best weights")
-        temp, best = self.run / ".best.tmp", self.run / "best"
-        shutil.rmtree(temp, ignore_errors=True)
+        temp, best = make_temporary_folder(self.run, "best"), self.run / "best"
         with _keeping_the_previous(
             temp, f"the best weights of step {step}", self._previous("best")
         ):

@@ -54,6 +54,7 @@ from .data import (
 from .data import split_validation as _split
 from .distributed import Dist, any_rank, init_distributed, weight_digests
 from .losses import ColorizationLoss, rebalance_weights
+from .stopping import SignalStop
 from .window import LossWindow
 
 _MAX_BAD_STEPS = 10  # consecutive non-finite losses before a run gives up
@@ -222,14 +223,21 @@ class Trainer:
         self.best_val = math.inf
         model_config = ModelConfig(size=config.crop_size, temperature=config.temperature)
         self.checkpoints = Checkpoints(self.run, config.keep_checkpoints, model_config)
+        self.stop = SignalStop()
+        afresh = resume and not self.checkpoints.has_checkpoint()
+        if afresh:  # killed before its first checkpoint: the same seed and data order again
+            self._log(f"note: {self.run} has no checkpoint yet; starting it afresh")
+            resume = False
         if self.env.main:
-            self.checkpoints.start(resume)
+            self.checkpoints.start(resume, afresh=afresh)
             write_atomic(self.run / "config.toml", self.config.to_toml())
         self.env.barrier()
         self._build_data()
         self._build_model()
         if resume:
             self._resume()
+        elif afresh and self.env.main:
+            _truncate_metrics(self.run / "metrics.jsonl", 0)
         self.writer = _tensorboard(self.run, self.start_step, self._log) if self.env.main else None
 
     # -- setup ---------------------------------------------------------------------------
@@ -377,6 +385,15 @@ class Trainer:
         env.barrier()
 
     def fit(self) -> dict[str, object]:
+        """Train to the end of the schedule, a time limit or a stop step. SIGTERM, SIGHUP and
+        Ctrl-C end the step in progress and write its checkpoint, then are raised (as
+        :class:`~jkspnet.errors.Interrupted`, or KeyboardInterrupt): ``--resume`` loses nothing."""
+        with self.stop:
+            summary = self._fit()
+        self.stop.raise_if_signalled()
+        return summary
+
+    def _fit(self) -> dict[str, object]:
         config, env = self.config, self.env
         step = self.start_step
         self.sampler.start(*divmod(step, self.steps_per_epoch))
@@ -416,14 +433,16 @@ class Trainer:
                         loss=f"{record['loss']:.3f}", img_s=f"{record['img_per_s']:.1f}"
                     )
             elapsed = time.monotonic() - started
-            out_of_time = any_rank(0 < config.time_limit <= elapsed, env, self.device)
+            signalled = self.stop.signalled is not None
+            stopping = any_rank(0 < config.time_limit <= elapsed or signalled, env, self.device)
             paused = 0 < config.stop_at <= step
-            done = step >= self.total_steps or out_of_time or paused
-            validating = step % config.val_every == 0 or done
+            done = step >= self.total_steps or stopping or paused
+            validating = step % config.val_every == 0 or (done and not signalled)
             self._validate_and_save(step, validating, step % config.checkpoint_every == 0 or done)
-            if (out_of_time or paused) and step < self.total_steps:
-                why = "time limit" if out_of_time else f"stop step {config.stop_at}"
-                stop_reason = f"{why} reached; continue with --resume {self.run}"
+            if (stopping or paused) and step < self.total_steps:
+                why = "time limit reached" if stopping else f"stop step {config.stop_at} reached"
+                why = self.stop.reason() if self.stop.signalled is not None else why
+                stop_reason = f"{why}; continue with --resume {self.run}"
             if done:
                 break
         if bar is not None:

@@ -92,7 +92,22 @@ def local_linear_fit(
     + B`` (``eps`` regularises A), then A and B averaged over the windows holding each pixel.
 
     ``guide`` (H, W), ``values`` (C, H, W), in ``values``' dtype; returns (2C, H, W): A then B.
+    On the CPU (and outside autograd) OpenCV's box filter computes it
+    (:func:`jkspnet.colour.pixels.local_linear_fit`): a few small passes instead of dozens of
+    tensor operations, which on a busy CPU each wait for torch's threads.
     """
+    on_cpu = guide.device.type == "cpu" and values.device.type == "cpu"
+    if on_cpu and not (guide.requires_grad or values.requires_grad):
+        from .pixels import local_linear_fit as fit
+
+        return torch.from_numpy(fit(guide.numpy(), values.numpy(), radius, eps))
+    return _local_linear_fit_torch(guide, values, radius, eps)
+
+
+def _local_linear_fit_torch(
+    guide: torch.Tensor, values: torch.Tensor, radius: int, eps: float
+) -> torch.Tensor:
+    """:func:`local_linear_fit` in torch: on GPUs, under autograd, and the tests' reference."""
     guide = guide.to(values.dtype)[None, None]
     values = values[None]
     mean_i = box_mean(guide, radius)

@@ -91,7 +91,6 @@ class OnnxColorizer(Colorizer):
         self.shape = check_shape(self.config.shape if shape is None else shape)
         self.confidence = 0.0  # the exported graph gives ab only, no distribution
         self.model = None
-        self._lut_cache: dict[str, torch.Tensor] = {}
 
     @classmethod
     def from_pretrained(

@@ -153,6 +153,8 @@ def folder(args, work: Path) -> dict:
         "decode + encode (Pillow)": [sys.executable, "-c", FLOOR_SCRIPT, str(source)],
         "jkspnet colorize --format jpg": [sys.executable, *colorize],
     }
+    if args.spin:  # OpenMP's own default, which `jkspnet colorize` turns off
+        variants["the same, OpenMP threads spinning"] = [sys.executable, *colorize]
     if args.baseline_python:  # another installation (e.g. the previous release's venv)
         variants["the same, --baseline-python"] = [args.baseline_python, *colorize]
     samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
@@ -160,7 +162,8 @@ def folder(args, work: Path) -> dict:
         for name, command in variants.items():
             out = work / "folder-out"
             shutil.rmtree(out, ignore_errors=True)
-            samples[name].append(run_process([*command, str(out)]))
+            spinning = {"GOMP_SPINCOUNT": "300000"} if "spinning" in name else None
+            samples[name].append(run_process([*command, str(out)], spinning))
             wall, cpu, rss = samples[name][-1]
             print(f"round {round_ + 1}: {name}: {wall:.2f} s, CPU {cpu:.2f} s, {rss:.0f} MiB")
     medians = {
@@ -217,6 +220,11 @@ def main() -> None:
     parser.add_argument("--folder-megapixels", type=float, default=12)
     parser.add_argument(
         "--baseline-python", help="with --folder: also this interpreter's jkspnet, alternately"
+    )
+    parser.add_argument(
+        "--spin",
+        action="store_true",
+        help="with --folder: also with OpenMP's threads spinning as by default (GOMP_SPINCOUNT)",
     )
     parser.add_argument(
         "--latency", action="store_true", help="also one photo in a fresh process, cold"

@@ -18,11 +18,15 @@ def print_and_save(result: dict, out: str | None) -> None:
         Path(out).write_text(json.dumps(result, indent=2) + "\n")
 
 
-def run_process(command: list[str]) -> tuple[float, float, float]:
-    """Run ``command`` as its own process: its wall and CPU seconds (user + system, from
-    ``os.wait4``) and its peak RSS in MiB; a failure stops the benchmark."""
+def run_process(
+    command: list[str], environment: dict[str, str] | None = None
+) -> tuple[float, float, float]:
+    """Run ``command`` as its own process (``environment`` added to this one's): its wall and
+    CPU seconds (user + system, from ``os.wait4``) and its peak RSS in MiB; a failure stops
+    the benchmark."""
     start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    env = {**os.environ, **(environment or {})}
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:

@@ -1,22 +1,29 @@
 """Where a photo's time goes, against the codec floor: stage costs per megapixel, in one run.
 
-Two parts, each alternating its variants round by round (the machine may be shared: medians):
+Three parts, each alternating its variants round by round (the machine may be shared: medians;
+the whole processes run first, while this process is small, since Linux counts a child's peak
+RSS from its fork):
 
-  - stages (default): for each --megapixels (2, 12, 24) and each input kind (a greyscale and a
-    colour JPEG made from the example photo, enlarged; the colour one is the example colorized
-    by the bundled weights), a warm process times decoding, the full-resolution L, the network's
-    input (the antialiased resize), the network, the finish (guided upsampling, LAB to 8-bit
-    sRGB, alpha) and encoding as JPEG, PNG and TIFF (jkspnet.photos.save_photo, atomic), in
-    milliseconds per megapixel, wall and CPU (this process's, all threads). The codec floor is
-    decoding plus encoding the same photo as RGB with Pillow and the same options, measured in
-    the same rounds; "x floor" is the whole path over it.
-  - --folder N: whole processes, alternating: `jkspnet colorize FOLDER -o OUT --format jpg` on N
-    greyscale JPEGs of --folder-megapixels against a plain Pillow script that decodes and
-    encodes the same photos (same JPEG options): wall and CPU seconds (os.wait4), peak RSS,
-    and the ratio.
+  - --folder N: whole processes, as a user runs them: `jkspnet colorize FOLDER -o OUT --format
+    jpg` on N greyscale JPEGs of --folder-megapixels against a plain Pillow script that decodes
+    and encodes the same photos (same JPEG options): wall and CPU seconds (os.wait4), peak RSS,
+    and the ratios. --spin adds the same command with OpenMP's threads spinning as they do by
+    default (GOMP_SPINCOUNT set, so the command leaves OMP_WAIT_POLICY alone);
+    --baseline-python PY adds the same command from another installation (a venv of the
+    previous version: before and after in one run).
+  - --latency: one photo of --latency-megapixels in a fresh process, cold, beside a bare
+    `python -c "import torch"` and the codec floor for that photo.
+  - stages (--megapixels, default 2 12 24; none to skip): for each size and each input kind (a
+    greyscale and a colour JPEG made from the example photo, enlarged; the colour one is the
+    example colorized by the bundled weights), a warm process times decoding, the
+    full-resolution L, the network's input (the antialiased resize), the network, the finish
+    (guided upsampling, LAB to 8-bit sRGB, alpha) and encoding as JPEG, PNG and TIFF
+    (jkspnet.media.photos.save_photo, atomic), in milliseconds per megapixel, wall and CPU
+    (this process's, all threads). The codec floor is decoding plus encoding the same photo as
+    RGB with Pillow and the same options, in the same rounds; "x floor" is the whole path over it.
 
     python benchmarks/bench_codec.py --rounds 3
-    python benchmarks/bench_codec.py --megapixels 12 --kinds grey --folder 12 --rounds 5
+    python benchmarks/bench_codec.py --megapixels --folder 12 --folder-megapixels 12 --spin
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import torch
 from PIL import Image
 from results import print_and_save
@@ -161,8 +162,9 @@ def stage_costs(sources: list[Path], megapixels: float, work: Path) -> dict[str,
     folder = work / "stages-in"
     folder.mkdir()
     make_folder(sources, 16, megapixels, folder)
-    threads = torch.get_num_threads()
+    threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
     torch.set_num_threads(1)
+    cv2.setNumThreads(1)  # OpenCV's per-pixel stages: their workers' time is not this thread's
     colorizer = Colorizer.from_pretrained(device="cpu")
     paths = sorted(folder.glob("*.jpg"))
     clock = {"decode": 0.0, "lightness": 0.0, "network": 0.0, "finish": 0.0, "encode": 0.0}
@@ -182,6 +184,7 @@ def stage_costs(sources: list[Path], megapixels: float, work: Path) -> dict[str,
         image = timed("finish", colorizer.finish, item, ab_one)
         timed("encode", save_photo, image, work / f"stage-{index}.jpg", True)
     torch.set_num_threads(threads)
+    cv2.setNumThreads(cv2_threads)
     return {stage: 1000 * seconds / len(paths) for stage, seconds in clock.items()}
 
 
@@ -197,8 +200,19 @@ def main() -> None:
     parser.add_argument(
         "--warm", action="store_true", help="also time --ray on a running `ray start --head`"
     )
+    parser.add_argument(
+        "--stages-only", action="store_true", help="only the per-stage CPU costs, no folder runs"
+    )
     parser.add_argument("--out", default=None, help="write results as JSON here")
     args = parser.parse_args()
+    if args.stages_only:
+        sources = sorted(Path(args.photos).glob("*.jpg")) or [Path("examples/lighthouse.jpg")]
+        with tempfile.TemporaryDirectory(prefix="bench-stages-") as work:
+            costs = stage_costs(sources, args.stage_megapixels, Path(work))
+        result = {"stage_costs_at": f"{args.stage_megapixels:g} MP, one thread, batch of 16"}
+        result.update({f"{stage}_cpu_ms_per_photo": round(ms, 1) for stage, ms in costs.items()})
+        print_and_save(result, args.out)
+        return
 
     adopt_orphans()
     sources = sorted(Path(args.photos).glob("*.jpg")) or [Path("examples/lighthouse.jpg")]

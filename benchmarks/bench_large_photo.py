@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from results import run_process
 
 from jkspnet import Colorizer
 from jkspnet.engines import metrics
@@ -39,13 +38,8 @@ from jkspnet.engines import metrics
 
 def run_measured(command: list[str]) -> tuple[float, float]:
     """Run ``command``; its wall time in seconds and its own peak RSS in MiB."""
-    start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(command)}")
-    return seconds, usage.ru_maxrss / 1024  # Linux reports KiB
+    seconds, _, peak_mib = run_process(command)
+    return seconds, peak_mib
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import resource
 from PIL import Image
 from results import print_and_save
 
-from jkspnet.pipeline.backends import configured_colorizer
+from jkspnet.pipeline.spec import ColorizerSpec
 from jkspnet.serve.work import PhotoWork
 
 
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=3000)
     parser.add_argument("--out", help="write the result as JSON here")
     args = parser.parse_args()
-    colorizer = configured_colorizer(device="cpu", max_pixels=10 * args.side**2)
+    colorizer = ColorizerSpec(device="cpu", max_pixels=10 * args.side**2).load()
     work = PhotoWork(colorizer, colorizer.max_pixels)
 
     def one(photo: io.BytesIO) -> None:

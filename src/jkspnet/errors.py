@@ -74,6 +74,8 @@ def require_extra(extra: str, what: str, *modules: str) -> ModuleType:
     except ImportError:
         raise MissingExtraError(extra, what) from None
     return sys.modules[modules[0]]
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGTERM or SIGHUP, raised where Ctrl-C raises KeyboardInterrupt, so that every
     ``except KeyboardInterrupt`` and ``finally`` handles them alike: temporaries are removed, a

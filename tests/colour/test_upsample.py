@@ -91,7 +91,7 @@ def test_coefficients_validate_their_inputs():
 def test_the_pipelines_banded_finish_matches_the_whole_image_upsampling(monkeypatch):
     torch.manual_seed(0)
     colorizer = Colorizer.from_model(JKSPNet(), device="cpu", precision="fp32")
-    monkeypatch.setattr("jkspnet.pipeline.colorizer._BAND_PIXELS", 128 * 7)  # many bands of 7 rows
+    monkeypatch.setattr("jkspnet.colour.pixels.BAND_PIXELS", 128 * 7)  # many bands of 7 rows
     grey = (_two_regions(90, 128).numpy() * 2.55).astype(np.uint8)
     prepared = colorizer.prepare(Image.fromarray(grey, "L"), 16)
     ab = torch.randn(2, 16, 16) * 20

@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from jkspnet import Colorizer, JKSPNet, PhotoError
+from jkspnet.colour import pixels
 from jkspnet.colour.spaces import lab_to_rgb, rgb_to_l
 from jkspnet.errors import JKSPNetError
 from jkspnet.nn.backends import torch_network
-from jkspnet.pipeline import colorizer as pipeline_module
 
 
 def _lightness(image: Image.Image) -> np.ndarray:
@@ -72,7 +72,7 @@ def test_batch_equals_one_by_one(colorizer, astronaut, coffee):
 
 
 def test_banded_finish_matches_full_frame_reference(colorizer, coffee, monkeypatch):
-    monkeypatch.setattr(pipeline_module, "_BAND_PIXELS", 5000)  # many bands, one partial
+    monkeypatch.setattr(pixels, "BAND_PIXELS", 5000)  # many bands, one partial
     monkeypatch.setattr(colorizer, "upsample", "bilinear")  # guided: tests/colour/test_upsample.py
     prepared = colorizer.prepare(Image.fromarray(coffee))
     ab = torch.randn(2, 128, 128) * 30

@@ -55,8 +55,8 @@ def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
     # and the count of pixels inside both factor into rows and columns, so two 1-D means give
     # the 2-D one exactly; each is a difference of running sums (the integral image of He et
     # al.'s guided filter), in float64 so that the differences lose nothing. One avg_pool2d
-    # read k^2 pixels for each: the whole finish of a 2 MP photo is 1.6x faster this way
-    # (benchmarks/bench_finish.py).
+    # read k^2 pixels for each: the whole finish of a 2 MP photo was 1.6x faster this way. On
+    # the CPU, local_linear_fit now takes OpenCV's box filter instead (jkspnet.colour.pixels).
     wide = x.to(torch.float64)
     return _window_mean(_window_mean(wide, 3, radius), 2, radius).to(x.dtype)
 
@@ -81,7 +81,22 @@ def local_linear_fit(
     + B`` (``eps`` regularises A), then A and B averaged over the windows holding each pixel.
 
     ``guide`` (H, W), ``values`` (C, H, W), in ``values``' dtype; returns (2C, H, W): A then B.
+    On the CPU (and outside autograd) OpenCV's box filter computes it
+    (:func:`jkspnet.colour.pixels.local_linear_fit`): a few small passes instead of dozens of
+    tensor operations, which on a busy CPU each wait for torch's threads.
     """
+    on_cpu = guide.device.type == "cpu" and values.device.type == "cpu"
+    if on_cpu and not (guide.requires_grad or values.requires_grad):
+        from .pixels import local_linear_fit as fit
+
+        return torch.from_numpy(fit(guide.numpy(), values.numpy(), radius, eps))
+    return _local_linear_fit_torch(guide, values, radius, eps)
+
+
+def _local_linear_fit_torch(
+    guide: torch.Tensor, values: torch.Tensor, radius: int, eps: float
+) -> torch.Tensor:
+    """:func:`local_linear_fit` in torch: on GPUs, under autograd, and the tests' reference."""
     guide = guide.to(values.dtype)[None, None]
     values = values[None]
     mean_i = box_mean(guide, radius)

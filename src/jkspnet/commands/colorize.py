@@ -223,6 +223,12 @@ def batch_options(args: argparse.Namespace) -> BatchOptions:
 
 
 def run(args: argparse.Namespace) -> int:
+    # torch's OpenMP threads otherwise spin for a while after each parallel region, waiting for
+    # the next; between the network's calls the CPU then goes to them instead of decoding,
+    # OpenCV and encoding. Passive, they sleep: a folder of 12 MP scans took 1.5x less CPU
+    # (benchmarks/bench_codec.py --spin). Set before torch loads; the environment's own wins.
+    if "torch" not in sys.modules and "GOMP_SPINCOUNT" not in os.environ:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if args.workers is not None and args.ray is None:
         raise JKSPNetError("--workers is for --ray")
     problems: list[PhotoError] = []

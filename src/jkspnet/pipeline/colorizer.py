@@ -20,9 +20,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..colour import pixels as pixel_stages
+from ..colour import torch_pixels
 from ..colour.decoding import aspect_shape
-from ..colour.spaces import lab_to_srgb8, luminance_to_l, normalize_l, srgb_to_linear
-from ..colour.upsample import apply_coefficients, grid_shape, guided_coefficients
+from ..colour.spaces import normalize_l
+from ..colour.upsample import grid_shape, guided_coefficients
 from ..errors import JKSPNetError
 from ..media.hints import ABTarget, Hint
 from ..media.photos import DEFAULT_MAX_PIXELS, Photo, load_photo
@@ -40,12 +42,6 @@ from .spec import (
 )
 
 PhotoInput = str | os.PathLike[str] | Image.Image
-_BAND_PIXELS = 1 << 20  # full-resolution work in bands of about a million pixels
-
-
-def _bands(height: int, width: int) -> list[tuple[int, int]]:
-    rows = max(1, _BAND_PIXELS // max(width, 1))
-    return [(top, min(top + rows, height)) for top in range(0, height, rows)]
 
 
 def _per_shape(
@@ -64,27 +60,6 @@ def _per_shape(
             for index, one in zip(indices, batch, strict=True):
                 at_t[index] = one
     return results  # type: ignore[return-value]
-
-
-def _row_upsampler(small: torch.Tensor, height: int, width: int):
-    """``rows(top, bottom)``: rows top..bottom of ``small`` (C, h, w) bilinearly upsampled to
-    (C, height, width), as ``F.interpolate(align_corners=False)`` gives them.
-
-    Bilinear upsampling is separable: all rows are widened once (small), then each band of
-    output rows blends the two nearest widened rows, so the full-size result never exists."""
-    wide = F.interpolate(small[None].float(), size=(small.shape[-2], width), mode="bilinear")[0]
-    src_rows = small.shape[-2]
-    scale = src_rows / height
-
-    def rows(top: int, bottom: int) -> torch.Tensor:
-        index = torch.arange(top, bottom, device=wide.device, dtype=torch.float32)
-        src = ((index + 0.5) * scale - 0.5).clamp(min=0)
-        low = src.floor().long().clamp(max=src_rows - 1)
-        high = (low + 1).clamp(max=src_rows - 1)
-        weight = (src - low).view(1, -1, 1)
-        return torch.lerp(wide.index_select(1, low), wide.index_select(1, high), weight)
-
-    return rows
 
 
 @dataclass
@@ -141,7 +116,6 @@ class Colorizer:
             raise JKSPNetError(f"the {spec.backend} backend has no confidence-aware decoding")
         self.upsample = spec.upsample
         self.max_pixels = spec.max_pixels
-        self._lut_cache: dict[str, torch.Tensor] = {}
 
     @property
     def device(self) -> torch.device:
@@ -216,31 +190,11 @@ class Colorizer:
         return self.network.save_pretrained(folder, self.config, dtype)
 
     # ----------------------------------------------------------------- pipeline
-    def _lut(self, name: str) -> torch.Tensor:
-        """Per-byte lookup tables: linear light, and L of a grey byte."""
-        if name not in self._lut_cache:
-            codes = torch.arange(256, dtype=torch.float64) / 255.0
-            linear = srgb_to_linear(codes)
-            table = linear if name == "linear" else luminance_to_l(linear)
-            self._lut_cache[name] = table.to(torch.float32).to(self.device)
-        return self._lut_cache[name]
-
     def _lightness(self, pixels: np.ndarray) -> torch.Tensor:
-        """Full-resolution L (H, W) on the device, in bands."""
-        height, width = pixels.shape[:2]
-        lightness = torch.empty((height, width), dtype=torch.float32, device=self.device)
-        luma = torch.tensor((0.212671, 0.715160, 0.072169), device=self.device)
-        for top, bottom in _bands(height, width):
-            band = torch.tensor(
-                pixels[top:bottom], device=self.device
-            )  # decoded arrays are read-only
-            if band.dtype == torch.uint8 and band.dim() == 3:
-                lightness[top:bottom] = luminance_to_l(self._lut("linear")[band.long()] @ luma)
-            elif band.dtype == torch.uint8:
-                lightness[top:bottom] = self._lut("grey_l")[band.long()]
-            else:
-                lightness[top:bottom] = luminance_to_l(srgb_to_linear(band.float()))
-        return lightness
+        """Full-resolution L (H, W) on the device: by OpenCV on the CPU, else in torch."""
+        if self.device.type == "cpu":
+            return torch.from_numpy(pixel_stages.lightness(pixels))
+        return torch_pixels.lightness(pixels, self.device)
 
     def prepare(self, photo: Photo | PhotoInput, size: int | None = None) -> PreparedPhoto:
         """Decode (if needed) and compute the full L and the network's small input.
@@ -296,6 +250,16 @@ class Colorizer:
         )[0, 0]
         return guided_coefficients(ab, small_l)
 
+    def _layers(
+        self, prepared: PreparedPhoto, ab: torch.Tensor, correction: ABCorrection | None
+    ) -> list[tuple[torch.Tensor, float]]:
+        """What :meth:`finish` upsamples to full resolution and adds up, with the scale of L in
+        each local linear model (:func:`jkspnet.colour.pixels.finish`)."""
+        layers = [(self._full_resolution_maps(prepared, ab), 0.01)]  # A * (L / 100) + B
+        if correction is not None:  # guided: the local linear model D = A L + B, on L itself
+            layers.append((correction.values, 1.0))
+        return layers
+
     def finish(
         self,
         prepared: PreparedPhoto,
@@ -304,30 +268,21 @@ class Colorizer:
     ) -> Image.Image:
         """Join a predicted ab (2, s, s) to the full-resolution L and return the 8-bit photo.
 
-        ``correction`` (from :meth:`guide`) is added to the upsampled ab: the hints' colours."""
+        ``correction`` (from :meth:`guide`) is added to the upsampled ab: the hints' colours.
+        On the CPU the per-pixel work runs on OpenCV (:mod:`jkspnet.colour.pixels`), on a GPU
+        in torch (:mod:`jkspnet.colour.torch_pixels`); the two agree to one code value."""
         lightness = prepared.lightness
-        height, width = lightness.shape
-        maps = self._full_resolution_maps(prepared, ab)
-        guided = maps.shape[0] == 4
-        map_rows = _row_upsampler(maps, height, width)
-        if correction is not None:
-            correction_rows = _row_upsampler(correction.values.to(self.device), height, width)
-        out = np.empty((height, width, 3), dtype=np.uint8)
-        out_view = torch.from_numpy(out)
-        for top, bottom in _bands(height, width):
-            band = map_rows(top, bottom)
-            ab_band = apply_coefficients(band, lightness[top:bottom]) if guided else band
-            if correction is not None:
-                values = correction_rows(top, bottom)
-                if correction.guided:  # the local linear model D = A L + B, on the fine L
-                    values = values[:2] * lightness[top:bottom] + values[2:]
-                ab_band += values
-            lab = torch.cat([lightness[top:bottom][None], ab_band], dim=0)
-            rgb = lab_to_srgb8(lab)
-            out_view[top:bottom].copy_(rgb.permute(1, 2, 0))  # 4x faster than through numpy
-        image = Image.fromarray(out, "RGB")
-        if prepared.alpha is not None:
-            image.putalpha(Image.fromarray(prepared.alpha, "L"))
+        layers = self._layers(prepared, ab, correction)
+        if lightness.device.type == "cpu":
+
+            def array(tensor: torch.Tensor) -> np.ndarray:
+                return tensor.detach().float().numpy()
+
+            layers_ = [(array(maps), scale) for maps, scale in layers]
+            pixels = pixel_stages.finish(array(lightness), layers_, prepared.alpha)
+        else:
+            pixels = torch_pixels.finish(lightness, layers, prepared.alpha)
+        image = Image.fromarray(pixels, "RGB" if prepared.alpha is None else "RGBA")
         image.info.update(prepared.metadata)  # save_photo writes them where the format can
         return image
 

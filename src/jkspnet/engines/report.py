@@ -19,9 +19,23 @@ GRID_CELL_HEIGHT = 160
 GRID_GAP = 4
 """White gap in pixels between the cells and rows of ``grid.png``."""
 
-PER_IMAGE_FIELDS = ("file", "variant", "psnr", "ssim", "cf", "cf_truth", "auc", "auc_rebalanced")
+PER_IMAGE_FIELDS = (
+    "file",
+    "variant",
+    "psnr",
+    "ssim",
+    "cf",
+    "cf_truth",
+    "auc",
+    "auc_rebalanced",
+    "leak",
+    "harm",
+    "gain",
+)
 GRAY = "gray"
 REFERENCE_SELF = "reference=self"
+ONE_HINT = "one hint"
+"""The variant of ``per_image.csv``'s rows that give one colour hint's leak, harm and gain."""
 
 
 def temperature_key(temperature: float) -> str:
@@ -84,7 +98,8 @@ def summary_block(scores: metrics.SetScores) -> dict[str, float | None]:
 
 def per_image_csv(run) -> bytes:
     """The rows of ``per_image.csv``: one per photo and variant of ``run`` (its ``variants`` and
-    ``scored``)."""
+    ``scored``), then, for a photo with a leak measure, a ``one hint`` row with only its leak,
+    harm and gain."""
     stream = io.StringIO()
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(PER_IMAGE_FIELDS)
@@ -100,8 +115,15 @@ def per_image_csv(run) -> bytes:
                     _text(s.cf_truth, 4),
                     _text(s.auc, 6),
                     _text(s.auc_rebalanced, 6),
+                    "",
+                    "",
+                    "",
                 ]
             )
+        leak = getattr(photo, "leak", None)
+        if leak is not None:
+            measures = [_text(leak.leak, 4), _text(leak.harm, 4), _text(leak.gain, 4)]
+            writer.writerow([str(photo.path), ONE_HINT, "", "", "", "", "", "", *measures])
     return stream.getvalue().encode("utf-8")
 
 
@@ -142,12 +164,20 @@ def format_table(summary: dict) -> str:
         )
         for row in [header, *rows]
     ]
+    one_hint = summary.get("one_hint")
+    if one_hint:
+        lines.append(
+            f"one hint (on chroma >= {one_hint['min_chroma']:g}, {one_hint['photos']} photos): "
+            f"leak {cell(one_hint['leak'], 2)} ab, harm {cell(one_hint['harm'], 2)} dB, "
+            f"gain {cell(one_hint['gain'], 2)} dB"
+        )
     return "\n".join(lines)
 
 
 __all__ = [
     "GRID_CELL_HEIGHT",
     "GRID_GAP",
+    "ONE_HINT",
     "PER_IMAGE_FIELDS",
     "format_table",
     "hints_variant",

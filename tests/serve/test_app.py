@@ -489,3 +489,27 @@ def test_serve_binds_to_localhost_by_default(monkeypatch, fresh_weights):
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: bound.update(options))
     assert main(["serve", "--weights", str(fresh_weights), "--device", "cpu"]) == 0
     assert bound["host"] == "127.0.0.1" and bound["port"] == 8000
+
+
+# ----------------------------------------------------------------------- suggested colours
+def test_suggest_answers_the_colours_likely_at_a_point(client, astronaut_jpeg, astronaut):
+    def suggest(**fields):
+        data = {key: str(value) for key, value in fields.items()}
+        files = {"image": ("a.jpg", astronaut_jpeg, "image/jpeg")}
+        return client.post("/api/suggest", files=files, data=data)
+
+    response = suggest(x=20, y=30.5)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["x"] == 20 and answer["y"] == 30.5
+    assert 3 <= len(answer["suggestions"]) <= 6
+    for one in answer["suggestions"]:
+        assert len(one["color"]) == 7 and one["color"].startswith("#")
+        assert 0 <= one["probability"] <= 1
+    outside = assert_error(suggest(x=astronaut.shape[1], y=1), 422)
+    assert outside.startswith("suggest: point") and "outside the photo" in outside
+    assert "no y" in assert_error(suggest(x=1), 422)
+    assert "must be a number" in assert_error(suggest(x="left", y=1), 422)
+    assert "finite" in assert_error(suggest(x="inf", y=1), 422)
+    schema = client.get("/openapi.json").json()["paths"]["/api/suggest"]["post"]
+    assert "application/json" in schema["responses"]["200"]["content"]

@@ -26,10 +26,12 @@ from .api import (
     COLORIZE_OPENAPI,
     MAX_REFERENCE_STRENGTH,
     NOTE_HEADER,
+    SUGGEST_OPENAPI,
     UNCERTAINTY_OPENAPI,
     ApiError,
     GuidedOptions,
     is_not_image,
+    parse_coordinate,
     parse_hints_field,
     parse_number,
     parse_size,
@@ -96,7 +98,7 @@ def create_app(
     prep_threads: int | None = None,
 ):
     """The FastAPI app: the page at ``/``, ``POST /api/colorize``, ``POST /api/uncertainty``,
-    ``GET /api/health`` and the API's docs at ``/docs``."""
+    ``POST /api/suggest``, ``GET /api/health`` and the API's docs at ``/docs``."""
     _require_web()
     from contextlib import asynccontextmanager
 
@@ -354,6 +356,25 @@ def create_app(
                 app.state.pool, work.uncertainty, upload.file
             )
             return png_response(png)
+
+    @app.post(
+        "/api/suggest",
+        summary="Colours the network finds likely at a point",
+        description="Multipart fields `image` (a photo), `x` and `y` (a pixel of the photo as "
+        "displayed). Returns JSON: 3 to 6 distinct colours the network finds likely there "
+        "(the modes of its colour distribution), most likely first, each with its "
+        'probability: `{"x": .., "y": .., "suggestions": [{"color": "#rrggbb", '
+        '"probability": 0.42}, ...]}`. A point outside the photo is a 422.',
+        openapi_extra=SUGGEST_OPENAPI,
+    )
+    async def suggest(request: Request):
+        async with admitted(request) as form:
+            upload = photo_field(form, "image", "photo")
+            x, y = parse_coordinate(form.get("x"), "x"), parse_coordinate(form.get("y"), "y")
+            answer = await asyncio.get_running_loop().run_in_executor(
+                app.state.pool, work.suggest, upload.file, x, y
+            )
+            return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
     return app
 

@@ -64,6 +64,15 @@ class PhotoWork:
         """The uncertainty map of an uploaded photo, as an 8-bit grey PNG of its size."""
         return _png(self.colorizer.uncertainty(self.load(upload_file)))
 
+    def suggest(self, upload_file: Any, x: float, y: float) -> dict[str, Any]:
+        """The network's distinct likely colours at (x, y) of an uploaded photo, as JSON."""
+        photo = self.load(upload_file)
+        try:
+            suggestions = self.colorizer.suggest(photo, x, y)
+        except JKSPNetError as error:  # a point outside the photo: the request's mistake
+            raise ApiError(422, one_line(str(error))) from None
+        return {"x": x, "y": y, "suggestions": [one.to_json() for one in suggestions]}
+
     def finish(self, prepared, ab) -> bytes:
         return _png(self.colorizer.finish(prepared, ab))
 

@@ -513,3 +513,16 @@ def test_suggest_answers_the_colours_likely_at_a_point(client, astronaut_jpeg, a
     assert "finite" in assert_error(suggest(x="inf", y=1), 422)
     schema = client.get("/openapi.json").json()["paths"]["/api/suggest"]["post"]
     assert "application/json" in schema["responses"]["200"]["content"]
+
+
+def test_strokes_are_hints_and_malformed_ones_are_422(client, astronaut_jpeg):
+    stroke = {"points": [[10, 10], [60, 40]], "color": "#e01010", "width": 12}
+    response = post(client, astronaut_jpeg, hints=json.dumps([stroke]))
+    assert response.status_code == 200, response.text
+    for bad, words in (
+        ({**stroke, "points": [[10, 10]]}, "at least 2 points"),
+        ({**stroke, "width": 0}, "width must be above 0"),
+        ({**stroke, "points": [[10, 10], [10, 5000]]}, "point 2 at (10, 5000) is outside"),
+    ):
+        message = assert_error(post(client, astronaut_jpeg, hints=json.dumps([bad])), 422)
+        assert words in message and "stroke (hint 1)" in message, message

@@ -311,6 +311,47 @@ def test_a_colour_point_steers_its_region_and_stops_at_the_edge(
     app.close()
 
 
+def test_the_picker_first_offers_the_colours_likely_at_the_point(
+    browser, server: str, two_regions: Path
+) -> None:
+    app = Page(browser, server)
+    card = app.add(two_regions)
+    click_photo(card, 0.25, 0.5)
+    row = card.locator(".picker .suggested")
+    card.page.wait_for_function(
+        "row => row.dataset.state === 'ready'", arg=row.element_handle(), timeout=60_000
+    )
+    asked = app.forms("/api/suggest")
+    assert len(asked) == 1 and asked[0]["image"]["name"] == "two-regions.png"
+    assert abs(float(asked[0]["x"]) - 40) <= 0.5 and abs(float(asked[0]["y"]) - 50) <= 0.5
+    offered = row.locator(".swatch")
+    assert 3 <= offered.count() <= 6
+    answer = httpx.post(
+        f"{server}/api/suggest",
+        files={"image": ("p.png", two_regions.read_bytes(), "image/png")},
+        data={"x": asked[0]["x"], "y": asked[0]["y"]},
+    ).json()["suggestions"]
+    assert [offered.nth(i).get_attribute("data-color") for i in range(offered.count())] == [
+        one["color"] for one in answer
+    ]
+    assert offered.first.locator(".share").inner_text().endswith("%")
+    # the picker is the first row's: choosing a suggestion colours the point with it
+    offered.nth(1).click()
+    wait_ready(card, renders=2)
+    assert last_hints(app)[0]["color"] == answer[1]["color"]
+    assert offered.nth(1).get_attribute("aria-pressed") == "true"
+    # the same point again asks nothing more; a moved point asks again
+    card.locator(".close-picker").click()
+    card.locator(".pin").first.press("Enter")
+    assert len(app.forms("/api/suggest")) == 1
+    card.locator(".pin").first.press("ArrowRight")
+    card.page.wait_for_function(
+        "() => window.sentForms.filter(f => f.url.endsWith('/api/suggest')).length === 2",
+        timeout=60_000,
+    )
+    app.close()
+
+
 def test_points_are_dragged_and_removed(browser, server: str, two_regions: Path) -> None:
     app = Page(browser, server)
     page = app.page

@@ -139,7 +139,8 @@ _COLORIZE_FIELDS = {
         "description": "colour points, a JSON list of "
         '`{"x": 120, "y": 340, "color": "#8a3b2a"}` (optional `"radius"`), in the photo\'s '
         "own pixels as displayed (after its EXIF orientation). Each colour spreads over the "
-        "region it is in and stops at its edges.",
+        "region it is in and stops at its edges. A brush stroke is "
+        '`{"points": [[x, y], ...], "color": "#rrggbb", "width": 12}` in the same list.',
         "example": '[{"x": 120, "y": 340, "color": "#8a3b2a"}]',
     },
     "reference": {

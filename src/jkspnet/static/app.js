@@ -226,7 +226,7 @@ function selectPoint(card, point) {
   for (const other of card.points) other.pin.classList.toggle("selected", other === point);
   if (point) {
     card.color.value = point.color;
-    for (const swatch of card.swatches.children) {
+    for (const swatch of card.picker.querySelectorAll(".swatch")) {
       swatch.setAttribute("aria-pressed", String(swatch.dataset.color === point.color));
     }
   } else {
@@ -255,6 +255,7 @@ function openPicker(card, focus = false) {
   if (!point) return;
   const picker = card.picker;
   picker.hidden = false;
+  loadSuggestions(card, point);
   const stage = card.compare.parentElement.getBoundingClientRect();
   const pin = point.pin.getBoundingClientRect();
   const x = pin.left + pin.width / 2 - stage.left;
@@ -271,17 +272,56 @@ function closePicker(card) {
   if (card.selected) card.selected.pin.focus();
 }
 
+function makeSwatch(card, name, color) {
+  const swatch = document.createElement("button");
+  swatch.type = "button";
+  swatch.className = "swatch";
+  swatch.title = name;
+  swatch.dataset.color = color;
+  swatch.setAttribute("aria-label", name);
+  swatch.style.setProperty("--swatch", color);
+  swatch.addEventListener("click", () => setColor(card, color));
+  return swatch;
+}
+
 function makeSwatches(card) {
-  for (const [name, color] of SWATCHES) {
-    const swatch = document.createElement("button");
-    swatch.type = "button";
-    swatch.className = "swatch";
-    swatch.title = name;
-    swatch.dataset.color = color;
-    swatch.setAttribute("aria-label", name);
-    swatch.style.setProperty("--swatch", color);
-    swatch.addEventListener("click", () => setColor(card, color));
-    card.swatches.append(swatch);
+  for (const [name, color] of SWATCHES) card.swatches.append(makeSwatch(card, name, color));
+}
+
+// The picker's first row: the colours the network finds likely at the point (/api/suggest),
+// each with its probability. Asked again only when the point has moved.
+async function loadSuggestions(card, point) {
+  const where = `${point.x},${point.y}`;
+  if (card.suggestedFor === where) return;
+  card.suggestedFor = where;
+  const row = card.suggested;
+  row.replaceChildren();
+  row.dataset.state = "loading";
+  const form = new FormData();
+  form.append("image", card.file, card.file.name);
+  form.append("x", String(point.x));
+  form.append("y", String(point.y));
+  try {
+    const answer = await (await post("/api/suggest", form)).json();
+    if (card.suggestedFor !== where) return; // the point moved meanwhile
+    for (const { color, probability } of answer.suggestions) {
+      const percent = Math.round(probability * 100);
+      const swatch = makeSwatch(card, `likely here: ${color}, ${percent} %`, color);
+      swatch.classList.add("suggestion");
+      swatch.setAttribute("aria-pressed", String(card.selected && card.selected.color === color));
+      const share = document.createElement("span");
+      share.className = "share";
+      share.textContent = `${percent}%`;
+      swatch.append(share);
+      row.append(swatch);
+    }
+    row.dataset.state = "ready";
+    if (!card.picker.hidden && card.selected === point) openPicker(card);
+  } catch (error) {
+    if (card.suggestedFor === where) {
+      row.dataset.state = "failed";
+      card.suggestedFor = null;
+    }
   }
 }
 
@@ -504,7 +544,9 @@ function addPhoto(file) {
     note: find(".note"),
     color: find(".color"),
     picker: find(".picker"),
-    swatches: find(".swatches"),
+    swatches: find(".swatches:not(.suggested)"),
+    suggested: find(".suggested"),
+    suggestedFor: null,
     pointCount: find(".point-count"),
     clearPoints: find(".clear-points"),
     showUncertainty: find(".show-uncertainty"),

@@ -123,7 +123,8 @@ def test_not_an_image_is_400(client):
 
 
 def test_declared_non_image_type_is_415(client, astronaut_jpeg):
-    assert_error(post(client, b"just text", "notes.txt", "text/plain"), 415)
+    message = assert_error(post(client, b"just text", "notes.txt", "text/plain"), 415)
+    assert message.startswith("that file is not a picture") and "choose a photo" in message
     assert_error(post(client, b"%PDF-1.4", "doc.pdf", "application/pdf"), 415)
     raw = client.post(
         "/api/colorize", content=astronaut_jpeg, headers={"content-type": "image/jpeg"}
@@ -237,7 +238,7 @@ def test_hints_are_in_the_photo_as_displayed(client, astronaut):
 )
 def test_bad_hints_are_a_one_line_422(client, astronaut_jpeg, hints, words):
     message = assert_error(post(client, astronaut_jpeg, hints=hints), 422)
-    assert words in message
+    assert words in message and message.startswith("hints: ")
 
 
 def test_a_reference_photo_lends_its_palette(client, astronaut, coffee):
@@ -255,7 +256,7 @@ def test_a_reference_photo_lends_its_palette(client, astronaut, coffee):
     [
         (b"not a photo at all", 400, "not a usable reference photo"),
         (b"", 400, "empty file"),
-        ("grey", 422, "reference photo: has no colour"),
+        ("grey", 422, "reference photo: has no colour (grey); choose a colour photo as the"),
     ],
 )
 def test_a_bad_reference_is_a_clean_4xx(

@@ -269,7 +269,9 @@ def test_page_colorizes_rerenders_downloads_and_reports_errors(
     page.set_input_files("#file", str(notes))
     bad = page.locator(".card", has_text="notes.txt")
     bad.locator(".error:not([hidden])").wait_for(timeout=30_000)
-    assert "not an image" in bad.locator(".error").inner_text()
+    wording = bad.locator(".error").inner_text()
+    assert "that file is not a picture" in wording and "choose a photo" in wording
+    assert "image type" not in wording  # plain words, not a MIME type's
     assert bad.locator(".retry").is_hidden()  # trying again would not help
     assert bad.locator(".download").get_attribute("href") is None
 
@@ -416,6 +418,49 @@ def test_uncertainty_overlay_and_reference_photo(
     card.locator(".remove-reference").click()
     wait_ready(card, renders=3)
     assert "reference" not in app.forms()[-1]
+    app.close()
+
+
+def test_qa_order_reference_strength_and_focus_after_delete(
+    browser, server: str, two_regions: Path, tmp_path: Path, coffee: np.ndarray
+) -> None:
+    """Issue 21's QA: photos chosen together appear in their order; a new reference starts at
+    strength 1 whatever the last one had, and the slider reaches the API's 4; after Delete
+    removes a point, focus stays on the photo's points."""
+    second = tmp_path / "second.png"
+    Image.open(two_regions).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(second)
+    app = Page(browser, server)
+    page = app.page
+    page.set_input_files("#file", [str(two_regions), str(second)])
+    names = page.locator(".card .name").all_inner_texts()
+    assert names == ["two-regions.png", "second.png"]
+    card = page.locator(".card", has_text="two-regions.png").first
+    wait_ready(card, renders=1)
+
+    reference = tmp_path / "coffee.jpg"
+    Image.fromarray(coffee).save(reference, quality=90)
+    strength = card.locator(".reference-strength")
+    card.locator(".reference-file").set_input_files(str(reference))
+    assert strength.get_attribute("max") == "4"
+    strength.fill("0")
+    card.locator(".remove-reference").click()
+    card.locator(".reference-file").set_input_files(str(reference))
+    assert strength.input_value() == "1"
+    card.locator(".remove-reference").click()
+
+    click_photo(card, 0.2, 0.3)
+    card.locator(".close-picker").click()
+    click_photo(card, 0.3, 0.7)
+    card.locator(".close-picker").click()
+    pins = card.locator(".pin")
+    pins.first.focus()
+    pins.first.press("Delete")
+    assert pins.count() == 1
+    focused = page.evaluate("document.activeElement.className")
+    assert "pin" in focused.split(), focused
+    pins.first.press("Delete")
+    assert pins.count() == 0
+    assert page.evaluate("document.activeElement.classList.contains('compare')")
     app.close()
 
 

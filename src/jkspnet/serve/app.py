@@ -261,7 +261,11 @@ def create_app(
         if not isinstance(upload, UploadFile):
             raise ApiError(400, f"no {what}: send it as a file in the form field '{name}'")
         if is_not_image(upload.content_type):
-            raise ApiError(415, f"{upload.content_type} is not an image type; send a {what}")
+            raise ApiError(
+                415,
+                f"that file is not a picture (it says it is {upload.content_type}); "
+                f"choose a {what}: JPEG, PNG, WebP, TIFF, BMP or GIF",
+            )
         if upload.size is not None and upload.size > max_bytes:
             raise ApiError(413, f"{what} is over this server's limit of {max_bytes:,} bytes")
         if not upload.size:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import JKSPNetError, PhotoError, PhotoTooLargeError
+from ..media.hints import HintError
 from .api import ApiError, GuidedOptions, one_line, plain_reason
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,8 +57,13 @@ class PhotoWork:
                 reference=reference,
                 reference_strength=options.reference_strength,
             )
-        except JKSPNetError as error:  # a hint outside the photo, a grey reference: the request's
-            raise ApiError(422, one_line(str(error))) from None
+        except HintError as error:  # a hint outside the photo: named as the field is
+            raise ApiError(422, f"hints: {one_line(str(error))}") from None
+        except JKSPNetError as error:  # a grey reference: the request's, and what to do
+            message = one_line(str(error))
+            if reference is not None and "no colour" in message:
+                message += "; choose a colour photo as the reference, or remove it"
+            raise ApiError(422, message) from None
         return _png(image), photo.note
 
     def uncertainty(self, upload_file: Any) -> bytes:

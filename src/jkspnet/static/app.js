@@ -377,7 +377,11 @@ function addPoint(card, x, y, color) {
       ArrowDown: [0, step],
     };
     if (event.key === "Delete" || event.key === "Backspace") {
+      const index = card.points.indexOf(point);
       removePoint(card, point);
+      // focus stays on the photo: on the next point, else on the photo itself
+      const next = card.points[Math.min(index, card.points.length - 1)];
+      (next ? next.pin : card.compare).focus();
     } else if (event.key === "Enter" || event.key === " ") {
       selectPoint(card, point);
       openPicker(card, true);
@@ -465,6 +469,7 @@ function drawMap(card, bitmap) {
 // ------------------------------------------------------------------------------ reference
 function setReference(card, file) {
   if (card.referenceUrl) URL.revokeObjectURL(card.referenceUrl);
+  if (file) card.strength.value = "1"; // a new reference starts at full strength, never at 0
   card.reference = file;
   card.referenceUrl = file ? URL.createObjectURL(file) : null;
   card.referenceThumb.src = card.referenceUrl || "";
@@ -514,7 +519,7 @@ function updatePage() {
   help.hidden = cards.length === 0;
 }
 
-function addPhoto(file) {
+function addPhoto(file, after = null) {
   const el = template.content.firstElementChild.cloneNode(true);
   const find = (selector) => el.querySelector(selector);
   const card = {
@@ -624,14 +629,17 @@ function addPhoto(file) {
   card.retryButton.addEventListener("click", () => card.retry && card.retry());
 
   updatePointCount(card);
-  results.prepend(el);
+  if (after) after.el.after(el); // photos chosen together keep their order, the first on top
+  else results.prepend(el);
   cards.push(card);
   updatePage();
   render(card);
+  return card;
 }
 
 function addFiles(files) {
-  for (const file of files) addPhoto(file);
+  let previous = null;
+  for (const file of files) previous = addPhoto(file, previous);
 }
 
 fileInput.addEventListener("change", () => {

@@ -66,6 +66,7 @@ def test_the_guided_colour_block_runs(tmp_path, monkeypatch):
     assert found["hints"][0].x == 320
     assert found["styled"].size == (128, 128)
     assert found["unsure"].mode == "L"
+    assert 3 <= len(found["likely"]) <= 6 and found["likely"][0].hex.startswith("#")
 
 
 def test_the_film_block_runs(tmp_path, monkeypatch, capsys):

@@ -103,12 +103,23 @@ def test_reference_and_uncertainty_map(capsys, tmp_path, two_regions, fresh_weig
         (["--hints", "MISSING"], "no such hints file"),
         (["--reference", "MISSING"], "no such file"),
         (["--uncertainty-map", "OUT/map.xyz"], "cannot write .xyz"),
+        (["--hints", "STROKE_AWAY"], "stroke (hint 1): point 2 at (10, 80) is outside"),
+        (["--hints", "STROKE_THIN"], "stroke (hint 1): stroke width must be above 0"),
+        (["--hints", "STROKE_SHORT"], "stroke (hint 1): a stroke needs at least 2 points"),
     ],
 )
 def test_bad_guidance_is_one_line_exit_2_nothing_written(
     capsys, tmp_path, two_regions, fresh_weights, extra, words
 ):
     (tmp_path / "bad.json").write_text('[{"x": 1,')
+    strokes = {
+        "STROKE_AWAY": {"points": [[10, 10], [10, 80]], "color": "#e01010", "width": 6},
+        "STROKE_THIN": {"points": [[10, 10], [10, 20]], "color": "#e01010", "width": 0},
+        "STROKE_SHORT": {"points": [[10, 10]], "color": "#e01010", "width": 6},
+    }
+    for name, stroke in strokes.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps([stroke]))
+    extra = [str(tmp_path / f"{a}.json") if a in strokes else a for a in extra]
     extra = [
         a.replace("BAD_JSON", str(tmp_path / "bad.json"))
         .replace("MISSING", str(tmp_path / "missing.jpg"))
@@ -122,6 +133,20 @@ def test_bad_guidance_is_one_line_exit_2_nothing_written(
     assert code == 2
     assert words in err and len(err.strip().splitlines()) == 1 and err.startswith("error: ")
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_stroke_colours_its_region_from_a_sidecar(capsys, tmp_path, two_regions, fresh_weights):
+    weights = ("--weights", fresh_weights)
+    out = tmp_path / "out"
+    code, _, err = run(capsys, "colorize", two_regions, "-o", out / "auto.png", *weights)
+    assert code == 0, err
+    stroke = {"points": [[10, 10], [40, 30], [20, 70]], "color": "#e01010", "width": 12}
+    two_regions.with_name("scan.hints.json").write_text(json.dumps([stroke]))
+    code, _, err = run(capsys, "colorize", two_regions, "-o", out / "stroke.png", *weights)
+    assert code == 0, err
+    assert _redness(out / "stroke.png") > _redness(out / "auto.png") + 30
+    far = slice(80, 120)  # the light half, across the edge
+    assert abs(_redness(out / "stroke.png", far) - _redness(out / "auto.png", far)) < 3
 
 
 def test_hints_for_several_photos_is_a_usage_error(capsys, tmp_path, photo_dir, fresh_weights):

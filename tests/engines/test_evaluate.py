@@ -261,3 +261,12 @@ def test_eval_with_hints_and_the_reference_oracle(capsys, tmp_path, photo_dir, f
         assert row in out
     variants = (tmp_path / "r" / "per_image.csv").read_text()
     assert "hints=20" in variants and "reference=self" in variants
+    # one colour hint's leak, harm and gain: the astronaut and the coffee have colour
+    one_hint = summary["one_hint"]
+    assert one_hint["photos"] == 2 and one_hint["without_colour"] == 0
+    assert all(isinstance(one_hint[key], float) for key in ("leak", "harm", "gain"))
+    assert "one hint (on chroma >= 20, 2 photos): leak" in out
+    rows = [row for row in rows_of(tmp_path / "r") if row["variant"] == "one hint"]
+    assert len(rows) == 2 and all(row["leak"] and not row["psnr"] for row in rows)
+    mean_leak = np.mean([float(row["leak"]) for row in rows])
+    assert mean_leak == pytest.approx(one_hint["leak"], abs=1e-3)

@@ -75,3 +75,39 @@ def test_entropy_is_zero_for_one_bin_and_one_for_uniform():
     two = torch.zeros(313, 1, 1)
     two[:2] = 0.5
     assert _flatness(two).item() == pytest.approx(math.log(2) / math.log(313), rel=1e-5)
+
+
+# ------------------------------------------------------------------ distinct modes (issue 21)
+def _peaks(*peaks: tuple[float, float, float]) -> torch.Tensor:
+    """A distribution over the bins with a small Gaussian hill (sigma 6) at each (a, b, mass)."""
+    bins = ab_bins().double()
+    p = torch.zeros(NUM_BINS, dtype=torch.float64)
+    for a, b, mass in peaks:
+        hill = torch.exp(-((bins - torch.tensor([a, b])).square().sum(1)) / (2 * 6.0**2))
+        p += mass * hill / hill.sum()
+    return p
+
+
+def test_distinct_modes_find_the_hills_and_their_mass():
+    from jkspnet.nn.distribution import MODE_SEPARATION, distinct_modes
+
+    modes = distinct_modes(_peaks((50, 40, 0.7), (-30, -40, 0.3)))
+    assert 3 <= len(modes) <= 6
+    (a1, b1, p1), (a2, b2, p2) = modes[:2]
+    assert math.hypot(a1 - 50, b1 - 40) < 5 and p1 == pytest.approx(0.7, abs=0.02)
+    assert math.hypot(a2 + 30, b2 + 40) < 5 and p2 == pytest.approx(0.3, abs=0.02)
+    assert 0.99 < sum(p for *_, p in modes) <= 1 + 1e-9  # modes under 2 % beyond three: left out
+    assert [p for *_, p in modes] == sorted((p for *_, p in modes), reverse=True)
+    for i, (a, b, _) in enumerate(modes):
+        for c, d, _ in modes[i + 1 :]:
+            assert math.hypot(a - c, b - d) >= MODE_SEPARATION / 2  # never the same colour
+
+
+def test_distinct_modes_give_three_to_six():
+    from jkspnet.nn.distribution import distinct_modes
+
+    one_bin = torch.zeros(NUM_BINS)
+    one_bin[100] = 1.0
+    certain = distinct_modes(one_bin)
+    assert len(certain) == 3 and certain[0][2] == pytest.approx(1.0)
+    assert len(distinct_modes(torch.full((NUM_BINS,), 1.0 / NUM_BINS))) == 6

@@ -123,7 +123,8 @@ def test_not_an_image_is_400(client):
 
 
 def test_declared_non_image_type_is_415(client, astronaut_jpeg):
-    assert_error(post(client, b"just text", "notes.txt", "text/plain"), 415)
+    message = assert_error(post(client, b"just text", "notes.txt", "text/plain"), 415)
+    assert message.startswith("that file is not a picture") and "choose a photo" in message
     assert_error(post(client, b"%PDF-1.4", "doc.pdf", "application/pdf"), 415)
     raw = client.post(
         "/api/colorize", content=astronaut_jpeg, headers={"content-type": "image/jpeg"}
@@ -237,7 +238,7 @@ def test_hints_are_in_the_photo_as_displayed(client, astronaut):
 )
 def test_bad_hints_are_a_one_line_422(client, astronaut_jpeg, hints, words):
     message = assert_error(post(client, astronaut_jpeg, hints=hints), 422)
-    assert words in message
+    assert words in message and message.startswith("hints: ")
 
 
 def test_a_reference_photo_lends_its_palette(client, astronaut, coffee):
@@ -255,7 +256,7 @@ def test_a_reference_photo_lends_its_palette(client, astronaut, coffee):
     [
         (b"not a photo at all", 400, "not a usable reference photo"),
         (b"", 400, "empty file"),
-        ("grey", 422, "reference photo: has no colour"),
+        ("grey", 422, "reference photo: has no colour (grey); choose a colour photo as the"),
     ],
 )
 def test_a_bad_reference_is_a_clean_4xx(
@@ -489,3 +490,40 @@ def test_serve_binds_to_localhost_by_default(monkeypatch, fresh_weights):
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: bound.update(options))
     assert main(["serve", "--weights", str(fresh_weights), "--device", "cpu"]) == 0
     assert bound["host"] == "127.0.0.1" and bound["port"] == 8000
+
+
+# ----------------------------------------------------------------------- suggested colours
+def test_suggest_answers_the_colours_likely_at_a_point(client, astronaut_jpeg, astronaut):
+    def suggest(**fields):
+        data = {key: str(value) for key, value in fields.items()}
+        files = {"image": ("a.jpg", astronaut_jpeg, "image/jpeg")}
+        return client.post("/api/suggest", files=files, data=data)
+
+    response = suggest(x=20, y=30.5)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["x"] == 20 and answer["y"] == 30.5
+    assert 3 <= len(answer["suggestions"]) <= 6
+    for one in answer["suggestions"]:
+        assert len(one["color"]) == 7 and one["color"].startswith("#")
+        assert 0 <= one["probability"] <= 1
+    outside = assert_error(suggest(x=astronaut.shape[1], y=1), 422)
+    assert outside.startswith("suggest: point") and "outside the photo" in outside
+    assert "no y" in assert_error(suggest(x=1), 422)
+    assert "must be a number" in assert_error(suggest(x="left", y=1), 422)
+    assert "finite" in assert_error(suggest(x="inf", y=1), 422)
+    schema = client.get("/openapi.json").json()["paths"]["/api/suggest"]["post"]
+    assert "application/json" in schema["responses"]["200"]["content"]
+
+
+def test_strokes_are_hints_and_malformed_ones_are_422(client, astronaut_jpeg):
+    stroke = {"points": [[10, 10], [60, 40]], "color": "#e01010", "width": 12}
+    response = post(client, astronaut_jpeg, hints=json.dumps([stroke]))
+    assert response.status_code == 200, response.text
+    for bad, words in (
+        ({**stroke, "points": [[10, 10]]}, "at least 2 points"),
+        ({**stroke, "width": 0}, "width must be above 0"),
+        ({**stroke, "points": [[10, 10], [10, 5000]]}, "point 2 at (10, 5000) is outside"),
+    ):
+        message = assert_error(post(client, astronaut_jpeg, hints=json.dumps([bad])), 422)
+        assert words in message and "stroke (hint 1)" in message, message

@@ -269,7 +269,9 @@ def test_page_colorizes_rerenders_downloads_and_reports_errors(
     page.set_input_files("#file", str(notes))
     bad = page.locator(".card", has_text="notes.txt")
     bad.locator(".error:not([hidden])").wait_for(timeout=30_000)
-    assert "not an image" in bad.locator(".error").inner_text()
+    wording = bad.locator(".error").inner_text()
+    assert "that file is not a picture" in wording and "choose a photo" in wording
+    assert "image type" not in wording  # plain words, not a MIME type's
     assert bad.locator(".retry").is_hidden()  # trying again would not help
     assert bad.locator(".download").get_attribute("href") is None
 
@@ -308,6 +310,47 @@ def test_a_colour_point_steers_its_region_and_stops_at_the_edge(
     assert near > 5 and across < 2, (near, across)
     green = after[50, 40]
     assert green[1] > green[0] and green[1] > green[2]
+    app.close()
+
+
+def test_the_picker_first_offers_the_colours_likely_at_the_point(
+    browser, server: str, two_regions: Path
+) -> None:
+    app = Page(browser, server)
+    card = app.add(two_regions)
+    click_photo(card, 0.25, 0.5)
+    row = card.locator(".picker .suggested")
+    card.page.wait_for_function(
+        "row => row.dataset.state === 'ready'", arg=row.element_handle(), timeout=60_000
+    )
+    asked = app.forms("/api/suggest")
+    assert len(asked) == 1 and asked[0]["image"]["name"] == "two-regions.png"
+    assert abs(float(asked[0]["x"]) - 40) <= 0.5 and abs(float(asked[0]["y"]) - 50) <= 0.5
+    offered = row.locator(".swatch")
+    assert 3 <= offered.count() <= 6
+    answer = httpx.post(
+        f"{server}/api/suggest",
+        files={"image": ("p.png", two_regions.read_bytes(), "image/png")},
+        data={"x": asked[0]["x"], "y": asked[0]["y"]},
+    ).json()["suggestions"]
+    assert [offered.nth(i).get_attribute("data-color") for i in range(offered.count())] == [
+        one["color"] for one in answer
+    ]
+    assert offered.first.locator(".share").inner_text().endswith("%")
+    # the picker is the first row's: choosing a suggestion colours the point with it
+    offered.nth(1).click()
+    wait_ready(card, renders=2)
+    assert last_hints(app)[0]["color"] == answer[1]["color"]
+    assert offered.nth(1).get_attribute("aria-pressed") == "true"
+    # the same point again asks nothing more; a moved point asks again
+    card.locator(".close-picker").click()
+    card.locator(".pin").first.press("Enter")
+    assert len(app.forms("/api/suggest")) == 1
+    card.locator(".pin").first.press("ArrowRight")
+    card.page.wait_for_function(
+        "() => window.sentForms.filter(f => f.url.endsWith('/api/suggest')).length === 2",
+        timeout=60_000,
+    )
     app.close()
 
 
@@ -375,6 +418,49 @@ def test_uncertainty_overlay_and_reference_photo(
     card.locator(".remove-reference").click()
     wait_ready(card, renders=3)
     assert "reference" not in app.forms()[-1]
+    app.close()
+
+
+def test_qa_order_reference_strength_and_focus_after_delete(
+    browser, server: str, two_regions: Path, tmp_path: Path, coffee: np.ndarray
+) -> None:
+    """Issue 21's QA: photos chosen together appear in their order; a new reference starts at
+    strength 1 whatever the last one had, and the slider reaches the API's 4; after Delete
+    removes a point, focus stays on the photo's points."""
+    second = tmp_path / "second.png"
+    Image.open(two_regions).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(second)
+    app = Page(browser, server)
+    page = app.page
+    page.set_input_files("#file", [str(two_regions), str(second)])
+    names = page.locator(".card .name").all_inner_texts()
+    assert names == ["two-regions.png", "second.png"]
+    card = page.locator(".card", has_text="two-regions.png").first
+    wait_ready(card, renders=1)
+
+    reference = tmp_path / "coffee.jpg"
+    Image.fromarray(coffee).save(reference, quality=90)
+    strength = card.locator(".reference-strength")
+    card.locator(".reference-file").set_input_files(str(reference))
+    assert strength.get_attribute("max") == "4"
+    strength.fill("0")
+    card.locator(".remove-reference").click()
+    card.locator(".reference-file").set_input_files(str(reference))
+    assert strength.input_value() == "1"
+    card.locator(".remove-reference").click()
+
+    click_photo(card, 0.2, 0.3)
+    card.locator(".close-picker").click()
+    click_photo(card, 0.3, 0.7)
+    card.locator(".close-picker").click()
+    pins = card.locator(".pin")
+    pins.first.focus()
+    pins.first.press("Delete")
+    assert pins.count() == 1
+    focused = page.evaluate("document.activeElement.className")
+    assert "pin" in focused.split(), focused
+    pins.first.press("Delete")
+    assert pins.count() == 0
+    assert page.evaluate("document.activeElement.classList.contains('compare')")
     app.close()
 
 

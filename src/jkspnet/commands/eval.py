@@ -79,7 +79,9 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=[],
         metavar="N[,N...]",
         help="also score with N hints per photo sampled from its truth (seeded random points, "
-        "each the mean colour of a 5x5 patch), e.g. 0,1,5,10,50; 0 is the automatic result",
+        "each the mean colour of a 5x5 patch), e.g. 0,1,5,10,50; 0 is the automatic result; "
+        "also one hint on a coloured pixel, and how far it leaks (ab units), the dB it costs "
+        "far pixels of other colours (harm) and the dB it wins near itself (gain)",
     )
     guided.add_argument(
         "--reference",

@@ -19,6 +19,8 @@ photo is also colorized from N hints sampled from its truth (random positions, s
 photo's file name, each hint the mean ab of a small patch; the first N of one sequence, so the
 hints at 10 include those at 5), at the first temperature; ``reference_self`` re-weights the
 distribution by the photo's own ab histogram, an oracle upper bound for a reference photo.
+With hints, each photo also gets one hint on a coloured pixel, whose leak, harm and gain
+(:mod:`jkspnet.engines.leak`, issue 21) say whether a hint stays in its region.
 
 The report folder receives ``summary.json``, ``per_image.csv`` and ``grid.png`` (grey | ours at
 the first temperature | truth, one row per photo for the first few photos), each written
@@ -47,6 +49,7 @@ from ..errors import JKSPNetError, PhotoError
 from ..media.files import write_atomic
 from ..media.photos import Photo, load_photo
 from ..nn.bins import hard_histogram
+from . import leak as leaks
 from . import metrics
 from .report import (
     GRAY,
@@ -170,6 +173,7 @@ class _Scored:
 
     path: Path
     scores: list[metrics.ImageScores]
+    leak: leaks.HintLeak | None = None  # one colour hint's (with hint counts)
 
 
 @dataclass
@@ -183,6 +187,7 @@ class _Run:
     scored: list[_Scored] = field(default_factory=list)
     grid_rows: list[list[Image.Image]] = field(default_factory=list)
     failed: int = 0
+    without_colour_hint: int = 0  # photos with no pixel colourful enough for the leak's hint
 
 
 def _score(output: Image.Image, truth: np.ndarray, small_truth: np.ndarray, run: _Run):
@@ -228,6 +233,8 @@ def evaluate(
     ``hint_counts``: also score each photo guided by that many hints sampled from its truth
     (:func:`sample_hints`; 0 is the automatic result, already scored), at the first temperature;
     ``reference_self``: also score it with its own palette as the reference (an oracle).
+    With hint counts, the ``one_hint`` block gives one colour hint's leak, harm and gain
+    (:mod:`jkspnet.engines.leak`).
     """
     from tqdm import tqdm
 
@@ -321,6 +328,8 @@ def evaluate(
             str(n): summary_block(s) for n, s in zip(hint_counts, guided, strict=False)
         }
         summary["hint_patch"] = f"{2 * HINT_PATCH_RADIUS + 1}x{2 * HINT_PATCH_RADIUS + 1}"
+        measured = [photo.leak for photo in run.scored if photo.leak is not None]
+        summary["one_hint"] = leaks.summarise(measured, run.without_colour_hint)
     if reference_self:
         summary["reference_self"] = summary_block(guided[-1])
     summary["truth"] = {"cf": finite(sets[0].cf_truth, 4)}
@@ -392,12 +401,16 @@ def _run_batch(
             outputs += _guided_outputs(colorizer, prepared, logits[index], truth, path, run)
         small_truth = _small(truth, run.size)
         futures = [pool.submit(_score, out, truth, small_truth, run) for out in outputs]
-        jobs.append((path, futures))
+        leak = None
+        if run.hint_counts:
+            leak = _leak_job(colorizer, prepared, logits[index], truth, path, run, pool)
+        jobs.append((path, futures, leak))
         if len(run.grid_rows) < grid_count:
             run.grid_rows.append([thumbnail(outputs[0]), thumbnail(outputs[1]), thumbnail(truth)])
-    for path, futures in jobs:
+    for path, futures, leak in jobs:
         try:
-            run.scored.append(_Scored(path, [future.result() for future in futures]))
+            scores = [future.result() for future in futures]
+            run.scored.append(_Scored(path, scores, None if leak is None else leak.result()))
         except ValueError as error:  # e.g. a truth colour outside the prior: changed on disk
             say(f"error: {path}: cannot score ({error})")
             run.failed += 1
@@ -416,6 +429,19 @@ def _guided_outputs(colorizer, prepared, logits, truth, path: Path, run: _Run) -
         ab, _ = colorizer.guide(prepared, logits, histogram=histogram, temperature=temperature)
         outputs.append(colorizer.finish(prepared, ab))
     return outputs
+
+
+def _leak_job(colorizer, prepared, logits, truth, path: Path, run: _Run, pool):
+    """One colour hint's leak, harm and gain, measured in ``pool``; None (counted) where the
+    photo has no pixel colourful enough to hint."""
+    hint = leaks.sample_colour_hint(truth, seed=path.name)
+    if hint is None:
+        run.without_colour_hint += 1
+        return None
+    ab, correction = colorizer.guide(prepared, logits, [hint], temperature=run.guided_temperature)
+    automatic = _rgb(colorizer.finish(prepared, ab))
+    guided = _rgb(colorizer.finish(prepared, ab, correction))
+    return pool.submit(leaks.hint_leak, truth, automatic, guided, hint)
 
 
 __all__ = ["evaluate", "sample_hints"]

@@ -23,6 +23,8 @@ GRID_GAP = 4
 
 GRAY = "gray"
 REFERENCE_SELF = "reference=self"
+ONE_HINT = "one hint"
+"""The variant of ``per_image.csv``'s rows that give one colour hint's leak, harm and gain."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,9 @@ METRICS: tuple[Metric, ...] = (
 """The report's metrics, in its order: a new one is an entry here (beside its score in
 :mod:`jkspnet.engines.metrics`)."""
 
-PER_IMAGE_FIELDS = ("file", "variant", *(m.key for m in METRICS if m.of_image))
+LEAK_FIELDS = ("leak", "harm", "gain")
+"""One colour hint's measures (:mod:`jkspnet.engines.leak`), on its own ``one hint`` rows."""
+PER_IMAGE_FIELDS = ("file", "variant", *(m.key for m in METRICS if m.of_image), *LEAK_FIELDS)
 
 
 def temperature_key(temperature: float) -> str:
@@ -114,7 +118,8 @@ def summary_block(scores: metrics.SetScores) -> dict[str, float | None]:
 
 def per_image_csv(run) -> bytes:
     """The rows of ``per_image.csv``: one per photo and variant of ``run`` (its ``variants`` and
-    ``scored``)."""
+    ``scored``), then, for a photo with a leak measure, a ``one hint`` row with only its leak,
+    harm and gain."""
     stream = io.StringIO()
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(PER_IMAGE_FIELDS)
@@ -122,8 +127,17 @@ def per_image_csv(run) -> bytes:
     for photo in run.scored:
         for variant, s in zip(run.variants, photo.scores, strict=True):
             writer.writerow(
-                [str(photo.path), variant, *(_text(m.of_image(s), m.digits) for m in columns)]
+                [
+                    str(photo.path),
+                    variant,
+                    *(_text(m.of_image(s), m.digits) for m in columns),
+                    *[""] * len(LEAK_FIELDS),
+                ]
             )
+        leak = getattr(photo, "leak", None)
+        if leak is not None:
+            measures = [_text(leak.leak, 4), _text(leak.harm, 4), _text(leak.gain, 4)]
+            writer.writerow([str(photo.path), ONE_HINT, *[""] * len(columns), *measures])
     return stream.getvalue().encode("utf-8")
 
 
@@ -154,13 +168,22 @@ def format_table(summary: dict) -> str:
         )
         for row in [header, *rows]
     ]
+    one_hint = summary.get("one_hint")
+    if one_hint:
+        lines.append(
+            f"one hint (on chroma >= {one_hint['min_chroma']:g}, {one_hint['photos']} photos): "
+            f"leak {cell(one_hint['leak'], 2)} ab, harm {cell(one_hint['harm'], 2)} dB, "
+            f"gain {cell(one_hint['gain'], 2)} dB"
+        )
     return "\n".join(lines)
 
 
 __all__ = [
     "GRID_CELL_HEIGHT",
     "GRID_GAP",
+    "LEAK_FIELDS",
     "METRICS",
+    "ONE_HINT",
     "PER_IMAGE_FIELDS",
     "Metric",
     "format_table",

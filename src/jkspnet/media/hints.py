@@ -5,6 +5,9 @@ propagation (:mod:`jkspnet.pipeline.propagation`) spreads each hint's colour ove
 belongs to. Hints come from the API (:class:`Hint`), from JSON (:func:`parse_hints`: a list of
 ``{"x": 120, "y": 340, "color": "#8a3b2a", "radius": 4}``, the form of a ``--hints`` file, a
 sidecar ``NAME.hints.json`` and the web page's request) or from the CLI's ``--hint X,Y,#RRGGBB``.
+A scribble (:class:`Stroke`, ``{"points": [[x, y], ...], "color": "#rrggbb", "width": 12}``) is
+a hint too, in the same lists: a brush stroke says "this colour all along here", which a long
+thin region (a river, a scarf) needs and single points give only by many clicks.
 
 Coordinates are pixels of the photo as displayed (after its EXIF orientation), x to the right
 and y down from the top-left corner; pixel (i, j) covers [i, i + 1) x [j, j + 1). Only a hint's
@@ -19,6 +22,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,6 +91,64 @@ class Hint:
         return out
 
 
+MAX_STROKE_POINTS = 10_000
+"""Points in one stroke at most: a hand-drawn stroke has a few hundred."""
+
+
+@dataclass(frozen=True)
+class Stroke:
+    """A scribble: a polyline through ``points`` (pixels of the photo as displayed) painted
+    ``width`` pixels wide in ``color`` (8-bit sRGB). The propagation sees it as hints spaced half
+    a width apart along the line (:meth:`spots`), each covering the brush's width."""
+
+    points: tuple[tuple[float, float], ...]
+    color: tuple[int, int, int]
+    width: float
+
+    def __post_init__(self) -> None:
+        points = tuple(self.points) if isinstance(self.points, Sequence) else ()
+        if len(points) < 2:
+            raise HintError(f"a stroke needs at least 2 points, got {len(points)}")
+        if len(points) > MAX_STROKE_POINTS:
+            raise HintError(f"a stroke has {len(points)} points: at most {MAX_STROKE_POINTS}")
+        checked = []
+        for number, point in enumerate(points, start=1):
+            if not (isinstance(point, Sequence) and len(point) == 2) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                for v in point
+            ):
+                raise HintError(f"stroke point {number} must be [x, y] numbers, got {point!r}")
+            checked.append((float(point[0]), float(point[1])))
+        object.__setattr__(self, "points", tuple(checked))
+        Hint(0, 0, self.color)  # the colour's check
+        object.__setattr__(self, "color", tuple(self.color))
+        width = self.width
+        if isinstance(width, bool) or not isinstance(width, int | float):
+            raise HintError(f"stroke width must be a number, got {width!r}")
+        if not (math.isfinite(width) and width > 0):
+            raise HintError(f"stroke width must be above 0, got {width!r}")
+
+    @property
+    def hex(self) -> str:
+        return "#{:02x}{:02x}{:02x}".format(*self.color)
+
+    def to_json(self) -> dict[str, object]:
+        return {"points": [list(p) for p in self.points], "color": self.hex, "width": self.width}
+
+    def spots(self) -> list[Hint]:
+        """The stroke as hints: its points and, between them, one every half width (at least
+        one pixel apart), each of radius half the width."""
+        radius = self.width / 2
+        step = max(1.0, radius)
+        spots = [Hint(*self.points[0], self.color, radius)]
+        for (x0, y0), (x1, y1) in pairwise(self.points):
+            count = max(1, math.ceil(math.hypot(x1 - x0, y1 - y0) / step))
+            for i in range(1, count + 1):
+                t = i / count
+                spots.append(Hint(x0 + t * (x1 - x0), y0 + t * (y1 - y0), self.color, radius))
+        return spots
+
+
 def parse_color(text: object) -> tuple[int, int, int]:
     """``#rrggbb`` (or ``#rgb``) to 8-bit sRGB; anything else is a :class:`HintError`."""
     if isinstance(text, str):
@@ -105,9 +167,29 @@ def _number(item: dict, key: str, where: str) -> float:
     return float(value)
 
 
-def parse_hints(obj_or_text: object) -> list[Hint]:
+def _stroke(item: dict, where: str) -> Stroke:
+    unknown = set(item) - {"points", "color", "width"}
+    if unknown:
+        raise HintError(f"{where}: unknown key(s) {', '.join(sorted(map(repr, unknown)))}")
+    for key in ("color", "width"):
+        if key not in item:
+            raise HintError(f"{where}: no {key!r}")
+    if not isinstance(item["points"], list):
+        raise HintError(f"{where}: 'points' must be a list of [x, y], got {item['points']!r}")
+    try:
+        return Stroke(
+            tuple(tuple(p) if isinstance(p, list) else p for p in item["points"]),
+            parse_color(item["color"]),
+            item["width"],
+        )
+    except HintError as error:
+        raise HintError(f"{where}: {error}") from None
+
+
+def parse_hints(obj_or_text: object) -> list[Hint | Stroke]:
     """Hints from JSON text (str or bytes) or the parsed object: a list of objects with
-    ``x``, ``y``, ``color`` (``#rrggbb``) and an optional ``radius``.
+    ``x``, ``y``, ``color`` (``#rrggbb``) and an optional ``radius``, or strokes with
+    ``points`` (a list of ``[x, y]``), ``color`` and ``width``.
 
     Raises :class:`HintError` with a one-line message naming the faulty hint, since this is
     what the CLI prints and the HTTP API returns."""
@@ -135,11 +217,14 @@ def parse_hints(obj_or_text: object) -> list[Hint]:
     hints = []
     for index, item in enumerate(data, start=1):
         where = f"hint {index}"
-        if isinstance(item, Hint):
+        if isinstance(item, Hint | Stroke):
             hints.append(item)
             continue
         if not isinstance(item, dict):
             raise HintError(f"{where}: must be an object with x, y and color, got {item!r}")
+        if "points" in item:
+            hints.append(_stroke(item, f"stroke (hint {index})"))
+            continue
         unknown = set(item) - {"x", "y", "color", "radius"}
         if unknown:
             raise HintError(f"{where}: unknown key(s) {', '.join(sorted(map(repr, unknown)))}")
@@ -199,10 +284,19 @@ def is_sidecar(path: str | os.PathLike[str]) -> bool:
     return Path(path).name.lower().endswith(SIDECAR_SUFFIX)
 
 
-def check_hints(hints: Sequence[Hint], width: int, height: int) -> None:
-    """Every hint lies in the photo (``0 <= x < width``, ``0 <= y < height``), or HintError."""
+def check_hints(hints: Sequence[Hint | Stroke], width: int, height: int) -> None:
+    """Every hint, and every point of every stroke, lies in the photo (``0 <= x < width``,
+    ``0 <= y < height``), or HintError."""
     for index, hint in enumerate(hints, start=1):
-        if not (0 <= hint.x < width and 0 <= hint.y < height):
+        if isinstance(hint, Stroke):
+            for number, (x, y) in enumerate(hint.points, start=1):
+                if not (0 <= x < width and 0 <= y < height):
+                    raise HintError(
+                        f"stroke (hint {index}): point {number} at ({x:g}, {y:g}) is outside the "
+                        f"photo ({width}x{height}; x from 0 to {width - 1}, y from 0 to "
+                        f"{height - 1})"
+                    )
+        elif not (0 <= hint.x < width and 0 <= hint.y < height):
             raise HintError(
                 f"hint {index} at ({hint.x:g}, {hint.y:g}) is outside the photo "
                 f"({width}x{height}; x from 0 to {width - 1}, y from 0 to {height - 1})"
@@ -269,8 +363,9 @@ class ABTarget:
     radius: float | None = None
 
 
-def hint_targets(hints: Sequence[Hint]) -> list[ABTarget]:
-    """Each hint's colour converted to its LAB chroma."""
+def hint_targets(hints: Sequence[Hint | Stroke]) -> list[ABTarget]:
+    """Each hint's colour converted to its LAB chroma; a stroke gives its spots'."""
+    hints = [spot for h in hints for spot in (h.spots() if isinstance(h, Stroke) else [h])]
     if not hints:
         return []
     import torch
@@ -287,11 +382,13 @@ def hint_targets(hints: Sequence[Hint]) -> list[ABTarget]:
 
 __all__ = [
     "MAX_HINTS",
+    "MAX_STROKE_POINTS",
     "SIDECAR_SUFFIX",
     "ABTarget",
     "Hint",
     "HintError",
     "HintSource",
+    "Stroke",
     "check_hints",
     "hint_targets",
     "is_sidecar",

@@ -68,8 +68,58 @@ def reweight(log_p: torch.Tensor, histogram: torch.Tensor, strength: float = 1.0
     return torch.log_softmax(log_p + strength * log_h.view(1, -1, *([1] * (log_p.dim() - 2))), 1)
 
 
+MODE_SEPARATION = 25.0
+"""Least ab distance between two suggested colours (:func:`distinct_modes`): closer ones are
+one colour to a person choosing (bins are 10 apart)."""
+
+MODE_SMOOTHING = 8.0
+"""Gaussian smoothing (ab units) of a distribution before its modes are ranked, so that a broad
+hill of many small bins outranks one slightly larger isolated bin."""
+
+
+def distinct_modes(
+    probabilities: torch.Tensor,
+    most: int = 6,
+    least: int = 3,
+    min_share: float = 0.02,
+    separation: float = MODE_SEPARATION,
+) -> list[tuple[float, float, float]]:
+    """A pixel's distinct likely colours: ``(a, b, share)`` for each of the top modes of its
+    distribution over the 313 bins (313,), most likely first, as ideepcolor suggests colours.
+
+    Bins are ranked by their smoothed probability and taken greedily, each at least
+    ``separation`` from those taken (so two suggestions never name the same colour); every bin
+    then counts for its nearest mode, whose ``share`` is that mass (the shares sum to 1) and
+    whose ab is the mean of its bins within half the separation. ``least`` modes are always
+    given, more (up to ``most``) only with at least ``min_share`` of the mass."""
+    p = probabilities.detach().double().cpu().reshape(-1)
+    p = p / p.sum().clamp(min=1e-300)
+    bins = ab_bins().double()
+    distance = torch.cdist(bins, bins)
+    smooth = torch.exp(-distance.square() / (2 * MODE_SMOOTHING**2)) @ p
+    chosen: list[int] = []
+    for index in torch.argsort(smooth, descending=True).tolist():
+        if all(distance[index, other] >= separation for other in chosen):
+            chosen.append(index)
+            if len(chosen) == most:
+                break
+    nearest = distance[:, chosen].argmin(dim=1)
+    shares = torch.zeros(len(chosen), dtype=torch.float64).index_add_(0, nearest, p)
+    modes = []
+    for rank, index in enumerate(chosen):
+        member = (nearest == rank) & (distance[index] <= separation / 2)
+        weights = p * member
+        centre = (weights @ bins) / weights.sum() if weights.sum() > 0 else bins[index]
+        modes.append((float(centre[0]), float(centre[1]), float(shares[rank])))
+    modes.sort(key=lambda mode: -mode[2])
+    return [mode for rank, mode in enumerate(modes) if rank < least or mode[2] >= min_share]
+
+
 __all__ = [
     "MAX_ENTROPY",
+    "MODE_SEPARATION",
+    "MODE_SMOOTHING",
+    "distinct_modes",
     "entropy",
     "expected_ab",
     "log_probabilities",

@@ -377,6 +377,14 @@ class Colorizer:
         codes = full.mul_(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
         return Image.fromarray(codes, "L")
 
+    def suggest(self, photo: Photo | PhotoInput | PreparedPhoto, x: float, y: float) -> list:
+        """3 to 6 distinct colours the network finds likely at pixel (x, y), most likely first
+        (:class:`~jkspnet.pipeline.suggest.Suggestion`); outside the photo: a HintError."""
+        from .suggest import suggest
+
+        prepared = photo if isinstance(photo, PreparedPhoto) else self.prepare(photo)
+        return suggest(self, prepared, x, y)
+
     def colorize_batch(
         self, photos: Sequence[Photo | PhotoInput], temperature: float | None = None
     ) -> list[Image.Image]:

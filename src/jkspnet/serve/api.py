@@ -2,6 +2,7 @@
 
 FastAPI is not imported here."""
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -151,7 +152,8 @@ _COLORIZE_FIELDS = {
         "description": "colour points, a JSON list of "
         '`{"x": 120, "y": 340, "color": "#8a3b2a"}` (optional `"radius"`), in the photo\'s '
         "own pixels as displayed (after its EXIF orientation). Each colour spreads over the "
-        "region it is in and stops at its edges.",
+        "region it is in and stops at its edges. A brush stroke is "
+        '`{"points": [[x, y], ...], "color": "#rrggbb", "width": 12}` in the same list.',
         "example": '[{"x": 120, "y": 340, "color": "#8a3b2a"}]',
     },
     "reference": {
@@ -227,4 +229,58 @@ UNCERTAINTY_OPENAPI = _photo_operation(
 )
 
 
-__all__ = ["ApiError", "GuidedOptions", "one_line", "plain_reason"]
+def parse_coordinate(text: Any, name: str) -> float:
+    """A required pixel coordinate (``x`` or ``y``) of a form, as a finite number, or a 422."""
+    if text is None or not str(text).strip():
+        raise ApiError(
+            422, f"suggest: no {name}: send the point's pixel {name} in the field {name!r}"
+        )
+    try:
+        value = float(str(text))
+    except ValueError:
+        raise ApiError(422, f"suggest: {name} must be a number, got {str(text)[:40]!r}") from None
+    if not math.isfinite(value):
+        raise ApiError(422, f"suggest: {name} must be a finite number, got {value}")
+    return value
+
+
+_SUGGESTIONS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "x": {"type": "number"},
+        "y": {"type": "number"},
+        "suggestions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "color": {"type": "string", "example": "#8a3b2a"},
+                    "probability": {"type": "number", "example": 0.42},
+                },
+            },
+        },
+    },
+}
+
+SUGGEST_OPENAPI = _photo_operation(
+    {
+        "image": _IMAGE_FIELD,
+        "x": {"type": "number", "description": "the point's column, pixels from the left"},
+        "y": {"type": "number", "description": "the point's row, pixels from the top"},
+    },
+    "",
+    ((422, "x or y missing, not a number, or outside the photo"),),
+)
+SUGGEST_OPENAPI["requestBody"]["content"]["multipart/form-data"]["schema"]["required"] = [
+    "image",
+    "x",
+    "y",
+]
+SUGGEST_OPENAPI["responses"]["200"] = {
+    "description": "3 to 6 distinct colours the network finds likely at the point, most "
+    "likely first, each with the share of its colour distribution there",
+    "content": {"application/json": {"schema": _SUGGESTIONS_SCHEMA}},
+}
+
+
+__all__ = ["ApiError", "GuidedOptions", "one_line", "parse_coordinate", "plain_reason"]

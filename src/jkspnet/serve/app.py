@@ -33,10 +33,12 @@ from .api import (
     COLORIZE_OPENAPI,
     MAX_REFERENCE_STRENGTH,
     NOTE_HEADER,
+    SUGGEST_OPENAPI,
     UNCERTAINTY_OPENAPI,
     ApiError,
     GuidedOptions,
     is_not_image,
+    parse_coordinate,
     parse_hints_field,
     parse_number,
     parse_size,
@@ -118,7 +120,8 @@ def create_app(
     uploads_per_client: int = DEFAULT_UPLOADS_PER_CLIENT,
 ):
     """The FastAPI app: the page at ``/``, ``POST /api/colorize``, ``POST /api/uncertainty``,
-    ``GET /api/health`` and the API's docs at ``/docs``. Admission: see the module docstring."""
+    ``POST /api/suggest``, ``GET /api/health`` and the API's docs at ``/docs``. Admission: see
+    the module docstring."""
     require_web()
     from contextlib import asynccontextmanager
 
@@ -306,7 +309,11 @@ def create_app(
         if not isinstance(upload, UploadFile):
             raise ApiError(400, f"no {what}: send it as a file in the form field '{name}'")
         if is_not_image(upload.content_type):
-            raise ApiError(415, f"{upload.content_type} is not an image type; send a {what}")
+            raise ApiError(
+                415,
+                f"that file is not a picture (it says it is {upload.content_type}); "
+                f"choose a {what}: JPEG, PNG, WebP, TIFF, BMP or GIF",
+            )
         if upload.size is not None and upload.size > max_bytes:
             raise ApiError(413, f"{what} is over this server's limit of {max_bytes:,} bytes")
         if not upload.size:
@@ -435,6 +442,25 @@ def create_app(
                 app.state.pool, work.uncertainty, upload.file
             )
             return png_response(png)
+
+    @app.post(
+        "/api/suggest",
+        summary="Colours the network finds likely at a point",
+        description="Multipart fields `image` (a photo), `x` and `y` (a pixel of the photo as "
+        "displayed). Returns JSON: 3 to 6 distinct colours the network finds likely there "
+        "(the modes of its colour distribution), most likely first, each with its "
+        'probability: `{"x": .., "y": .., "suggestions": [{"color": "#rrggbb", '
+        '"probability": 0.42}, ...]}`. A point outside the photo is a 422.',
+        openapi_extra=SUGGEST_OPENAPI,
+    )
+    async def suggest(request: Request):
+        async with admitted(request) as form:
+            upload = photo_field(form, "image", "photo")
+            x, y = parse_coordinate(form.get("x"), "x"), parse_coordinate(form.get("y"), "y")
+            answer = await asyncio.get_running_loop().run_in_executor(
+                app.state.pool, work.suggest, upload.file, x, y
+            )
+            return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
     return app
 

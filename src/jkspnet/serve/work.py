@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import JKSPNetError, PhotoError, PhotoTooLargeError
+from ..media.hints import HintError
 from .api import ApiError, GuidedOptions, one_line, plain_reason
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,13 +57,27 @@ class PhotoWork:
                 reference=reference,
                 reference_strength=options.reference_strength,
             )
-        except JKSPNetError as error:  # a hint outside the photo, a grey reference: the request's
-            raise ApiError(422, one_line(str(error))) from None
+        except HintError as error:  # a hint outside the photo: named as the field is
+            raise ApiError(422, f"hints: {one_line(str(error))}") from None
+        except JKSPNetError as error:  # a grey reference: the request's, and what to do
+            message = one_line(str(error))
+            if reference is not None and "no colour" in message:
+                message += "; choose a colour photo as the reference, or remove it"
+            raise ApiError(422, message) from None
         return _png(image), photo.note
 
     def uncertainty(self, upload_file: Any) -> bytes:
         """The uncertainty map of an uploaded photo, as an 8-bit grey PNG of its size."""
         return _png(self.colorizer.uncertainty(self.load(upload_file)))
+
+    def suggest(self, upload_file: Any, x: float, y: float) -> dict[str, Any]:
+        """The network's distinct likely colours at (x, y) of an uploaded photo, as JSON."""
+        photo = self.load(upload_file)
+        try:
+            suggestions = self.colorizer.suggest(photo, x, y)
+        except JKSPNetError as error:  # a point outside the photo: the request's mistake
+            raise ApiError(422, one_line(str(error))) from None
+        return {"x": x, "y": y, "suggestions": [one.to_json() for one in suggestions]}
 
     def finish(self, prepared, ab) -> bytes:
         return _png(self.colorizer.finish(prepared, ab))

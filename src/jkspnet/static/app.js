@@ -226,7 +226,7 @@ function selectPoint(card, point) {
   for (const other of card.points) other.pin.classList.toggle("selected", other === point);
   if (point) {
     card.color.value = point.color;
-    for (const swatch of card.swatches.children) {
+    for (const swatch of card.picker.querySelectorAll(".swatch")) {
       swatch.setAttribute("aria-pressed", String(swatch.dataset.color === point.color));
     }
   } else {
@@ -255,6 +255,7 @@ function openPicker(card, focus = false) {
   if (!point) return;
   const picker = card.picker;
   picker.hidden = false;
+  loadSuggestions(card, point);
   const stage = card.compare.parentElement.getBoundingClientRect();
   const pin = point.pin.getBoundingClientRect();
   const x = pin.left + pin.width / 2 - stage.left;
@@ -271,17 +272,56 @@ function closePicker(card) {
   if (card.selected) card.selected.pin.focus();
 }
 
+function makeSwatch(card, name, color) {
+  const swatch = document.createElement("button");
+  swatch.type = "button";
+  swatch.className = "swatch";
+  swatch.title = name;
+  swatch.dataset.color = color;
+  swatch.setAttribute("aria-label", name);
+  swatch.style.setProperty("--swatch", color);
+  swatch.addEventListener("click", () => setColor(card, color));
+  return swatch;
+}
+
 function makeSwatches(card) {
-  for (const [name, color] of SWATCHES) {
-    const swatch = document.createElement("button");
-    swatch.type = "button";
-    swatch.className = "swatch";
-    swatch.title = name;
-    swatch.dataset.color = color;
-    swatch.setAttribute("aria-label", name);
-    swatch.style.setProperty("--swatch", color);
-    swatch.addEventListener("click", () => setColor(card, color));
-    card.swatches.append(swatch);
+  for (const [name, color] of SWATCHES) card.swatches.append(makeSwatch(card, name, color));
+}
+
+// The picker's first row: the colours the network finds likely at the point (/api/suggest),
+// each with its probability. Asked again only when the point has moved.
+async function loadSuggestions(card, point) {
+  const where = `${point.x},${point.y}`;
+  if (card.suggestedFor === where) return;
+  card.suggestedFor = where;
+  const row = card.suggested;
+  row.replaceChildren();
+  row.dataset.state = "loading";
+  const form = new FormData();
+  form.append("image", card.file, card.file.name);
+  form.append("x", String(point.x));
+  form.append("y", String(point.y));
+  try {
+    const answer = await (await post("/api/suggest", form)).json();
+    if (card.suggestedFor !== where) return; // the point moved meanwhile
+    for (const { color, probability } of answer.suggestions) {
+      const percent = Math.round(probability * 100);
+      const swatch = makeSwatch(card, `likely here: ${color}, ${percent} %`, color);
+      swatch.classList.add("suggestion");
+      swatch.setAttribute("aria-pressed", String(card.selected && card.selected.color === color));
+      const share = document.createElement("span");
+      share.className = "share";
+      share.textContent = `${percent}%`;
+      swatch.append(share);
+      row.append(swatch);
+    }
+    row.dataset.state = "ready";
+    if (!card.picker.hidden && card.selected === point) openPicker(card);
+  } catch (error) {
+    if (card.suggestedFor === where) {
+      row.dataset.state = "failed";
+      card.suggestedFor = null;
+    }
   }
 }
 
@@ -337,7 +377,11 @@ function addPoint(card, x, y, color) {
       ArrowDown: [0, step],
     };
     if (event.key === "Delete" || event.key === "Backspace") {
+      const index = card.points.indexOf(point);
       removePoint(card, point);
+      // focus stays on the photo: on the next point, else on the photo itself
+      const next = card.points[Math.min(index, card.points.length - 1)];
+      (next ? next.pin : card.compare).focus();
     } else if (event.key === "Enter" || event.key === " ") {
       selectPoint(card, point);
       openPicker(card, true);
@@ -425,6 +469,7 @@ function drawMap(card, bitmap) {
 // ------------------------------------------------------------------------------ reference
 function setReference(card, file) {
   if (card.referenceUrl) URL.revokeObjectURL(card.referenceUrl);
+  if (file) card.strength.value = "1"; // a new reference starts at full strength, never at 0
   card.reference = file;
   card.referenceUrl = file ? URL.createObjectURL(file) : null;
   card.referenceThumb.src = card.referenceUrl || "";
@@ -474,7 +519,7 @@ function updatePage() {
   help.hidden = cards.length === 0;
 }
 
-function addPhoto(file) {
+function addPhoto(file, after = null) {
   const el = template.content.firstElementChild.cloneNode(true);
   const find = (selector) => el.querySelector(selector);
   const card = {
@@ -504,7 +549,9 @@ function addPhoto(file) {
     note: find(".note"),
     color: find(".color"),
     picker: find(".picker"),
-    swatches: find(".swatches"),
+    swatches: find(".swatches:not(.suggested)"),
+    suggested: find(".suggested"),
+    suggestedFor: null,
     pointCount: find(".point-count"),
     clearPoints: find(".clear-points"),
     showUncertainty: find(".show-uncertainty"),
@@ -582,14 +629,17 @@ function addPhoto(file) {
   card.retryButton.addEventListener("click", () => card.retry && card.retry());
 
   updatePointCount(card);
-  results.prepend(el);
+  if (after) after.el.after(el); // photos chosen together keep their order, the first on top
+  else results.prepend(el);
   cards.push(card);
   updatePage();
   render(card);
+  return card;
 }
 
 function addFiles(files) {
-  for (const file of files) addPhoto(file);
+  let previous = null;
+  for (const file of files) previous = addPhoto(file, previous);
 }
 
 fileInput.addEventListener("change", () => {

@@ -23,7 +23,16 @@ from jkspnet.evaluate import GRID_CELL_HEIGHT, GRID_GAP, evaluate
 
 from .hostile import deny_writing
 
-BLOCK_KEYS = {"psnr", "ssim", "cf", "delta_cf", "delta_cf_per_image", "auc", "auc_rebalanced"}
+BLOCK_KEYS = {
+    "psnr",
+    "ssim",
+    "cf",
+    "delta_cf",
+    "delta_cf_per_image",
+    "cast",
+    "auc",
+    "auc_rebalanced",
+}
 
 
 def run(capsys, *args: object) -> tuple[int, str, str]:
@@ -93,10 +102,18 @@ def test_report_and_grey_baseline(capsys, tmp_path, photo_dir, fresh_weights):
     assert summary["gray"]["delta_cf"] == pytest.approx(
         summary["truth"]["cf"] - summary["gray"]["cf"], abs=1e-3
     )
+    # The cast, at full resolution: grey paints no colour on the truth's neutral pixels; the
+    # model's figure is its output's chroma there, computed here from the same files.
+    assert float(astronaut_gray["cast"]) == pytest.approx(metrics.cast(grey, truth), abs=1e-3)
+    assert float(astronaut_gray["cast"]) < 0.5
+    model_rows = [r for r in rows if r["variant"] == "T=1"]
+    assert summary["model"]["cast"] == pytest.approx(
+        np.mean([float(r["cast"]) for r in model_rows]), abs=1e-3
+    )
 
     for variant in ("gray", "T=1", "truth"):
         assert any(line.split()[:1] == [variant] for line in out.splitlines())
-    assert "PSNR" in out and "AuC(rebal)" in out
+    assert "PSNR" in out and "AuC(rebal)" in out and "cast" in out
 
     grid = Image.open(report / "grid.png")
     assert grid.height == 2 * GRID_CELL_HEIGHT + GRID_GAP

@@ -61,7 +61,17 @@ GRID_GAP = 4
 """White gap in pixels between the cells and rows of ``grid.png``."""
 
 SUMMARY_NAME, PER_IMAGE_NAME, GRID_NAME = "summary.json", "per_image.csv", "grid.png"
-PER_IMAGE_FIELDS = ("file", "variant", "psnr", "ssim", "cf", "cf_truth", "auc", "auc_rebalanced")
+PER_IMAGE_FIELDS = (
+    "file",
+    "variant",
+    "psnr",
+    "ssim",
+    "cf",
+    "cf_truth",
+    "cast",
+    "auc",
+    "auc_rebalanced",
+)
 GRAY = "gray"
 REFERENCE_SELF = "reference=self"
 
@@ -218,7 +228,7 @@ class _Run:
 
 
 def _score(output: Image.Image, truth: np.ndarray, small_truth: np.ndarray, run: _Run):
-    """Full-resolution PSNR, SSIM and CF; AuC (raw and rebalanced) at size x size."""
+    """Full-resolution PSNR, SSIM, CF and cast; AuC (raw and rebalanced) at size x size."""
     pred = _rgb(output)
     at_size = metrics.score_image(_small(pred, run.size), small_truth, prior=run.prior)
     return dataclasses.replace(
@@ -227,6 +237,7 @@ def _score(output: Image.Image, truth: np.ndarray, small_truth: np.ndarray, run:
         ssim=metrics.ssim(pred, truth),
         cf_pred=metrics.colorfulness(pred),
         cf_truth=metrics.colorfulness(truth),
+        cast=metrics.cast(pred, truth),
     )
 
 
@@ -261,6 +272,7 @@ def _block(scores: metrics.SetScores) -> dict[str, float | None]:
         "cf": _finite(scores.cf_pred, 4),
         "delta_cf": _finite(scores.delta_cf, 4),
         "delta_cf_per_image": _finite(scores.delta_cf_per_photo, 4),
+        "cast": _finite(scores.cast, 4),
         "auc": _finite(scores.auc, 6),
         "auc_rebalanced": _finite(scores.auc_rebalanced, 6),
     }
@@ -280,6 +292,7 @@ def _per_image_csv(run: _Run) -> bytes:
                     _text(s.ssim, 6),
                     _text(s.cf_pred, 4),
                     _text(s.cf_truth, 4),
+                    _text(s.cast, 4),
                     _text(s.auc, 6),
                     _text(s.auc_rebalanced, 6),
                 ]
@@ -302,7 +315,7 @@ def format_table(summary: dict) -> str:
     def cell(value: float | None, digits: int) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
-    header = ("variant", "PSNR", "SSIM", "CF", "ΔCF", "AuC", "AuC(rebal)")
+    header = ("variant", "PSNR", "SSIM", "CF", "ΔCF", "cast", "AuC", "AuC(rebal)")
     rows = [
         (
             name,
@@ -310,12 +323,13 @@ def format_table(summary: dict) -> str:
             cell(b["ssim"], 4),
             cell(b["cf"], 2),
             cell(b["delta_cf"], 2),
+            cell(b.get("cast"), 2),
             cell(b["auc"], 4),
             cell(b["auc_rebalanced"], 4),
         )
         for name, b in blocks
     ]
-    rows.append(("truth", "-", "-", cell(summary["truth"]["cf"], 2), "-", "-", "-"))
+    rows.append(("truth", "-", "-", cell(summary["truth"]["cf"], 2), "-", "-", "-", "-"))
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [
         "  ".join(

@@ -38,7 +38,8 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "eval",
         help="score colorizations of a photo set against the originals",
         description="Colorize each photo from its L alone and score it against the original "
-        "(PSNR, SSIM, colourfulness and ΔCF at full resolution; AuC and class-rebalanced AuC at "
+        "(PSNR, SSIM, colourfulness, ΔCF and cast, the output's mean LAB chroma where the "
+        "original is neutral, at full resolution; AuC and class-rebalanced AuC at "
         "size x size), beside the grey baseline (ab = 0). Writes summary.json, per_image.csv "
         "and grid.png into REPORT and prints a short table.",
     )

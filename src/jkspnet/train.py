@@ -40,6 +40,7 @@ from torch import nn
 
 from .checkpoints import STATE_NAME, Checkpoints
 from .data import (
+    CUTOUT_MODES,
     EpochSampler,
     PhotoCrops,
     ScanResult,
@@ -56,7 +57,7 @@ from .files import write_atomic
 from .losses import ColorizationLoss, ab_histogram, rebalance_weights
 from .model import JKSPNet, ab_bins
 from .pipeline import resolve_device
-from .weights import ModelConfig
+from .weights import ModelConfig, load_into, load_weights
 
 _MAX_BAD_STEPS = 10  # consecutive non-finite losses before a run gives up
 
@@ -97,6 +98,8 @@ class TrainConfig:
     workers: int = -1  # -1 = auto
     cache: bool = False
     load_side: int = 0  # decode photos at this short side (0 = full size)
+    cutouts: str = "composite"  # photos with transparency: "composite" onto other photos, "white"
+    init_weights: str = ""  # start from these weights (a file, folder or run); not on --resume
     log_every: int = 10
     val_every: int = 200
     checkpoint_every: int = 200
@@ -135,6 +138,9 @@ class TrainConfig:
             raise JKSPNetError(f"crop size must be a multiple of 8, got {self.crop_size}")
         if self.amp not in {"auto", "bf16", "off"}:
             raise JKSPNetError(f"amp must be auto, bf16 or off, got {self.amp!r}")
+        if self.cutouts not in CUTOUT_MODES:
+            modes = ", ".join(CUTOUT_MODES)
+            raise JKSPNetError(f"cutouts must be one of {modes}, got {self.cutouts!r}")
         if not 0 < self.crop_scale_min <= 1:
             raise JKSPNetError(f"crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
         if self.keep_checkpoints < 1:
@@ -202,7 +208,12 @@ def _scan(config: TrainConfig, world: int, log: Callable[[str], None]) -> _Photo
     else:
         train_files, val_files = _split(files, config.val_fraction, config.seed)
     load_side = config.load_side or None
-    scanned = scan_photos(train_files, cache=config.cache, load_side=load_side)
+    scanned = scan_photos(
+        train_files,
+        cache=config.cache,
+        load_side=load_side,
+        keep_alpha=config.cutouts == "composite",
+    )
     log(scanned.report("training set"))
     if len(scanned.photos) < config.batch_size * world:
         raise TrainingError(
@@ -227,6 +238,7 @@ def _crops(config: TrainConfig, photos: _Photos) -> tuple[PhotoCrops, PhotoCrops
         train=True,
         scale=(config.crop_scale_min, 1.0),
         images=photos.train.images,
+        cutouts=config.cutouts,
         **common,
     )
     return train, PhotoCrops(photos.val.photos, train=False, images=photos.val.images, **common)
@@ -356,6 +368,8 @@ class Trainer:
         self._build_model()
         if resume:
             self._resume()
+        elif config.init_weights:
+            self._init_weights(config.init_weights)
         self.writer = _tensorboard(self.run, self.start_step, self._log) if self.env.main else None
 
     # -- setup ---------------------------------------------------------------------------
@@ -410,6 +424,13 @@ class Trainer:
 
     def _save_best(self, step: int, figures: dict[str, float]) -> None:
         self.checkpoints.save_best(step, self.net, figures)
+
+    def _init_weights(self, source: str) -> None:
+        """Start from trained weights (a warm start): the network only; the optimizer, the
+        schedule and the step start afresh. A resumed run takes its checkpoint instead."""
+        state, _ = load_weights(source)
+        load_into(self.net, state, source)
+        self._log(f"starting from the weights of {source}")
 
     def _resume(self) -> None:
         self.start_step, self.best_val = self.checkpoints.resume(

@@ -53,6 +53,22 @@ _FLAGS = {
             "help": "stop at this step with a checkpoint; resume later",
         },
     ),
+    "init_weights": (
+        "--init-weights",
+        {
+            "metavar": "WEIGHTS",
+            "help": "start from these weights (a weights file, a saved folder or a run; "
+            "a warm start: fresh optimizer and schedule); ignored by --resume",
+        },
+    ),
+    "cutouts": (
+        "--cutouts",
+        {
+            "choices": ["composite", "white"],
+            "help": "photos with transparency: pasted onto crops of other photos, or onto "
+            "white (composite)",
+        },
+    ),
     "batch_size": ("--batch-size", {"type": int, "help": "photos per step per process (16)"}),
     "crop_size": ("--crop-size", {"type": int, "help": "crop side, a multiple of 8 (128)"}),
     "lr": ("--lr", {"type": float, "help": "peak learning rate of AdamW (3e-4)"}),

@@ -276,3 +276,38 @@ def test_eval_with_hints_and_the_reference_oracle(capsys, tmp_path, photo_dir, f
         assert row in out
     variants = (tmp_path / "r" / "per_image.csv").read_text()
     assert "hints=20" in variants and "reference=self" in variants
+
+
+def test_groups_from_the_manifest(capsys, tmp_path, photo_dir, fresh_weights):
+    (photo_dir / "manifest.csv").write_text(
+        "file,package,group\nastronaut.jpg,pkg-a,people\ncoffee.webp,pkg-a,objects\n"
+    )
+    report = tmp_path / "report"
+    args = eval_args(photo_dir, fresh_weights, report, "--temperature", "1,0.5", "--groups")
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    summary = json.loads((report / "summary.json").read_text())
+    groups = summary["groups"]
+    assert set(groups) == {"people", "objects"}
+    rows = rows_of(report)
+    for name, photo in (("people", "astronaut.jpg"), ("objects", "coffee.webp")):
+        group = groups[name]
+        assert group["n"] == 1 and set(group["model"]) == {"1", "0.5"}
+        mine = {r["variant"]: r for r in rows if Path(r["file"]).name == photo}
+        assert group["gray"]["psnr"] == pytest.approx(float(mine["gray"]["psnr"]), abs=1e-3)
+        assert group["model"]["0.5"]["cast"] == pytest.approx(
+            float(mine["T=0.5"]["cast"]), abs=1e-3
+        )
+        assert group["truth"]["cf"] == pytest.approx(float(mine["gray"]["cf_truth"]), abs=1e-3)
+    lines = [line.split() for line in out.splitlines()]
+    assert ["group", "n", "T", "PSNR-grey", "CF", "kept", "cast"] in lines
+    people = [line for line in lines if line[:3] == ["people", "1", "0.5"]]
+    gain = groups["people"]["model"]["0.5"]["psnr"] - groups["people"]["gray"]["psnr"]
+    assert len(people) == 1 and people[0][3] == f"{gain:+.2f}"
+
+    # Without a group column, photos are grouped by source: here the folder's name.
+    (photo_dir / "manifest.csv").unlink()
+    report2 = tmp_path / "report2"
+    code, out, err = run(capsys, *eval_args(photo_dir, fresh_weights, report2, "--groups"))
+    assert code == 0, err
+    assert set(json.loads((report2 / "summary.json").read_text())["groups"]) == {"photos"}

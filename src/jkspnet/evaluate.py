@@ -300,6 +300,65 @@ def _per_image_csv(run: _Run) -> bytes:
     return stream.getvalue().encode("utf-8")
 
 
+def _group_blocks(run: _Run, temperatures: Sequence[float]) -> dict[str, dict]:
+    """Per group of photos: its count, the grey baseline's and each temperature's block."""
+    from .data import photo_group
+
+    members: dict[str, list[_Scored]] = {}
+    for photo in run.scored:
+        members.setdefault(photo_group(photo.path), []).append(photo)
+    out: dict[str, dict] = {}
+    for name in sorted(members):
+        photos = members[name]
+        sets = [
+            metrics.aggregate_scores([photo.scores[i] for photo in photos])
+            for i in range(1 + len(temperatures))
+        ]
+        out[name] = {
+            "n": len(photos),
+            "gray": _block(sets[0]),
+            "model": {
+                temperature_key(t): _block(s) for t, s in zip(temperatures, sets[1:], strict=True)
+            },
+            "truth": {"cf": _finite(sets[0].cf_truth, 4)},
+        }
+    return out
+
+
+def format_group_table(summary: dict) -> str:
+    """Per group and temperature: PSNR against grey's, colourfulness kept and cast."""
+    header = ("group", "n", "T", "PSNR-grey", "CF kept", "cast")
+    rows = []
+    for name, group in summary.get("groups", {}).items():
+        grey_psnr, truth_cf = group["gray"]["psnr"], group["truth"]["cf"]
+        for key, block in group["model"].items():
+            gain = None if grey_psnr is None else block["psnr"] - grey_psnr
+            kept = None if not truth_cf else 100 * block["cf"] / truth_cf
+            rows.append(
+                (
+                    name,
+                    str(group["n"]),
+                    key,
+                    "-" if gain is None else f"{gain:+.2f}",
+                    "-" if kept is None else f"{kept:.0f} %",
+                    "-" if block["cast"] is None else f"{block['cast']:.2f}",
+                )
+            )
+    return _align(header, rows)
+
+
+def _align(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain text table: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            text.ljust(width) if i == 0 else text.rjust(width)
+            for i, (text, width) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in [header, *rows]
+    )
+
+
 def format_table(summary: dict) -> str:
     """The summary as a small text table: one row per variant (gray, each T) and the truth."""
     model = summary["model"]
@@ -330,15 +389,7 @@ def format_table(summary: dict) -> str:
         for name, b in blocks
     ]
     rows.append(("truth", "-", "-", cell(summary["truth"]["cf"], 2), "-", "-", "-", "-"))
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            text.ljust(width) if i == 0 else text.rjust(width)
-            for i, (text, width) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in [header, *rows]
-    ]
-    return "\n".join(lines)
+    return _align(header, rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,6 +409,7 @@ def evaluate(
     report: Callable[[str], None] | None = None,
     hint_counts: Sequence[int] = (),
     reference_self: bool = False,
+    groups: bool = False,
 ) -> dict:
     """Score ``colorizer`` on ``photos`` and write the report into ``out_dir``; return the summary.
 
@@ -371,6 +423,8 @@ def evaluate(
     ``hint_counts``: also score each photo guided by that many hints sampled from its truth
     (:func:`sample_hints`; 0 is the automatic result, already scored), at the first temperature;
     ``reference_self``: also score it with its own palette as the reference (an oracle).
+    ``groups``: also score each group of photos apart (:func:`jkspnet.data.photo_group`: the
+    manifest's ``group`` column, else the photo's source), in ``summary["groups"]``.
     """
     from tqdm import tqdm
 
@@ -466,6 +520,8 @@ def evaluate(
     if reference_self:
         summary["reference_self"] = _block(guided[-1])
     summary["truth"] = {"cf": _finite(sets[0].cf_truth, 4)}
+    if groups:
+        summary["groups"] = _group_blocks(run, temperatures)
     summary.update(
         weights=weights,
         size=size,

@@ -86,6 +86,13 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         choices=["self"],
         help="self: also score with each photo's own palette as the reference (an oracle)",
     )
+    parser.add_argument(
+        "--groups",
+        action="store_true",
+        help="also report each group of photos apart (PSNR against grey's, colourfulness kept, "
+        "cast): the group column of a manifest.csv beside the photos (people, interiors, "
+        "scenes, objects), else each photo's source package",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -133,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         weights="bundled" if args.weights is None else str(args.weights),
         hint_counts=args.hints,
         reference_self=args.reference == "self",
+        groups=args.groups,
     )
     notes = [f"{summary['n']} photo(s) scored"]
     if summary["failed"]:
@@ -141,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
         notes.append(f"{summary['skipped_grey_truth']} skipped (grey truth)")
     print(f"{', '.join(notes)}; AuC at {summary['auc_size']}, the rest at full resolution")
     print(evaluation.format_table(summary))
+    if args.groups:
+        print(evaluation.format_group_table(summary))
     names = [evaluation.SUMMARY_NAME, evaluation.PER_IMAGE_NAME]
     written = names + ([evaluation.GRID_NAME] if args.grid else [])
     print(f"wrote {', '.join(str(out / name) for name in written)}")

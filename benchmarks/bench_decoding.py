@@ -13,9 +13,12 @@ Hasler & Suesstrunk). The variants:
   ``size``, the long side the photo's aspect, rounded to a multiple of 8);
 - ``tta``: ``none`` or ``flip`` (the bin distributions averaged with those of the mirrored photo);
 - ``conf``: confidence-aware decoding with strength ``gamma``
-  (:func:`jkspnet.colour.decoding.confident_ab`), 0 = off.
+  (:func:`jkspnet.colour.decoding.confident_ab`), 0 = off;
+- ``neutral``: the chroma soft-threshold of :func:`jkspnet.colour.decoding.neutral_ab`, 0 = off
+  (``--neutrals``; issue 22).
 
-It also reports the global colour cast: the mean predicted a and b against the truth's.
+It also reports the global colour cast (the mean predicted a and b against the truth's) and the
+*cast* of :func:`jkspnet.engines.metrics.cast` (mean output chroma where the truth's is below 6).
 
     python benchmarks/bench_decoding.py --data photos/val.txt --weights runs/x/best \\
         --temperatures 0.6,0.8,1,1.2 --out decoding.json
@@ -33,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from jkspnet.colour.decoding import aspect_shape, confident_ab
+from jkspnet.colour.decoding import aspect_shape, confident_ab, neutral_ab
 from jkspnet.colour.spaces import normalize_l
 from jkspnet.engines import metrics
 from jkspnet.media.photos import load_photo
@@ -50,11 +53,13 @@ class Variant:
     shape: str
     tta: str
     gamma: float
+    neutral: float = 0.0
 
     @property
     def name(self) -> str:
         parts = [f"T={self.temperature:g}", self.upsample, self.shape, self.tta]
-        return " ".join([*parts, f"conf={self.gamma:g}"])
+        parts.append(f"conf={self.gamma:g}")
+        return " ".join([*parts, f"neutral={self.neutral:g}"] if self.neutral else parts)
 
 
 def _distribution(net, x: torch.Tensor, temperature: float, flip: bool) -> torch.Tensor:
@@ -78,6 +83,7 @@ def main() -> None:
     parser.add_argument("--shapes", default="square,aspect")
     parser.add_argument("--tta", default="none,flip")
     parser.add_argument("--gammas", default="0")
+    parser.add_argument("--neutrals", default="0", help="chroma soft-thresholds (0 = off)")
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--out", default=None, help="write the table as JSON here")
     args = parser.parse_args()
@@ -88,20 +94,21 @@ def main() -> None:
     net = colorizer.network.model.float().eval()
     bins = ab_bins()
     variants = [
-        Variant(float(t), up, shape, tta, float(g))
-        for t, up, shape, tta, g in itertools.product(
+        Variant(float(t), up, shape, tta, float(g), float(n))
+        for t, up, shape, tta, g, n in itertools.product(
             args.temperatures.split(","),
             args.upsample.split(","),
             args.shapes.split(","),
             args.tta.split(","),
             args.gammas.split(","),
+            args.neutrals.split(","),
         )
     ]
     files = list_photos(args.data)
     if args.limit:
         files = files[: args.limit]
     rows: dict[str, dict[str, list[float]]] = {"grey": {"psnr": [], "cf": []}}
-    rows.update({v.name: {"psnr": [], "cf": [], "a": [], "b": []} for v in variants})
+    rows.update({v.name: {"psnr": [], "cf": [], "a": [], "b": [], "cast": []} for v in variants})
     truth_cf, truth_a, truth_b = [], [], []
     started = time.perf_counter()
     for path in files:
@@ -133,6 +140,7 @@ def main() -> None:
             if v.gamma > 0:
                 flatness = entropy(probs.clamp(min=1e-12).log()[None])[0] / MAX_ENTROPY
                 ab = confident_ab(ab, flatness, v.gamma)
+            ab = neutral_ab(ab, v.neutral)
             colorizer.upsample = v.upsample
             out = colorizer.finish(prepared, ab)
             rgb = np.asarray(out.convert("RGB"))
@@ -142,6 +150,9 @@ def main() -> None:
             pred_ab = metrics.ab_of(rgb)
             row["a"].append(float(pred_ab[0].mean()))
             row["b"].append(float(pred_ab[1].mean()))
+            cast = metrics.cast(rgb, truth)
+            if cast is not None:
+                row["cast"].append(cast)
     elapsed = time.perf_counter() - started
     cf_truth = float(np.mean(truth_cf))
     table = []
@@ -155,18 +166,23 @@ def main() -> None:
         if "a" in row:
             entry["mean_a"] = float(np.mean(row["a"]))
             entry["mean_b"] = float(np.mean(row["b"]))
+            entry["cast"] = float(np.mean(row["cast"])) if row["cast"] else None
         table.append(entry)
     grey_psnr = table[0]["psnr"]
     print(
         f"{len(files)} photos, {elapsed:.0f} s; truth CF {cf_truth:.2f}, mean a/b "
         f"{np.mean(truth_a):+.2f}/{np.mean(truth_b):+.2f}"
     )
-    print(f"{'variant':<44} {'PSNR':>6} {'vs grey':>8} {'CF':>6} {'CF %':>5} {'a':>6} {'b':>6}")
+    header = f"{'variant':<56} {'PSNR':>6} {'vs grey':>8} {'CF':>6} {'CF %':>5}"
+    print(f"{header} {'a':>6} {'b':>6} {'cast':>5}")
     for entry in table:
-        cast = f"{entry['mean_a']:+6.2f} {entry['mean_b']:+6.2f}" if "mean_a" in entry else " " * 13
+        means = " " * 13
+        if "mean_a" in entry:
+            means = f"{entry['mean_a']:+6.2f} {entry['mean_b']:+6.2f}"
+        cast = "" if entry.get("cast") is None else f"{entry['cast']:5.2f}"
         print(
-            f"{entry['variant']:<44} {entry['psnr']:6.2f} {entry['psnr'] - grey_psnr:+8.2f} "
-            f"{entry['cf']:6.2f} {100 * entry['cf_share']:5.0f} {cast}"
+            f"{entry['variant']:<56} {entry['psnr']:6.2f} {entry['psnr'] - grey_psnr:+8.2f} "
+            f"{entry['cf']:6.2f} {100 * entry['cf_share']:5.0f} {means} {cast}"
         )
     if args.out:
         result = {

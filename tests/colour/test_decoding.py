@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from jkspnet.colour.decoding import aspect_shape, confident_ab
+from jkspnet.colour.decoding import aspect_shape, confident_ab, neutral_ab
 
 
 def test_aspect_shape_keeps_the_short_side_and_rounds_the_long_one_to_8():
@@ -48,3 +48,16 @@ def test_a_colorizer_with_confidence_keeps_confident_colour_and_greys_the_rest(a
     assert float(ratio.max()) <= 1 + 1e-5
     assert float(ratio.min()) < 0.99  # some pixels are less sure than the photo's 90 % quantile
     assert float((ratio > 0.999).float().mean()) >= 0.09  # the most confident tenth keeps its ab
+
+
+def test_neutral_ab_takes_a_fixed_chroma_off_and_keeps_the_hue():
+    ab = torch.tensor([[3.0, 30.0, 0.0], [4.0, 40.0, -2.0]]).view(2, 1, 3)  # chroma 5, 50, 2
+    out = neutral_ab(ab, 6.0)
+    assert torch.equal(out[:, 0, 0], torch.zeros(2))  # a pale wash becomes grey
+    assert torch.equal(out[:, 0, 2], torch.zeros(2))
+    torch.testing.assert_close(out[:, 0, 1], torch.tensor([26.4, 35.2]))  # 44 along (3, 4)/5
+    batched = neutral_ab(ab[None].repeat(2, 1, 1, 1), 6.0)
+    torch.testing.assert_close(batched[1], out)
+    assert neutral_ab(ab, 0.0) is ab
+    with pytest.raises(ValueError, match=">= 0"):
+        neutral_ab(ab, -1.0)

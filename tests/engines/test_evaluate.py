@@ -25,7 +25,16 @@ from jkspnet.engines.report import GRID_CELL_HEIGHT, GRID_GAP
 
 from ..hostile import deny_writing
 
-BLOCK_KEYS = {"psnr", "ssim", "cf", "delta_cf", "delta_cf_per_image", "auc", "auc_rebalanced"}
+BLOCK_KEYS = {
+    "psnr",
+    "ssim",
+    "cf",
+    "delta_cf",
+    "delta_cf_per_image",
+    "cast",
+    "auc",
+    "auc_rebalanced",
+}
 
 
 def run(capsys, *args: object) -> tuple[int, str, str]:
@@ -95,10 +104,18 @@ def test_report_and_grey_baseline(capsys, tmp_path, photo_dir, fresh_weights):
     assert summary["gray"]["delta_cf"] == pytest.approx(
         summary["truth"]["cf"] - summary["gray"]["cf"], abs=1e-3
     )
+    # The cast, at full resolution: grey paints no colour on the truth's neutral pixels; the
+    # model's figure is its output's chroma there, computed here from the same files.
+    assert float(astronaut_gray["cast"]) == pytest.approx(metrics.cast(grey, truth), abs=1e-3)
+    assert float(astronaut_gray["cast"]) < 0.5
+    model_rows = [r for r in rows if r["variant"] == "T=1"]
+    assert summary["model"]["cast"] == pytest.approx(
+        np.mean([float(r["cast"]) for r in model_rows]), abs=1e-3
+    )
 
     for variant in ("gray", "T=1", "truth"):
         assert any(line.split()[:1] == [variant] for line in out.splitlines())
-    assert "PSNR" in out and "AuC(rebal)" in out
+    assert "PSNR" in out and "AuC(rebal)" in out and "cast" in out
 
     grid = Image.open(report / "grid.png")
     assert grid.height == 2 * GRID_CELL_HEIGHT + GRID_GAP
@@ -270,3 +287,38 @@ def test_eval_with_hints_and_the_reference_oracle(capsys, tmp_path, photo_dir, f
     assert len(rows) == 2 and all(row["leak"] and not row["psnr"] for row in rows)
     mean_leak = np.mean([float(row["leak"]) for row in rows])
     assert mean_leak == pytest.approx(one_hint["leak"], abs=1e-3)
+
+
+def test_groups_from_the_manifest(capsys, tmp_path, photo_dir, fresh_weights):
+    (photo_dir / "manifest.csv").write_text(
+        "file,package,group\nastronaut.jpg,pkg-a,people\ncoffee.webp,pkg-a,objects\n"
+    )
+    report = tmp_path / "report"
+    args = eval_args(photo_dir, fresh_weights, report, "--temperature", "1,0.5", "--groups")
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    summary = json.loads((report / "summary.json").read_text())
+    groups = summary["groups"]
+    assert set(groups) == {"people", "objects"}
+    rows = rows_of(report)
+    for name, photo in (("people", "astronaut.jpg"), ("objects", "coffee.webp")):
+        group = groups[name]
+        assert group["n"] == 1 and set(group["model"]) == {"1", "0.5"}
+        mine = {r["variant"]: r for r in rows if Path(r["file"]).name == photo}
+        assert group["gray"]["psnr"] == pytest.approx(float(mine["gray"]["psnr"]), abs=1e-3)
+        assert group["model"]["0.5"]["cast"] == pytest.approx(
+            float(mine["T=0.5"]["cast"]), abs=1e-3
+        )
+        assert group["truth"]["cf"] == pytest.approx(float(mine["gray"]["cf_truth"]), abs=1e-3)
+    lines = [line.split() for line in out.splitlines()]
+    assert ["group", "n", "T", "PSNR-grey", "CF", "kept", "cast"] in lines
+    people = [line for line in lines if line[:3] == ["people", "1", "0.5"]]
+    gain = groups["people"]["model"]["0.5"]["psnr"] - groups["people"]["gray"]["psnr"]
+    assert len(people) == 1 and people[0][3] == f"{gain:+.2f}"
+
+    # Without a group column, photos are grouped by source: here the folder's name.
+    (photo_dir / "manifest.csv").unlink()
+    report2 = tmp_path / "report2"
+    code, out, err = run(capsys, *eval_args(photo_dir, fresh_weights, report2, "--groups"))
+    assert code == 0, err
+    assert set(json.loads((report2 / "summary.json").read_text())["groups"]) == {"photos"}

@@ -330,3 +330,37 @@ def test_motion_ab_error_looks_only_where_the_truth_moves() -> None:
     assert film_metrics.motion_ab_error(pred, truth) == pytest.approx(30.0, abs=1.0)
     with pytest.raises(ValueError, match="move"):
         film_metrics.motion_ab_error([dark, dark], [dark, dark])
+
+
+def test_cast_is_the_chroma_painted_on_neutral_pixels() -> None:
+    # Truth: the left half neutral grey, the right half a strong red.
+    truth = np.concatenate([_lab_image((60, 0, 0), (4, 3)), _lab_image((50, 60, 40), (4, 3))], 1)
+    grey = np.repeat(truth[..., 1:2], 3, axis=2)  # G = R = B: no colour at all
+    assert metrics.cast(grey, truth) == pytest.approx(0.0, abs=0.1)
+    # A sepia wash of chroma 10 on the grey half is the cast; the red half does not count.
+    washed = truth.copy()
+    washed[:, :3] = _lab_image((60, 6, 8), (4, 3))
+    assert metrics.cast(washed, truth) == pytest.approx(10.0, abs=0.5)
+    washed[:, 3:] = _lab_image((50, 0, 0), (4, 3))  # greying the red changes nothing
+    assert metrics.cast(washed, truth) == pytest.approx(10.0, abs=0.5)
+    # The threshold is the truth's chroma: with 6 the grey half is neutral, with 0 nothing is.
+    assert metrics.cast(washed, truth, neutral=0.0) is None
+    vivid = _lab_image((50, 60, 40))
+    assert metrics.cast(vivid, vivid) is None
+
+
+def test_cast_in_score_image_and_aggregate() -> None:
+    grey = _lab_image((60, 0, 0), (8, 8))  # SSIM needs 7x7
+    tinted = _lab_image((60, 0, 12), (8, 8))
+    vivid = _lab_image((50, 60, 40), (8, 8))
+    scores = [
+        metrics.score_image(tinted, grey),  # cast 12
+        metrics.score_image(grey, grey),  # cast 0
+        metrics.score_image(grey, vivid),  # no neutral pixel: not in the mean
+    ]
+    assert scores[0].cast == pytest.approx(12.0, abs=0.5)
+    assert scores[1].cast == pytest.approx(0.0, abs=0.1)
+    assert scores[2].cast is None
+    summary = metrics.aggregate_scores(scores)
+    assert summary.cast == pytest.approx(6.0, abs=0.3) and summary.cast_count == 2
+    assert metrics.aggregate_scores(scores[2:]).cast is None

@@ -127,3 +127,48 @@ def test_split_by_source_holds_out_whole_packages(tmp_path):
     assert val == files[1:]
     with pytest.raises(JKSPNetError, match=r"no photos of validation source.*pkg-c"):
         split_by_source(files, ["pkg-c"])
+
+
+def _cutout_and_backdrop(root):
+    """A cut-out (left half transparent, right half red) and an opaque blue photo."""
+    root.mkdir(parents=True, exist_ok=True)
+    cutout = Image.new("RGBA", (40, 40), (220, 20, 20, 255))
+    cutout.paste((0, 0, 0, 0), (0, 0, 20, 40))
+    cutout.save(root / "stamp.png")
+    Image.new("RGB", (60, 40), (20, 40, 220)).save(root / "sky.png")
+    return [root / "sky.png", root / "stamp.png"]
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_cutouts_are_pasted_onto_other_photos_or_white(tmp_path, cached):
+    files = _cutout_and_backdrop(tmp_path / "cut")
+    scanned = scan_photos(files, cache=cached, keep_alpha=True)
+    assert scanned.photos == files
+    if cached:
+        assert [scanned.images[f].shape[2] for f in files] == [3, 4]
+    common = {"crop_size": 16, "scale": (1.0, 1.0), "images": scanned.images}
+    composite = PhotoCrops(files, train=True, cutouts="composite", **common)
+    assert composite.backgrounds() == [0]
+    white = PhotoCrops(files, train=True, cutouts="white", **common)
+    for epoch in range(4):  # whichever way the crop is flipped, one half is the backdrop
+        pasted = composite[(epoch, 1)].permute(1, 2, 0).numpy().astype(int)
+        flat = white[(epoch, 1)].permute(1, 2, 0).numpy().astype(int)
+        blue = (pasted[..., 2] > 150) & (pasted[..., 0] < 80)
+        red = (pasted[..., 0] > 150) & (pasted[..., 2] < 80)
+        whites = flat.min(axis=2) > 230
+        assert 0.35 < blue.mean() < 0.65 and 0.35 < red.mean() < 0.65
+        # The backdrop shows where white would (but for the blended column at the edge).
+        assert (blue == whites).mean() > 0.9
+    assert white[(0, 0)].float().mean() == composite[(0, 0)].float().mean()  # opaque: unchanged
+    # Validation crops and the class-weight pass flatten cut-outs onto white.
+    val = PhotoCrops(files, train=False, crop_size=16, images=scanned.images)
+    assert (val[1].permute(1, 2, 0).numpy().min(axis=2) > 230).mean() > 0.35
+    with pytest.raises(JKSPNetError, match="cutouts must be one of"):
+        PhotoCrops(files, cutouts="grey")
+
+
+def test_without_keep_alpha_a_cutout_is_flattened(tmp_path):
+    files = _cutout_and_backdrop(tmp_path / "cut")
+    scanned = scan_photos(files, cache=True)
+    assert [scanned.images[f].shape[2] for f in files] == [3, 3]
+    assert scanned.images[files[1]][:, :20].min() == 255  # transparent half: white

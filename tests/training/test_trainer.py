@@ -240,3 +240,25 @@ def test_a_save_failure_on_rank_0_stops_both_torchrun_ranks(tmp_path, photos):
     assert "error: rank 0 failed to save step 4; see its error" in lines  # rank 1 stopped too
     assert took < 240  # a hung rank 1 would wait for the collective's 30-minute timeout
     assert _step_of_last(run) == "step_0000002" and not (run / "final.json").exists()
+
+
+def test_init_weights_start_from_trained_weights(capsys, tmp_path, photos):
+    first = tmp_path / "first"
+    assert _train(capsys, "--data", photos, "--out", first, "--max-steps", "2", *TINY)[0] == 0
+    start = _weights(first)
+    warm = tmp_path / "warm"
+    args = ["--data", photos, "--max-steps", "1", "--lr", "1e-12", "--seed", "7", *TINY]
+    code, err = _train(capsys, *args, "--out", warm, "--init-weights", first / "last")
+    assert code == 0 and "starting from the weights of" in err
+    assert f'init_weights = "{first / "last"}"' in (warm / "config.toml").read_text()
+    after = _weights(warm)  # one step of a negligible learning rate: still the given weights
+    learned = [k for k in start if "running_" not in k and "num_batches" not in k]
+    for key in learned:  # (batch-norm statistics follow the step's batch)
+        torch.testing.assert_close(after[key], start[key], rtol=0, atol=1e-6, msg=key)
+    cold = tmp_path / "cold"
+    assert _train(capsys, *args, "--out", cold)[0] == 0
+    moved = max((_weights(cold)[k] - start[k]).abs().max().item() for k in learned)
+    assert moved > 1e-3  # without --init-weights, seed 7's fresh weights
+
+    code, err = _train(capsys, *args, "--out", tmp_path / "bad", "--init-weights", tmp_path / "no")
+    assert code == 2 and "no such file or folder" in err and "Traceback" not in err

@@ -10,6 +10,9 @@ Two choices the seed leaves open, each measured on photos whose source the netwo
   mean of a flat distribution is some brownish compromise, the "sepia cast" of an unsure
   colorizer. :func:`confident_ab` shrinks those pixels' chroma toward grey and leaves confident
   pixels as vivid as the temperature makes them.
+- **Neutrals.** :func:`neutral_ab` (measured by ``benchmarks/bench_decoding.py --neutrals``, not
+  yet a command-line option) takes a fixed chroma off every pixel, so a pale wash of a few units
+  over white walls and grey stone becomes grey while vivid colours lose only that much.
 """
 
 from __future__ import annotations
@@ -57,4 +60,22 @@ def confident_ab(ab: torch.Tensor, flatness: torch.Tensor, gamma: float) -> torc
     return ab * (scale[:, None] if batched else scale[None])
 
 
-__all__ = ["CONFIDENT_QUANTILE", "MAX_ASPECT", "aspect_shape", "confident_ab"]
+def neutral_ab(ab: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Soft-threshold the chroma: each pixel's ab keeps its hue, its chroma becomes
+    ``max(0, chroma - threshold)``.
+
+    ``ab``: (2, h, w) or (N, 2, h, w). A threshold of 0 leaves ab as it is. Why: the annealed
+    mean of an unsure pixel is a pale compromise colour, and on pixels that are neutral in truth
+    that pale colour is the cast; taking ``threshold`` off every chroma removes casts below it.
+    """
+    if threshold < 0:
+        raise ValueError(f"threshold must be >= 0, got {threshold}")
+    if threshold == 0:
+        return ab
+    channel = ab.dim() - 3
+    chroma = torch.linalg.vector_norm(ab, dim=channel, keepdim=True)
+    scale = (chroma - threshold).clamp(min=0) / chroma.clamp(min=1e-6)
+    return ab * scale
+
+
+__all__ = ["CONFIDENT_QUANTILE", "MAX_ASPECT", "aspect_shape", "confident_ab", "neutral_ab"]

@@ -39,7 +39,8 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "eval",
         help="score colorizations of a photo set against the originals",
         description="Colorize each photo from its L alone and score it against the original "
-        "(PSNR, SSIM, colourfulness and ΔCF at full resolution; AuC and class-rebalanced AuC at "
+        "(PSNR, SSIM, colourfulness, ΔCF and cast, the output's mean LAB chroma where the "
+        "original is neutral, at full resolution; AuC and class-rebalanced AuC at "
         "size x size), beside the grey baseline (ab = 0). Writes summary.json, per_image.csv "
         "and grid.png into REPORT and prints a short table.",
     )
@@ -88,6 +89,13 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         choices=["self"],
         help="self: also score with each photo's own palette as the reference (an oracle)",
     )
+    parser.add_argument(
+        "--groups",
+        action="store_true",
+        help="also report each group of photos apart (PSNR against grey's, colourfulness kept, "
+        "cast): the group column of a manifest.csv beside the photos (people, interiors, "
+        "scenes, objects), else each photo's source package",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -109,7 +117,7 @@ def _expand_lists(inputs: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """0 if every photo was scored, 1 if some failed; errors raise."""
     from ..engines import evaluate as evaluation
-    from ..engines.report import format_table
+    from ..engines.report import format_group_table, format_table
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -137,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         weights="bundled" if args.weights is None else str(args.weights),
         hint_counts=args.hints,
         reference_self=args.reference == "self",
+        groups=args.groups,
     )
     notes = [f"{summary['n']} photo(s) scored"]
     if summary["failed"]:
@@ -145,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
         notes.append(f"{summary['skipped_grey_truth']} skipped (grey truth)")
     print(f"{', '.join(notes)}; AuC at {summary['auc_size']}, the rest at full resolution")
     print(format_table(summary))
+    if args.groups:
+        print(format_group_table(summary))
     names = [evaluation.SUMMARY_NAME, evaluation.PER_IMAGE_NAME]
     written = names + ([evaluation.GRID_NAME] if args.grid else [])
     print(f"wrote {', '.join(str(out / name) for name in written)}")

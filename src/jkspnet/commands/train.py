@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..training.config import AMP_MODES, flag_help
+from ..training.config import AMP_MODES, CUTOUT_MODES, flag_help
 from .options import EXIT_OK
 
 _FLAGS = {
@@ -52,6 +52,8 @@ _FLAGS = {
             "metavar": "STEP",
         },
     ),
+    "init_weights": ("--init-weights", {"metavar": "WEIGHTS"}),
+    "cutouts": ("--cutouts", {"choices": CUTOUT_MODES}),
     "batch_size": ("--batch-size", {"type": int}),
     "crop_size": ("--crop-size", {"type": int}),
     "lr": ("--lr", {"type": float}),

@@ -48,6 +48,7 @@ from ..colour.spaces import is_grey
 from ..errors import JKSPNetError, PhotoError
 from ..media.files import write_atomic
 from ..media.photos import Photo, load_photo
+from ..media.sources import photo_group
 from ..nn.bins import hard_histogram
 from . import leak as leaks
 from . import metrics
@@ -191,7 +192,7 @@ class _Run:
 
 
 def _score(output: Image.Image, truth: np.ndarray, small_truth: np.ndarray, run: _Run):
-    """Full-resolution PSNR, SSIM and CF; AuC (raw and rebalanced) at size x size."""
+    """Full-resolution PSNR, SSIM, CF and cast; AuC (raw and rebalanced) at size x size."""
     pred = _rgb(output)
     at_size = metrics.score_image(_small(pred, run.size), small_truth, prior=run.prior)
     return dataclasses.replace(
@@ -200,6 +201,7 @@ def _score(output: Image.Image, truth: np.ndarray, small_truth: np.ndarray, run:
         ssim=metrics.ssim(pred, truth),
         cf_pred=metrics.colorfulness(pred),
         cf_truth=metrics.colorfulness(truth),
+        cast=metrics.cast(pred, truth),
     )
 
 
@@ -220,6 +222,7 @@ def evaluate(
     report: Callable[[str], None] | None = None,
     hint_counts: Sequence[int] = (),
     reference_self: bool = False,
+    groups: bool = False,
 ) -> dict:
     """Score ``colorizer`` on ``photos`` and write the report into ``out_dir``; return the summary.
 
@@ -235,6 +238,8 @@ def evaluate(
     ``reference_self``: also score it with its own palette as the reference (an oracle).
     With hint counts, the ``one_hint`` block gives one colour hint's leak, harm and gain
     (:mod:`jkspnet.engines.leak`).
+    ``groups``: also score each group of photos apart (:func:`jkspnet.media.sources.photo_group`:
+    the manifest's ``group`` column, else the photo's source), in ``summary["groups"]``.
     """
     from tqdm import tqdm
 
@@ -333,6 +338,8 @@ def evaluate(
     if reference_self:
         summary["reference_self"] = summary_block(guided[-1])
     summary["truth"] = {"cf": finite(sets[0].cf_truth, 4)}
+    if groups:
+        summary["groups"] = _group_blocks(run, temperatures)
     summary.update(
         weights=weights,
         size=size,
@@ -364,6 +371,30 @@ def _load_batch(max_pixels: int) -> Callable[[list[Path]], list[Photo | PhotoErr
         return out
 
     return load
+
+
+def _group_blocks(run: _Run, temperatures: Sequence[float]) -> dict[str, dict]:
+    """Per group of photos: its count, the grey baseline's and each temperature's block."""
+    members: dict[str, list[_Scored]] = {}
+    for photo in run.scored:
+        members.setdefault(photo_group(photo.path), []).append(photo)
+    out: dict[str, dict] = {}
+    for name in sorted(members):
+        photos = members[name]
+        sets = [
+            metrics.aggregate_scores([photo.scores[i] for photo in photos])
+            for i in range(1 + len(temperatures))
+        ]
+        out[name] = {
+            "n": len(photos),
+            "gray": summary_block(sets[0]),
+            "model": {
+                temperature_key(t): summary_block(s)
+                for t, s in zip(temperatures, sets[1:], strict=True)
+            },
+            "truth": {"cf": finite(sets[0].cf_truth, 4)},
+        }
+    return out
 
 
 def _run_batch(

@@ -13,6 +13,10 @@ the same shape.
   (Euclidean distance in the a*b* plane of CIE LAB) is at most ``t``, for ``t`` = 0, 1, ..., 150,
   averaged over those 151 thresholds. With per-pixel weights (:func:`rebalanced_pixel_weights`,
   1 / p(bin of the truth colour)) it is the class-rebalanced AuC.
+* :func:`cast` is the colour a colorization paints where the truth has none: the mean LAB
+  chroma sqrt(a*^2 + b*^2) of the output over the pixels whose true chroma is below
+  :data:`NEUTRAL_CHROMA` (white walls, grey stone, overcast skies). A warm or olive wash shows
+  here even when the average colour looks right; grey scores 0.
 * Films' flicker and smearing are in :mod:`jkspnet.engines.film_metrics`.
 * :func:`score_image` gathers one photo's scores in an :class:`ImageScores`;
   :func:`aggregate_scores` combines a set of them into a :class:`SetScores`.
@@ -41,6 +45,9 @@ SSIM_WINDOW = 7
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 
+
+NEUTRAL_CHROMA = 6.0
+"""True LAB chroma below which a pixel counts as neutral, for :func:`cast` (issue 22)."""
 
 AUC_THRESHOLDS: tuple[int, ...] = tuple(range(151))
 """Zhang et al.'s ab error thresholds: 0, 1, ..., 150 (inclusive)."""
@@ -184,6 +191,30 @@ def ab_of(rgb: ImageLike, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 def _check_ab(ab: torch.Tensor, name: str) -> None:
     if ab.dim() != 3 or ab.shape[0] != 2:
         raise ValueError(f"{name} must have shape (2, H, W), got {tuple(ab.shape)}")
+
+
+def _cast_of_ab(
+    pred_ab: torch.Tensor, truth_ab: torch.Tensor, neutral: float
+) -> tuple[float | None, int]:
+    """(cast, count of neutral pixels) from ab maps of shape (2, H, W); cast is None if none."""
+    mask = torch.linalg.vector_norm(truth_ab, dim=0) < neutral
+    count = int(mask.sum())
+    if count == 0:
+        return None, 0
+    chroma = torch.linalg.vector_norm(pred_ab, dim=0)
+    return float(chroma[mask].mean()), count
+
+
+def cast(pred: ImageLike, truth: ImageLike, neutral: float = NEUTRAL_CHROMA) -> float | None:
+    """The colour cast of ``pred`` on the truth's neutral pixels.
+
+    The mean LAB chroma of ``pred`` over the pixels whose chroma in ``truth`` is below
+    ``neutral`` (default 6), or None when the truth has no such pixel. Grey output scores 0; an
+    output that leaves neutrals neutral scores about the truth's own figure (a few units).
+    """
+    pred_np, truth_np = _pair(pred, truth)
+    value, _ = _cast_of_ab(ab_of(pred_np, torch.float64), ab_of(truth_np, torch.float64), neutral)
+    return value
 
 
 def ab_error(pred_ab: torch.Tensor, truth_ab: torch.Tensor) -> torch.Tensor:
@@ -334,6 +365,7 @@ class ImageScores:
     ab_accuracy: np.ndarray
     ab_accuracy_rebalanced: np.ndarray | None = None
     weight_sum: float | None = None
+    cast: float | None = None  # see :func:`cast`; None when the truth has no neutral pixel
 
     @property
     def auc(self) -> float:
@@ -355,7 +387,8 @@ def score_image(
     bins: torch.Tensor | None = None,
     thresholds: Iterable[float] = AUC_THRESHOLDS,
 ) -> ImageScores:
-    """PSNR, SSIM, both colorfulness values and per-threshold ab accuracies of one photo.
+    """PSNR, SSIM, both colorfulness values, the cast and per-threshold ab accuracies of one
+    photo.
 
     With ``prior`` (see :func:`rebalanced_pixel_weights`), the class-rebalanced accuracies and
     the photo's total pixel weight are recorded too.
@@ -380,6 +413,7 @@ def score_image(
         ab_accuracy=hits / total,
         ab_accuracy_rebalanced=rebalanced,
         weight_sum=weight_sum,
+        cast=_cast_of_ab(pred_ab, truth_ab, NEUTRAL_CHROMA)[0],
     )
 
 
@@ -396,6 +430,8 @@ class SetScores:
     delta_cf_per_photo: float
     auc: float
     auc_rebalanced: float | None
+    cast: float | None = None
+    cast_count: int = 0  # photos with neutral pixels, over which ``cast`` is the mean
 
 
 def aggregate_scores(scores: Sequence[ImageScores]) -> SetScores:
@@ -407,7 +443,8 @@ def aggregate_scores(scores: Sequence[ImageScores]) -> SetScores:
     mean of the photos' accuracies (the share of all the set's pixels within the threshold), and
     the AuC is the mean of that over the thresholds. It is thus not the mean of per-photo AuCs,
     which would favour small photos. The rebalanced AuC pools the same way by total pixel
-    weight, and is None unless every photo has it.
+    weight, and is None unless every photo has it. The cast is the mean over the photos that
+    have neutral pixels (each photo counts once, as for PSNR), None if none has.
     """
     if not scores:
         raise ValueError("no scores to aggregate")
@@ -427,6 +464,7 @@ def aggregate_scores(scores: Sequence[ImageScores]) -> SetScores:
     cf_pred = [s.cf_pred for s in scores]
     cf_truth = [s.cf_truth for s in scores]
     delta_cf, delta_cf_per_photo = delta_colorfulness(cf_pred, cf_truth)
+    casts = [s.cast for s in scores if s.cast is not None]
     return SetScores(
         count=len(scores),
         psnr=float(np.mean([s.psnr for s in scores])),
@@ -437,4 +475,6 @@ def aggregate_scores(scores: Sequence[ImageScores]) -> SetScores:
         delta_cf_per_photo=delta_cf_per_photo,
         auc=auc_from_accuracies(pooled),
         auc_rebalanced=auc_rebalanced,
+        cast=float(np.mean(casts)) if casts else None,
+        cast_count=len(casts),
     )

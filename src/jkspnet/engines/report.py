@@ -47,6 +47,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("cf_truth", 4, of_image=attrgetter("cf_truth")),
     Metric("delta_cf", 4, attrgetter("delta_cf"), label="ΔCF", shown=2),
     Metric("delta_cf_per_image", 4, attrgetter("delta_cf_per_photo")),
+    Metric("cast", 4, attrgetter("cast"), attrgetter("cast"), "cast", 2),
     Metric("auc", 6, attrgetter("auc"), attrgetter("auc"), "AuC", 4),
     Metric(
         "auc_rebalanced",
@@ -141,6 +142,41 @@ def per_image_csv(run) -> bytes:
     return stream.getvalue().encode("utf-8")
 
 
+def align(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain text table: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            text.ljust(width) if i == 0 else text.rjust(width)
+            for i, (text, width) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in [header, *rows]
+    )
+
+
+def format_group_table(summary: dict) -> str:
+    """Per group and temperature (``jkspnet eval --groups``): PSNR against grey's,
+    colourfulness kept and cast."""
+    header = ("group", "n", "T", "PSNR-grey", "CF kept", "cast")
+    rows = []
+    for name, group in summary.get("groups", {}).items():
+        grey_psnr, truth_cf = group["gray"]["psnr"], group["truth"]["cf"]
+        for key, block in group["model"].items():
+            gain = None if grey_psnr is None else block["psnr"] - grey_psnr
+            kept = None if not truth_cf else 100 * block["cf"] / truth_cf
+            rows.append(
+                (
+                    name,
+                    str(group["n"]),
+                    key,
+                    "-" if gain is None else f"{gain:+.2f}",
+                    "-" if kept is None else f"{kept:.0f} %",
+                    "-" if block["cast"] is None else f"{block['cast']:.2f}",
+                )
+            )
+    return align(header, rows)
+
+
 def format_table(summary: dict) -> str:
     """The summary as a small text table: one row per variant (gray, each T) and the truth."""
     model = summary["model"]
@@ -160,14 +196,7 @@ def format_table(summary: dict) -> str:
     header = ("variant", *(m.label for m in columns))
     rows = [(name, *(cell(b[m.key], m.shown) for m in columns)) for name, b in blocks]
     rows.append(("truth", *(cell(summary["truth"].get(m.key), m.shown) for m in columns)))
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            text.ljust(width) if i == 0 else text.rjust(width)
-            for i, (text, width) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in [header, *rows]
-    ]
+    lines = align(header, rows).split("\n")
     one_hint = summary.get("one_hint")
     if one_hint:
         lines.append(
@@ -186,6 +215,8 @@ __all__ = [
     "ONE_HINT",
     "PER_IMAGE_FIELDS",
     "Metric",
+    "align",
+    "format_group_table",
     "format_table",
     "hints_variant",
     "per_image_csv",

@@ -20,6 +20,9 @@ _PER_INVOCATION = {"stop_at"}  # controls one invocation; not saved, not inherit
 
 
 AMP_MODES = ("auto", "bf16", "off")
+CUTOUT_MODES = ("composite", "white")
+"""How a training photo with transparency (a cut-out) becomes a crop: pasted onto a crop of
+another, opaque photo of the set (copy-paste augmentation), or flattened onto white."""
 
 
 def _flag(text: str) -> dict[str, str]:
@@ -79,6 +82,19 @@ class TrainConfig:
         default=False, metadata=_flag("keep decoded photos in memory (small data sets)")
     )
     load_side: int = 0  # decode photos at this short side (0 = full size)
+    cutouts: str = field(
+        default="composite",
+        metadata=_flag(
+            "photos with transparency: pasted onto crops of other photos, or onto white ({default})"
+        ),
+    )
+    init_weights: str = field(
+        default="",
+        metadata=_flag(
+            "start from these weights (a weights file, a saved folder or a run; a warm start: "
+            "fresh optimizer and schedule); ignored by --resume"
+        ),
+    )
     log_every: int = field(default=10, metadata=_flag("steps between metric records ({default})"))
     val_every: int = field(default=200, metadata=_flag("steps between validations ({default})"))
     checkpoint_every: int = field(
@@ -119,6 +135,9 @@ class TrainConfig:
             raise JKSPNetError(f"crop size must be a multiple of 8, got {self.crop_size}")
         if self.amp not in AMP_MODES:
             raise JKSPNetError(f"amp must be auto, bf16 or off, got {self.amp!r}")
+        if self.cutouts not in CUTOUT_MODES:
+            modes = ", ".join(CUTOUT_MODES)
+            raise JKSPNetError(f"cutouts must be one of {modes}, got {self.cutouts!r}")
         if not 0 < self.crop_scale_min <= 1:
             raise JKSPNetError(f"crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
         if self.keep_checkpoints < 1:

@@ -7,8 +7,6 @@ run is reproducible whatever the number of workers, and a resumed run sees the s
 
 from __future__ import annotations
 
-import csv
-import functools
 import math
 import os
 import warnings
@@ -25,6 +23,8 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler
 from ..colour.spaces import is_grey, normalize_l, rgb_to_lab
 from ..errors import JKSPNetError
 from ..media.photos import PHOTO_SUFFIXES, walk_photos
+from ..media.sources import photo_source
+from .config import CUTOUT_MODES
 
 GREY_CHROMA = 5.0
 """A photo whose max |a|, |b| is at most this (after resizing) is greyscale: Zhang et al.'s rule."""
@@ -64,31 +64,6 @@ def split_validation(
     return [f for f in files if f not in held], [f for f in files if f in held]
 
 
-def photo_source(path: Path) -> str:
-    """Where a photo came from (its package), for a split that holds out whole sources.
-
-    The source is the ``package`` column of a ``manifest.csv`` beside the photo (as
-    ``scripts/build_photo_set.py`` writes), else the part of the file name before ``__`` (that
-    script's naming), else the name of the photo's folder.
-    """
-    manifest = _manifest_sources(path.parent)
-    if path.name in manifest:
-        return manifest[path.name]
-    if "__" in path.name:
-        return path.name.split("__", 1)[0]
-    return path.parent.name
-
-
-@functools.lru_cache(maxsize=64)
-def _manifest_sources(folder: Path) -> dict[str, str]:
-    manifest = folder / "manifest.csv"
-    try:
-        with open(manifest, newline="", encoding="utf-8") as stream:
-            return {row["file"]: row["package"] for row in csv.DictReader(stream)}
-    except (OSError, KeyError, UnicodeDecodeError, csv.Error):
-        return {}
-
-
 def split_by_source(files: Sequence[Path], sources: Sequence[str]) -> tuple[list[Path], list[Path]]:
     """Hold out every photo whose source (see :func:`photo_source`) is one of ``sources``."""
     held = set(sources)
@@ -105,16 +80,25 @@ def split_by_source(files: Sequence[Path], sources: Sequence[str]) -> tuple[list
     )
 
 
-def _open_rgb(path: Path, short_side: int | None = None) -> Image.Image:
+def _flatten(image: Image.Image) -> Image.Image:
+    """An RGBA image flattened onto white, as RGB."""
+    background = Image.new("RGB", image.size, (255, 255, 255))
+    background.paste(image, mask=image.getchannel("A"))
+    return background
+
+
+def _open_rgb(path: Path, short_side: int | None = None, keep_alpha: bool = False) -> Image.Image:
+    """The photo as RGB (transparency flattened onto white) or, with ``keep_alpha``, as RGBA
+    where it has transparency, so that a cut-out can be pasted onto another photo."""
     with Image.open(path) as image:
         if short_side:
             image.draft("RGB", (short_side, short_side))  # JPEG: decode at reduced size, fast
         image = ImageOps.exif_transpose(image)
         if image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info:
-            background = Image.new("RGB", image.size, (255, 255, 255))
-            background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
-            image = background
-        image = image.convert("RGB")
+            rgba = image.convert("RGBA")
+            opaque = rgba.getchannel("A").getextrema()[0] == 255
+            image = rgba if keep_alpha and not opaque else _flatten(rgba)
+        image = image.convert("RGBA" if image.mode == "RGBA" else "RGB")
     if short_side and min(image.size) > short_side:
         scale = short_side / min(image.size)
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
@@ -123,7 +107,7 @@ def _open_rgb(path: Path, short_side: int | None = None) -> Image.Image:
 
 
 def _is_grey_photo(image: Image.Image) -> bool:
-    small = image.copy()
+    small = _flatten(image) if image.mode == "RGBA" else image.copy()
     small.thumbnail((_SCAN_SIDE * 4, _SCAN_SIDE * 4))
     return is_grey(np.array(small), GREY_CHROMA)
 
@@ -145,19 +129,24 @@ class ScanResult:
 
 
 def scan_photos(
-    files: Sequence[Path], cache: bool = False, load_side: int | None = None, threads: int = 4
+    files: Sequence[Path],
+    cache: bool = False,
+    load_side: int | None = None,
+    threads: int = 4,
+    keep_alpha: bool = False,
 ) -> ScanResult:
     """Open every photo once: drop unreadable and greyscale ones; optionally keep them decoded.
 
     With ``cache`` the photos are kept in memory as uint8 arrays (at ``load_side`` short side
-    where given), so training on a small set never decodes a file twice.
+    where given), so training on a small set never decodes a file twice; with ``keep_alpha`` a
+    cut-out's array keeps its alpha (H, W, 4).
     """
 
     def check(path: Path) -> tuple[Path, str, np.ndarray | None]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                image = _open_rgb(path, load_side)
+                image = _open_rgb(path, load_side, keep_alpha)
         except Exception:  # any decoder failure means a photo we cannot train on
             return path, "unreadable", None
         if _is_grey_photo(image):
@@ -198,8 +187,12 @@ class PhotoCrops(Dataset):
     """Crops of photos as uint8 RGB tensors (3, crop, crop).
 
     Training: a random resized crop (``scale`` of the area) and a random horizontal flip, drawn
-    from a generator seeded by (seed, epoch, index); the sampler passes (epoch, index).
-    Validation (``train=False``): the central square, resized; always the same.
+    from a generator seeded by (seed, epoch, index); the sampler passes (epoch, index). A cut-out
+    (a photo kept with its alpha, see :func:`scan_photos`) is pasted onto a random crop of one of
+    the opaque photos with ``cutouts="composite"``, so that the network sees the object on a
+    real background rather than on white; with ``"white"`` (or no opaque photo) it is flattened
+    onto white. Validation (``train=False``): the central square, resized, on white; always the
+    same.
     """
 
     def __init__(
@@ -211,7 +204,10 @@ class PhotoCrops(Dataset):
         seed: int = 0,
         images: dict[Path, np.ndarray] | None = None,
         load_side: int | None = None,
+        cutouts: str = "composite",
     ) -> None:
+        if cutouts not in CUTOUT_MODES:
+            raise JKSPNetError(f"cutouts must be one of {', '.join(CUTOUT_MODES)}, got {cutouts!r}")
         self.photos = list(photos)
         self.crop_size = crop_size
         self.train = train
@@ -219,6 +215,8 @@ class PhotoCrops(Dataset):
         self.seed = seed
         self.images = images
         self.load_side = load_side
+        self.cutouts = cutouts
+        self._backgrounds: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.photos)
@@ -227,7 +225,39 @@ class PhotoCrops(Dataset):
         path = self.photos[index]
         if self.images is not None and path in self.images:
             return Image.fromarray(self.images[path])
-        return _open_rgb(path, self.load_side)
+        return _open_rgb(path, self.load_side, keep_alpha=self.train)
+
+    def backgrounds(self) -> list[int]:
+        """Indices of the opaque photos, onto which cut-outs are pasted."""
+        if self._backgrounds is None:
+            if self.images is not None:
+                opaque = [self.images.get(p) for p in self.photos]
+                self._backgrounds = [
+                    i for i, a in enumerate(opaque) if a is None or a.ndim == 2 or a.shape[2] == 3
+                ]
+            else:
+                self._backgrounds = [
+                    i
+                    for i, p in enumerate(self.photos)
+                    if _open_rgb(p, _SCAN_SIDE, keep_alpha=True).mode == "RGB"
+                ]
+        return self._backgrounds
+
+    def _random_crop(self, image: Image.Image, generator: torch.Generator) -> Image.Image:
+        size = (self.crop_size, self.crop_size)
+        box = _random_resized_box(image.width, image.height, self.scale, generator)
+        crop = image.resize(size, Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
+        if torch.rand((), generator=generator).item() < 0.5:
+            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        return crop
+
+    def _backdrop(self, generator: torch.Generator) -> Image.Image | None:
+        """A random crop of a random opaque photo, or None when there is none (or ``white``)."""
+        choices = self.backgrounds() if self.cutouts == "composite" else []
+        if not choices:
+            return None
+        pick = choices[int(torch.randint(len(choices), (), generator=generator))]
+        return self._random_crop(self._image(pick), generator)
 
     def __getitem__(self, key: int | tuple[int, int]) -> torch.Tensor:
         epoch, index = key if isinstance(key, tuple) else (0, key)
@@ -237,11 +267,16 @@ class PhotoCrops(Dataset):
             generator = torch.Generator().manual_seed(
                 (self.seed * 1_000_003 + epoch) * 10_000_019 + index
             )
-            box = _random_resized_box(image.width, image.height, self.scale, generator)
-            crop = image.resize(size, Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
-            if torch.rand((), generator=generator).item() < 0.5:
-                crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            crop = self._random_crop(image, generator)
+            if crop.mode == "RGBA":
+                backdrop = self._backdrop(generator)
+                if backdrop is None:
+                    crop = _flatten(crop)
+                else:
+                    crop = Image.alpha_composite(backdrop.convert("RGBA"), crop).convert("RGB")
         else:
+            if image.mode == "RGBA":
+                image = _flatten(image)
             crop = ImageOps.fit(image, size, Image.Resampling.BILINEAR)
         return torch.from_numpy(np.array(crop)).permute(2, 0, 1).contiguous()
 

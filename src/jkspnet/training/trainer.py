@@ -38,7 +38,7 @@ from ..media.files import write_atomic
 from ..nn.backends.torch_network import resolve_device
 from ..nn.bins import smoothed_prior
 from ..nn.model import JKSPNet, ab_bins
-from ..nn.weights import ModelConfig
+from ..nn.weights import ModelConfig, load_into, load_weights
 from .checkpoints import STATE_NAME, Checkpoints
 from .config import TrainConfig
 from .data import (
@@ -109,7 +109,12 @@ def _scan(config: TrainConfig, world: int, log: Callable[[str], None]) -> _Photo
     else:
         train_files, val_files = _split(files, config.val_fraction, config.seed)
     load_side = config.load_side or None
-    scanned = scan_photos(train_files, cache=config.cache, load_side=load_side)
+    scanned = scan_photos(
+        train_files,
+        cache=config.cache,
+        load_side=load_side,
+        keep_alpha=config.cutouts == "composite",
+    )
     log(scanned.report("training set"))
     if len(scanned.photos) < config.batch_size * world:
         raise TrainingError(
@@ -134,6 +139,7 @@ def _crops(config: TrainConfig, photos: _Photos) -> tuple[PhotoCrops, PhotoCrops
         train=True,
         scale=(config.crop_scale_min, 1.0),
         images=photos.train.images,
+        cutouts=config.cutouts,
         **common,
     )
     return train, PhotoCrops(photos.val.photos, train=False, images=photos.val.images, **common)
@@ -236,8 +242,11 @@ class Trainer:
         self._build_model()
         if resume:
             self._resume()
-        elif afresh and self.env.main:
-            _truncate_metrics(self.run / "metrics.jsonl", 0)
+        else:
+            if afresh and self.env.main:
+                _truncate_metrics(self.run / "metrics.jsonl", 0)
+            if config.init_weights:
+                self._init_weights(config.init_weights)
         self.writer = _tensorboard(self.run, self.start_step, self._log) if self.env.main else None
 
     # -- setup ---------------------------------------------------------------------------
@@ -292,6 +301,13 @@ class Trainer:
 
     def _save_best(self, step: int, figures: dict[str, float]) -> None:
         self.checkpoints.save_best(step, self.net, figures)
+
+    def _init_weights(self, source: str) -> None:
+        """Start from trained weights (a warm start): the network only; the optimizer, the
+        schedule and the step start afresh. A resumed run takes its checkpoint instead."""
+        state, _ = load_weights(source)
+        load_into(self.net, state, source)
+        self._log(f"starting from the weights of {source}")
 
     def _resume(self) -> None:
         self.start_step, self.best_val = self.checkpoints.resume(

@@ -279,6 +279,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=20, help="kills of each command and signal")
     parser.add_argument("--commands", default=",".join(COMMANDS), help="colorize,ray,train")
+    parser.add_argument("--signals", default=",".join(SIGNALS), help="SIGKILL,SIGTERM")
     parser.add_argument("--photos", type=int, default=6, help="photos to colorize (6)")
     parser.add_argument("--side", type=int, default=640, help="their width in pixels (640)")
     parser.add_argument("--seed", type=int, default=0)
@@ -300,7 +301,8 @@ def main() -> None:
         status, _, full = run_until(subject.command(target), None, signal.SIGKILL)
         subject.after_rerun(target, status)  # an uninterrupted run: how long the kills may wait
         print(f"{name}: an uninterrupted run takes {full:.1f} s", flush=True)
-        for signal_name, signum in SIGNALS.items():
+        for signal_name in args.signals.split(","):
+            signum = SIGNALS[signal_name]
             kills = 0
             attempt = 0
             while kills < args.kills:

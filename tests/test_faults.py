@@ -465,7 +465,7 @@ def _training_past(photos: Path, run: Path, steps: int) -> subprocess.Popen:
     )
     metrics = run / "metrics.jsonl"
     assert _wait_for(
-        lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= steps, 50
+        lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= steps, 240
     )
     return training
 

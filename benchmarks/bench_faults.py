@@ -275,22 +275,62 @@ def held(trial: dict) -> bool:
     )
 
 
+def table(trials: list[dict], attempts: dict[tuple[str, str], int] | None = None) -> list[dict]:
+    """One row per command and signal, in the order met; printed as a Markdown table."""
+    rows = []
+    for name, signal_name in dict.fromkeys((t["command"], t["signal"]) for t in trials):
+        mine = [t for t in trials if t["command"] == name and t["signal"] == signal_name]
+        row = {"command": name, "signal": signal_name, "kills": len(mine)}
+        if attempts is not None:
+            row["ended_before_the_signal"] = attempts[(name, signal_name)] - len(mine)
+        row.update(
+            {
+                "exit_status_ok": sum(t["status_ok"] for t in mine),
+                "killed_before_the_handler": sum(t["status"] == -signal.SIGTERM for t in mine),
+                "temporaries_left_by_the_kill": sum(t["temporaries_after_kill"] for t in mine),
+                "half_written_outputs": sum(len(t.get("undecodable_after_kill", [])) for t in mine),
+                "leftovers_after_rerun": sum(len(t["temporaries_after_rerun"]) for t in mine),
+                "max_steps_lost": max((t.get("steps_lost", 0) for t in mine), default=0),
+                "all_invariants_held": sum(t["held"] for t in mine),
+            }
+        )
+        rows.append(row)
+    columns = list(rows[0])
+    print()
+    print("| " + " | ".join(c.replace("_", " ") for c in columns) + " |")
+    print("|" + " --- |" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(str(row[c]) for c in columns) + " |")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=20, help="kills of each command and signal")
     parser.add_argument("--commands", default=",".join(COMMANDS), help="colorize,ray,train")
+    parser.add_argument("--signals", default=",".join(SIGNALS), help="SIGKILL,SIGTERM")
     parser.add_argument("--photos", type=int, default=6, help="photos to colorize (6)")
     parser.add_argument("--side", type=int, default=640, help="their width in pixels (640)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", help="working folder (default: a temporary one)")
     parser.add_argument("--out", help="write the trials and the table as JSON here")
+    parser.add_argument(
+        "--table-from",
+        nargs="+",
+        metavar="LOG",
+        help="print the table of the trials in these logs (this script's output) and stop",
+    )
     args = parser.parse_args()
+    if args.table_from:
+        lines = [line for log in args.table_from for line in Path(log).read_text().splitlines()]
+        table([json.loads(line) for line in lines if line.startswith("{")])
+        return
     os.environ.setdefault("RAY_worker_niceness", "0")
     draw = random.Random(args.seed)
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-faults-"))
     work.mkdir(parents=True, exist_ok=True)
     trials: list[dict] = []
-    rows: list[dict] = []
+    attempts: dict[tuple[str, str], int] = {}
     for name in args.commands.split(","):
         if name == "train":
             subject: Train | Colorize = Train(work)
@@ -300,7 +340,8 @@ def main() -> None:
         status, _, full = run_until(subject.command(target), None, signal.SIGKILL)
         subject.after_rerun(target, status)  # an uninterrupted run: how long the kills may wait
         print(f"{name}: an uninterrupted run takes {full:.1f} s", flush=True)
-        for signal_name, signum in SIGNALS.items():
+        for signal_name in args.signals.split(","):
+            signum = SIGNALS[signal_name]
             kills = 0
             attempt = 0
             while kills < args.kills:
@@ -320,30 +361,8 @@ def main() -> None:
                 trial["held"] = held(trial)
                 trials.append(trial)
                 print(json.dumps(trial), flush=True)
-            mine = [t for t in trials if t["command"] == name and t["signal"] == signal_name]
-            rows.append(
-                {
-                    "command": name,
-                    "signal": signal_name,
-                    "kills": len(mine),
-                    "ended_before_the_signal": attempt - len(mine),
-                    "exit_status_ok": sum(t["status_ok"] for t in mine),
-                    "killed_before_the_handler": sum(t["status"] == -signal.SIGTERM for t in mine),
-                    "temporaries_left_by_the_kill": sum(t["temporaries_after_kill"] for t in mine),
-                    "half_written_outputs": sum(
-                        len(t.get("undecodable_after_kill", [])) for t in mine
-                    ),
-                    "leftovers_after_rerun": sum(len(t["temporaries_after_rerun"]) for t in mine),
-                    "max_steps_lost": max((t.get("steps_lost", 0) for t in mine), default=0),
-                    "all_invariants_held": sum(t["held"] for t in mine),
-                }
-            )
-    columns = list(rows[0])
-    print()
-    print("| " + " | ".join(c.replace("_", " ") for c in columns) + " |")
-    print("|" + " --- |" * len(columns))
-    for row in rows:
-        print("| " + " | ".join(str(row[c]) for c in columns) + " |")
+            attempts[(name, signal_name)] = attempt
+    rows = table(trials, attempts)
     if args.out:
         Path(args.out).write_text(json.dumps({"rows": rows, "trials": trials}, indent=2) + "\n")
     if not args.work:

@@ -118,6 +118,9 @@ def _keeping_signal_handlers():
 
 
 def _init(ray, address: str | None, num_cpus: int | None) -> bool:
+    # Ray's C++ core installs absl's crash handler, which takes SIGTERM too: the driver would
+    # then die by SIGTERM (or abort) instead of stopping as Ctrl-C does.
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         if address in (None, "local"):
             # Workers at this process's priority, as in a run without Ray (Ray's default: +15).

@@ -101,9 +101,11 @@ class Worker:
     """
 
     def __init__(self, model: ModelSpec, options: BatchOptions, threads: int, attempts) -> None:
+        import cv2
         import torch
 
         torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)  # the CPU's per-pixel stages (colour/pixels.py): the same share
         self.colorizer = model.load()
         self.options = dataclasses.replace(options, progress=False)
         self.attempts = attempts

@@ -94,11 +94,13 @@ class Worker:
         attempts,
         driver: tuple[str, int] | None = None,
     ) -> None:
+        import cv2
         import torch
 
         if driver is not None:
             watch_driver(*driver)
         torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)  # the CPU's per-pixel stages (colour/pixels.py): the same share
         self.colorizer = model.load()
         self.options = dataclasses.replace(options, progress=False)
         self.attempts = attempts

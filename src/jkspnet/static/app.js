@@ -91,6 +91,11 @@ function updateDownload(card) {
     card.download.href = card.resultUrl;
     card.download.removeAttribute("aria-disabled");
     card.download.title = "";
+    if (card.pendingDownload) {
+      card.pendingDownload = false;
+      card.note.hidden = true;
+      card.download.click();
+    }
   } else {
     card.download.removeAttribute("href"); // a stale result is never saved
     card.download.setAttribute("aria-disabled", "true");
@@ -148,6 +153,10 @@ async function render(card) {
     card.el.classList.add("has-result");
     card.renders += 1;
     card.el.dataset.renders = String(card.renders);
+    if (card.scrollOnResult) {
+      card.scrollOnResult = false; // the first of the photos just added: show it, whole
+      card.el.scrollIntoView({ block: "start" });
+    }
     serverStatus.hidden = true; // it answers again
   } catch (error) {
     if (error.name === "AbortError") return;
@@ -280,12 +289,35 @@ function makeSwatch(card, name, color) {
   swatch.dataset.color = color;
   swatch.setAttribute("aria-label", name);
   swatch.style.setProperty("--swatch", color);
+  swatch.tabIndex = -1; // one Tab stop for them all (see rove)
   swatch.addEventListener("click", () => setColor(card, color));
   return swatch;
 }
 
 function makeSwatches(card) {
   for (const [name, color] of SWATCHES) card.swatches.append(makeSwatch(card, name, color));
+  card.swatches.firstElementChild.tabIndex = 0;
+}
+
+// The swatches are one Tab stop: the arrows move among them (Up and Down by a row of six).
+function rove(card, current) {
+  for (const swatch of card.picker.querySelectorAll(".swatch")) {
+    swatch.tabIndex = swatch === current ? 0 : -1;
+  }
+}
+
+function moveAmongSwatches(card, event) {
+  const steps = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -6, ArrowDown: 6 };
+  if (!event.target.classList.contains("swatch")) return;
+  const all = [...card.picker.querySelectorAll(".swatch")];
+  const here = all.indexOf(event.target);
+  let next;
+  if (event.key in steps) next = clamp(here + steps[event.key], 0, all.length - 1);
+  else if (event.key === "Home") next = 0;
+  else if (event.key === "End") next = all.length - 1;
+  else return;
+  event.preventDefault();
+  all[next].focus();
 }
 
 // The picker's first row: the colours the network finds likely at the point (/api/suggest),
@@ -569,7 +601,13 @@ function addPhoto(file, after = null) {
   find(".remove").setAttribute("aria-label", `Remove ${name}`);
   card.download.download = file.name.replace(/\.[^.]*$/, "") + "-colour.png";
   card.download.addEventListener("click", (event) => {
-    if (card.download.getAttribute("aria-disabled") === "true") event.preventDefault();
+    if (card.download.getAttribute("aria-disabled") !== "true") return;
+    event.preventDefault();
+    if (card.unusable || (!card.timer && !card.controller)) return;
+    // a click during a re-render is kept: the download starts with the new result
+    card.pendingDownload = true;
+    card.note.textContent = "The download starts as soon as the new result is ready.";
+    card.note.hidden = false;
   });
 
   card.before.addEventListener("error", () => card.before.removeAttribute("src"));
@@ -605,6 +643,10 @@ function addPhoto(file, after = null) {
   find(".close-picker").addEventListener("click", () => closePicker(card));
   card.picker.addEventListener("keydown", (event) => {
     if (event.key === "Escape") closePicker(card);
+    moveAmongSwatches(card, event);
+  });
+  card.picker.addEventListener("focusin", (event) => {
+    if (event.target.classList.contains("swatch")) rove(card, event.target);
   });
   find(".delete-point").addEventListener("click", () => {
     if (card.selected) removePoint(card, card.selected);
@@ -639,7 +681,11 @@ function addPhoto(file, after = null) {
 
 function addFiles(files) {
   let previous = null;
-  for (const file of files) previous = addPhoto(file, previous);
+  for (const file of files) {
+    const first = previous === null;
+    previous = addPhoto(file, previous);
+    previous.scrollOnResult = first; // the batch's first photo is shown once its result is in
+  }
 }
 
 fileInput.addEventListener("change", () => {

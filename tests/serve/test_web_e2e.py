@@ -406,6 +406,19 @@ def test_uncertainty_overlay_and_reference_photo(
     card.locator(".show-uncertainty").check()
     card.locator(".uncertainty-map:not([hidden])").wait_for(timeout=30_000)
     assert len(app.forms("/api/uncertainty")) == 1
+    # the veil covers the most uncertain fifth only (issue 21: it painted all but the sky)
+    covered = card.locator(".uncertainty-map").evaluate(
+        """canvas => {
+            const context = canvas.getContext("2d");
+            const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+            let covered = 0;
+            for (let i = 3; i < data.length; i += 4) covered += data[i] > 0;
+            return covered / (data.length / 4);
+        }"""
+    )
+    assert 0 < covered <= 0.21, covered
+    card.locator(".map-opacity").fill("30")
+    assert card.locator(".uncertainty-map").evaluate("c => getComputedStyle(c).opacity") == "0.3"
     assert card.locator(".legend").is_visible()
     card.locator(".show-uncertainty").uncheck()
     assert card.locator(".uncertainty-map").is_hidden()

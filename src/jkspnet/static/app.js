@@ -471,8 +471,11 @@ async function showUncertainty(card) {
   }
 }
 
-// The grey map (255: guessing) as a pink veil, its range stretched so that where the network
-// is least sure stands out even when it is unsure everywhere.
+// The grey map (255: guessing) as a pink veil over the most uncertain part only (the fifth of
+// the photo where the network is least sure), so the colours elsewhere stay visible; the
+// opacity control sets how strongly it covers them.
+const MAP_SHARE = 0.2;
+
 function drawMap(card, bitmap) {
   const { canvas } = smallCanvas(card);
   card.map.width = canvas.width;
@@ -481,19 +484,25 @@ function drawMap(card, bitmap) {
   context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
   const image = context.getImageData(0, 0, canvas.width, canvas.height);
   const data = image.data;
-  let low = 255;
+  const counts = new Array(256).fill(0);
   let high = 0;
   for (let i = 0; i < data.length; i += 4) {
-    low = Math.min(low, data[i]);
+    counts[data[i]] += 1;
     high = Math.max(high, data[i]);
   }
-  const span = Math.max(high - low, 32);
+  // the level above which MAP_SHARE of the pixels lie
+  let threshold = 255;
+  for (let seen = 0; threshold > 0 && seen + counts[threshold] <= MAP_SHARE * (data.length / 4); ) {
+    seen += counts[threshold];
+    threshold -= 1;
+  }
+  const span = Math.max(high - threshold, 1);
   for (let i = 0; i < data.length; i += 4) {
-    const level = (data[i] - low) / span;
+    const level = data[i] > threshold ? (data[i] - threshold) / span : 0;
     data[i] = 255;
     data[i + 1] = 0;
     data[i + 2] = 150;
-    data[i + 3] = Math.round(level * level * 190); // the least sure stand out most
+    data[i + 3] = level > 0 ? Math.round(120 + 135 * level) : 0; // the least sure most strongly
   }
   context.putImageData(image, 0, 0);
 }
@@ -659,6 +668,10 @@ function addPhoto(file, after = null) {
     schedule(card, 0);
   });
   card.showUncertainty.addEventListener("change", () => showUncertainty(card));
+  const mapOpacity = find(".map-opacity");
+  mapOpacity.addEventListener("input", () => {
+    card.map.style.opacity = String(Number(mapOpacity.value) / 100);
+  });
   const referenceFile = find(".reference-file");
   referenceFile.addEventListener("change", () => {
     if (referenceFile.files.length) setReference(card, referenceFile.files[0]);

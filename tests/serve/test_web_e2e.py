@@ -406,6 +406,19 @@ def test_uncertainty_overlay_and_reference_photo(
     card.locator(".show-uncertainty").check()
     card.locator(".uncertainty-map:not([hidden])").wait_for(timeout=30_000)
     assert len(app.forms("/api/uncertainty")) == 1
+    # the veil covers the most uncertain fifth only (issue 21: it painted all but the sky)
+    covered = card.locator(".uncertainty-map").evaluate(
+        """canvas => {
+            const context = canvas.getContext("2d");
+            const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+            let covered = 0;
+            for (let i = 3; i < data.length; i += 4) covered += data[i] > 0;
+            return covered / (data.length / 4);
+        }"""
+    )
+    assert 0 < covered <= 0.21, covered
+    card.locator(".map-opacity").fill("30")
+    assert card.locator(".uncertainty-map").evaluate("c => getComputedStyle(c).opacity") == "0.3"
     assert card.locator(".legend").is_visible()
     card.locator(".show-uncertainty").uncheck()
     assert card.locator(".uncertainty-map").is_hidden()
@@ -464,6 +477,48 @@ def test_qa_order_reference_strength_and_focus_after_delete(
     app.close()
 
 
+def test_qa_download_during_a_rerender_the_fold_and_the_swatch_keys(
+    browser, server: str, two_regions: Path
+) -> None:
+    """Issue 21's QA: a Download clicked during a re-render is kept and starts with the new
+    result; at 1366x768 the page scrolls to the photo just added, whole; the swatches are one
+    Tab stop and the arrows move among them; a phone's help names no right-click or Delete."""
+    app = Page(browser, server, {"width": 1366, "height": 768})
+    page = app.page
+    card = app.add(two_regions)
+    box = card.locator(".compare").bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 768, box  # the whole photo in view
+
+    click_photo(card, 0.25, 0.5)
+    card.locator(".picker .swatch[title='red']").click()
+    assert card.locator(".download").get_attribute("aria-disabled") == "true"
+    with page.expect_download(timeout=60_000) as download:
+        card.locator(".download").click()
+        assert "as soon as the new result is ready" in card.locator(".note").inner_text()
+    assert download.value.suggested_filename == "two-regions-colour.png"
+    assert last_hints(app)[0]["color"] == "#b52a2a"  # the download came after that render
+    assert card.locator(".note").is_hidden()
+
+    card.locator(".pin").first.press("Enter")  # the picker, its first swatch focused
+    name = "document.activeElement.getAttribute('aria-label') || document.activeElement.title"
+    first = page.evaluate(name)
+    page.keyboard.press("ArrowRight")
+    second = page.evaluate(name)
+    assert first != second and page.evaluate("document.activeElement.classList.contains('swatch')")
+    page.keyboard.press("ArrowLeft")
+    assert page.evaluate(name) == first
+    page.keyboard.press("Tab")  # past all the swatches in one step
+    assert "swatch" not in page.evaluate("document.activeElement.className")
+    app.close()
+
+    phone = Page(browser, server, PHONE)
+    phone.add(two_regions)
+    help_text = phone.page.locator("#help").inner_text()
+    assert "Remove point" in help_text
+    assert "right-click" not in help_text and "Delete" not in help_text
+    phone.close()
+
+
 def test_a_server_gone_away_says_so_and_retries(browser, server: str, two_regions: Path) -> None:
     app = Page(browser, server)
     page = app.page
@@ -511,8 +566,10 @@ def test_focus_rings_and_the_phone_layout(
     app = Page(browser, server)
     page = app.page
     card = app.add(photo)
-    page.keyboard.press("Tab")  # the first stop: the file input, inside the drop zone
-    assert page.evaluate("document.activeElement.id") == "file"
+    # the page scrolled to the new photo, so Tab goes on from there: its first control
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.classList.contains('download')")
+    page.locator("#file").focus()  # the file input, inside the drop zone
     assert outline(page, "#drop") >= 2
     card.locator(".split").focus()
     assert outline(page, ".card .split") >= 2

@@ -91,6 +91,11 @@ function updateDownload(card) {
     card.download.href = card.resultUrl;
     card.download.removeAttribute("aria-disabled");
     card.download.title = "";
+    if (card.pendingDownload) {
+      card.pendingDownload = false;
+      card.note.hidden = true;
+      card.download.click();
+    }
   } else {
     card.download.removeAttribute("href"); // a stale result is never saved
     card.download.setAttribute("aria-disabled", "true");
@@ -148,6 +153,10 @@ async function render(card) {
     card.el.classList.add("has-result");
     card.renders += 1;
     card.el.dataset.renders = String(card.renders);
+    if (card.scrollOnResult) {
+      card.scrollOnResult = false; // the first of the photos just added: show it, whole
+      card.el.scrollIntoView({ block: "start" });
+    }
     serverStatus.hidden = true; // it answers again
   } catch (error) {
     if (error.name === "AbortError") return;
@@ -280,12 +289,35 @@ function makeSwatch(card, name, color) {
   swatch.dataset.color = color;
   swatch.setAttribute("aria-label", name);
   swatch.style.setProperty("--swatch", color);
+  swatch.tabIndex = -1; // one Tab stop for them all (see rove)
   swatch.addEventListener("click", () => setColor(card, color));
   return swatch;
 }
 
 function makeSwatches(card) {
   for (const [name, color] of SWATCHES) card.swatches.append(makeSwatch(card, name, color));
+  card.swatches.firstElementChild.tabIndex = 0;
+}
+
+// The swatches are one Tab stop: the arrows move among them (Up and Down by a row of six).
+function rove(card, current) {
+  for (const swatch of card.picker.querySelectorAll(".swatch")) {
+    swatch.tabIndex = swatch === current ? 0 : -1;
+  }
+}
+
+function moveAmongSwatches(card, event) {
+  const steps = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -6, ArrowDown: 6 };
+  if (!event.target.classList.contains("swatch")) return;
+  const all = [...card.picker.querySelectorAll(".swatch")];
+  const here = all.indexOf(event.target);
+  let next;
+  if (event.key in steps) next = clamp(here + steps[event.key], 0, all.length - 1);
+  else if (event.key === "Home") next = 0;
+  else if (event.key === "End") next = all.length - 1;
+  else return;
+  event.preventDefault();
+  all[next].focus();
 }
 
 // The picker's first row: the colours the network finds likely at the point (/api/suggest),
@@ -439,8 +471,11 @@ async function showUncertainty(card) {
   }
 }
 
-// The grey map (255: guessing) as a pink veil, its range stretched so that where the network
-// is least sure stands out even when it is unsure everywhere.
+// The grey map (255: guessing) as a pink veil over the most uncertain part only (the fifth of
+// the photo where the network is least sure), so the colours elsewhere stay visible; the
+// opacity control sets how strongly it covers them.
+const MAP_SHARE = 0.2;
+
 function drawMap(card, bitmap) {
   const { canvas } = smallCanvas(card);
   card.map.width = canvas.width;
@@ -449,19 +484,25 @@ function drawMap(card, bitmap) {
   context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
   const image = context.getImageData(0, 0, canvas.width, canvas.height);
   const data = image.data;
-  let low = 255;
+  const counts = new Array(256).fill(0);
   let high = 0;
   for (let i = 0; i < data.length; i += 4) {
-    low = Math.min(low, data[i]);
+    counts[data[i]] += 1;
     high = Math.max(high, data[i]);
   }
-  const span = Math.max(high - low, 32);
+  // the level above which MAP_SHARE of the pixels lie
+  let threshold = 255;
+  for (let seen = 0; threshold > 0 && seen + counts[threshold] <= MAP_SHARE * (data.length / 4); ) {
+    seen += counts[threshold];
+    threshold -= 1;
+  }
+  const span = Math.max(high - threshold, 1);
   for (let i = 0; i < data.length; i += 4) {
-    const level = (data[i] - low) / span;
+    const level = data[i] > threshold ? (data[i] - threshold) / span : 0;
     data[i] = 255;
     data[i + 1] = 0;
     data[i + 2] = 150;
-    data[i + 3] = Math.round(level * level * 190); // the least sure stand out most
+    data[i + 3] = level > 0 ? Math.round(120 + 135 * level) : 0; // the least sure most strongly
   }
   context.putImageData(image, 0, 0);
 }
@@ -569,7 +610,13 @@ function addPhoto(file, after = null) {
   find(".remove").setAttribute("aria-label", `Remove ${name}`);
   card.download.download = file.name.replace(/\.[^.]*$/, "") + "-colour.png";
   card.download.addEventListener("click", (event) => {
-    if (card.download.getAttribute("aria-disabled") === "true") event.preventDefault();
+    if (card.download.getAttribute("aria-disabled") !== "true") return;
+    event.preventDefault();
+    if (card.unusable || (!card.timer && !card.controller)) return;
+    // a click during a re-render is kept: the download starts with the new result
+    card.pendingDownload = true;
+    card.note.textContent = "The download starts as soon as the new result is ready.";
+    card.note.hidden = false;
   });
 
   card.before.addEventListener("error", () => card.before.removeAttribute("src"));
@@ -605,6 +652,10 @@ function addPhoto(file, after = null) {
   find(".close-picker").addEventListener("click", () => closePicker(card));
   card.picker.addEventListener("keydown", (event) => {
     if (event.key === "Escape") closePicker(card);
+    moveAmongSwatches(card, event);
+  });
+  card.picker.addEventListener("focusin", (event) => {
+    if (event.target.classList.contains("swatch")) rove(card, event.target);
   });
   find(".delete-point").addEventListener("click", () => {
     if (card.selected) removePoint(card, card.selected);
@@ -617,6 +668,10 @@ function addPhoto(file, after = null) {
     schedule(card, 0);
   });
   card.showUncertainty.addEventListener("change", () => showUncertainty(card));
+  const mapOpacity = find(".map-opacity");
+  mapOpacity.addEventListener("input", () => {
+    card.map.style.opacity = String(Number(mapOpacity.value) / 100);
+  });
   const referenceFile = find(".reference-file");
   referenceFile.addEventListener("change", () => {
     if (referenceFile.files.length) setReference(card, referenceFile.files[0]);
@@ -639,7 +694,11 @@ function addPhoto(file, after = null) {
 
 function addFiles(files) {
   let previous = null;
-  for (const file of files) previous = addPhoto(file, previous);
+  for (const file of files) {
+    const first = previous === null;
+    previous = addPhoto(file, previous);
+    previous.scrollOnResult = first; // the batch's first photo is shown once its result is in
+  }
 }
 
 fileInput.addEventListener("change", () => {

@@ -284,7 +284,7 @@ class _Server:
     def __init__(self, app) -> None:
         import uvicorn
 
-        from jkspnet.serve.app import json_errors_protocol
+        from jkspnet.serve.api import json_errors_protocol
 
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..serve.api import json_errors_protocol
 from ..serve.app import (
     DEFAULT_MAX_BYTES,
     DEFAULT_PIXELS_IN_FLIGHT,
@@ -11,7 +12,6 @@ from ..serve.app import (
     DEFAULT_UPLOAD_TIMEOUT_S,
     DEFAULT_UPLOADS_PER_CLIENT,
     create_app,
-    json_errors_protocol,
     require_web,
 )
 from .options import (

@@ -2,6 +2,7 @@
 
 FastAPI is not imported here."""
 
+import json
 import math
 import re
 from collections.abc import Callable
@@ -283,4 +284,37 @@ SUGGEST_OPENAPI["responses"]["200"] = {
 }
 
 
-__all__ = ["ApiError", "GuidedOptions", "one_line", "parse_coordinate", "plain_reason"]
+def json_errors_protocol() -> type:
+    """uvicorn's h11 HTTP protocol, answering what it refuses before the app sees a request (a
+    malformed request line or header, a bogus ``Content-Length``) with a JSON error as the app
+    does, ``{"error": "..."}``, instead of uvicorn's plain text."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class JsonErrorsProtocol(H11Protocol):
+        def send_400_response(self, msg: str) -> None:
+            body = json.dumps({"error": f"malformed HTTP request: {msg.rstrip('.')}"}).encode()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ]
+            for event in (
+                h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                h11.Data(data=body),
+                h11.EndOfMessage(),
+            ):
+                self.transport.write(self.conn.send(event))
+            self.transport.close()
+
+    return JsonErrorsProtocol
+
+
+__all__ = [
+    "ApiError",
+    "GuidedOptions",
+    "json_errors_protocol",
+    "one_line",
+    "parse_coordinate",
+    "plain_reason",
+]

@@ -20,7 +20,6 @@ built, so the rest of the command line works without them.
 
 import asyncio
 import io
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -465,32 +464,6 @@ def create_app(
     return app
 
 
-def json_errors_protocol() -> type:
-    """uvicorn's h11 HTTP protocol, answering what it refuses before the app sees a request (a
-    malformed request line or header, a bogus ``Content-Length``) with a JSON error as the app
-    does, ``{"error": "..."}``, instead of uvicorn's plain text."""
-    import h11
-    from uvicorn.protocols.http.h11_impl import H11Protocol
-
-    class JsonErrorsProtocol(H11Protocol):
-        def send_400_response(self, msg: str) -> None:
-            body = json.dumps({"error": f"malformed HTTP request: {msg.rstrip('.')}"}).encode()
-            headers = [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ]
-            for event in (
-                h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
-                h11.Data(data=body),
-                h11.EndOfMessage(),
-            ):
-                self.transport.write(self.conn.send(event))
-            self.transport.close()
-
-    return JsonErrorsProtocol
-
-
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_PIXELS_IN_FLIGHT",
@@ -498,5 +471,4 @@ __all__ = [
     "DEFAULT_UPLOADS_PER_CLIENT",
     "DEFAULT_UPLOAD_TIMEOUT_S",
     "create_app",
-    "json_errors_protocol",
 ]

@@ -45,7 +45,6 @@ from .data import (
     EpochSampler,
     PhotoCrops,
     ScanResult,
-    grey_to_rgb,
     lab_batch,
     list_photos,
     scan_photos,
@@ -54,6 +53,7 @@ from .data import (
 from .data import split_validation as _split
 from .distributed import Dist, any_rank, init_distributed, weight_digests
 from .losses import ColorizationLoss, rebalance_weights
+from .records import open_tensorboard, sample_grid, truncate_metrics
 from .stopping import SignalStop
 from .window import LossWindow
 
@@ -199,15 +199,6 @@ def _write_class_weights(path: Path, photos: PhotoCrops, config: TrainConfig, de
     write_atomic(path, json.dumps(data) + "\n")
 
 
-def _tensorboard(run: Path, start_step: int, log: Callable[[str], None]):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        log("note: tensorboard is not installed; metrics go to metrics.jsonl only")
-        return None
-    return SummaryWriter(str(run / "tb"), purge_step=start_step or None)
-
-
 # ------------------------------------------------------------------------------ the run
 class Trainer:
     """One training run: the loop, validation and logging; the run folder's checkpoints are
@@ -244,10 +235,12 @@ class Trainer:
             self._resume()
         else:
             if afresh and self.env.main:
-                _truncate_metrics(self.run / "metrics.jsonl", 0)
+                truncate_metrics(self.run / "metrics.jsonl", 0)
             if config.init_weights:
                 self._init_weights(config.init_weights)
-        self.writer = _tensorboard(self.run, self.start_step, self._log) if self.env.main else None
+        self.writer = (
+            open_tensorboard(self.run, self.start_step, self._log) if self.env.main else None
+        )
 
     # -- setup ---------------------------------------------------------------------------
     def _log(self, message: str) -> None:
@@ -314,7 +307,7 @@ class Trainer:
             self.net, self.optimizer, self.scheduler
         )
         if self.env.main:
-            _truncate_metrics(self.run / "metrics.jsonl", self.start_step)
+            truncate_metrics(self.run / "metrics.jsonl", self.start_step)
         self._log(f"resuming {self.run} at step {self.start_step}")
 
     # -- the loop --------------------------------------------------------------------------
@@ -350,7 +343,7 @@ class Trainer:
         self.net.train()
         figures = {key: value / count for key, value in totals.items()}
         if self.writer is not None and first is not None:
-            self.writer.add_image("samples", _sample_grid(*first, self.config.samples), step)
+            self.writer.add_image("samples", sample_grid(*first, self.config.samples), step)
         return figures
 
     def _step(self, rgb: torch.Tensor, window: LossWindow) -> bool:
@@ -482,31 +475,6 @@ class Trainer:
             self._log(f"stopped at step {step}: {reason}; weights in {self.run / 'last'}")
         env.close()
         return summary
-
-
-def _sample_grid(x: torch.Tensor, ab: torch.Tensor, rgb: torch.Tensor, count: int) -> torch.Tensor:
-    """Rows of grey | prediction | truth, as a (3, H, W) image in [0, 1]."""
-    from ..colour.spaces import denormalize_l, lab_to_rgb
-
-    x, ab, rgb = x[:count].float(), ab[:count].float(), rgb[:count]
-    prediction = lab_to_rgb(torch.cat([denormalize_l(x), ab], dim=1))
-    rows = [
-        torch.cat([g, p, t.float() / 255], dim=2)
-        for g, p, t in zip(grey_to_rgb(x), prediction, rgb.to(x.device), strict=True)
-    ]
-    return torch.cat(rows, dim=1).cpu()
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop records logged after the checkpoint we resume from: they will be logged again."""
-    if not path.exists():
-        return
-    kept = [
-        line
-        for line in path.read_text("utf-8").splitlines()
-        if line.strip() and json.loads(line)["step"] <= step
-    ]
-    write_atomic(path, "".join(line + "\n" for line in kept))
 
 
 __all__ = ["STATE_NAME", "Trainer", "TrainingError"]

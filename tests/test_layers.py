@@ -128,3 +128,35 @@ def test_parsing_and_the_ray_driver_import_no_torch():
     code = "import jkspnet, sys\njkspnet.Colorizer\nprint('torch' in sys.modules)\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "True"  # the public names still come on first use
+
+
+def _definitions() -> dict[str, list[str]]:
+    """Public top-level functions and classes, by name: the modules that define each."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.parse(path.read_text("utf-8")).body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef) and not node.name.startswith("_"):
+                found.setdefault(node.name, []).append(str(path.relative_to(PACKAGE)))
+    return found
+
+
+def test_no_public_name_is_defined_in_two_modules():
+    """One home per idea; the exceptions are deliberate same-interface pairs: each command's
+    ``add_parser`` and ``run``, each backend's ``load``, and ``colorize_files`` on one machine
+    (engines/batch.py) and on Ray (cluster/driver.py)."""
+    same_interface = {"add_parser", "run", "load", "colorize_files"}
+    twice = {name: where for name, where in _definitions().items() if len(where) > 1}
+    assert set(twice) <= same_interface, twice
+
+
+def test_no_class_derives_from_the_pipeline_and_no_private_name_crosses_modules():
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases = {getattr(base, "id", getattr(base, "attr", None)) for base in node.bases}
+                assert "Colorizer" not in bases, f"{path.relative_to(PACKAGE)}: {node.name}"
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level or (node.module or "").split(".")[0] == "jkspnet":
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert set(private) <= {"__version__", "__all__"}, (path.name, private)

@@ -323,8 +323,8 @@ def rebalanced_pixel_weights(
     to the 313 bins). The weights are normalised once for the whole prior, so that their expected
     value under it is 1 (``sum_q p(q) w(q) = 1``, i.e. ``w(q) = 1 / (p(q) * #{q: p(q) > 0})``),
     never per image, so weights from different photos can be pooled. A truth pixel whose bin has
-    prior 0 raises ValueError: pass a prior computed from the same set (:func:`ab_prior`) or a
-    smoothed one.
+    prior 0 raises ValueError: pass a prior computed from the same set
+    (:func:`jkspnet.nn.bins.hard_histogram`) or a smoothed one.
     """
     centres = ab_bins() if bins is None else bins
     p = torch.as_tensor(prior, dtype=torch.float64).detach().cpu()

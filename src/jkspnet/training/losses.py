@@ -107,9 +107,10 @@ class ColorizationLoss(nn.Module):
     it is peaked on a wrong colour, so both terms matter late in training. With a delta of 1
     the term is L1 (robust to the odd mislabelled pixel) beyond one ab unit, quadratic within.
 
-    ``bins`` (B, 2) default to :func:`jkspnet.nn.model.ab_bins`; ``class_weights`` (B,) default to
-    ones (no rebalancing; see :func:`ab_histogram` and :func:`rebalance_weights`). Both are
-    buffers, so ``.to(device)`` moves them and they are saved in ``state_dict``.
+    ``bins`` (B, 2) default to :func:`jkspnet.nn.bins.ab_bins`; ``class_weights`` (B,) default to
+    ones (no rebalancing; see :func:`jkspnet.nn.bins.smoothed_prior` and
+    :func:`rebalance_weights`). Both are buffers, so ``.to(device)`` moves them and they are
+    saved in ``state_dict``.
     """
 
     bins: Tensor

@@ -143,7 +143,7 @@ def lab_to_srgb8(lab: torch.Tensor) -> torch.Tensor:
 
 def max_chroma(rgb: np.ndarray) -> float:
     """The largest |a| or |b| (LAB units) of an 8-bit sRGB array (H, W, 3)."""
-    image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).double() / 255.0
+    image = torch.tensor(rgb).permute(2, 0, 1).double() / 255.0  # a copy: photos are read-only
     return float(rgb_to_lab(image)[1:].abs().max())
 
 

@@ -48,14 +48,14 @@ def test_box_means_and_the_local_linear_fit_match_the_torch_running_sums():
     values = rng.normal(0, 20, (2, 41, 67)).astype(np.float32)
     for radius in (0, 1, 8, 20):  # 20: windows wider than the image on one side
         expected = upsample.box_mean(torch.from_numpy(values)[None], radius)[0].numpy()
-        got = np.stack([pixels.box_mean(plane, radius) for plane in values])
+        got = np.stack([pixels.cv_box_mean(plane, radius) for plane in values])
         np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
     for dtype in (np.float32, np.float64):  # the pipeline's, and the hints' propagation's
         g, v = guide.astype(dtype), values.astype(dtype)
         expected = upsample._local_linear_fit_torch(
             torch.from_numpy(g), torch.from_numpy(v), 8, 1e-2
         )
-        got = pixels.local_linear_fit(g, v, 8, 1e-2)
+        got = pixels.cv_local_linear_fit(g, v, 8, 1e-2)
         assert got.dtype == dtype
         np.testing.assert_allclose(got, expected.numpy(), atol=1e-4, rtol=0)
 

@@ -105,8 +105,9 @@ def test_report_and_grey_baseline(capsys, tmp_path, photo_dir, fresh_weights):
         summary["truth"]["cf"] - summary["gray"]["cf"], abs=1e-3
     )
     # The cast, at full resolution: grey paints no colour on the truth's neutral pixels; the
-    # model's figure is its output's chroma there, computed here from the same files.
-    assert float(astronaut_gray["cast"]) == pytest.approx(metrics.cast(grey, truth), abs=1e-3)
+    # model's figure is its output's chroma there, computed here from the same files. The
+    # baseline is rendered on OpenCV, within one code value of scikit-image's: as for PSNR, 0.01.
+    assert float(astronaut_gray["cast"]) == pytest.approx(metrics.cast(grey, truth), abs=0.01)
     assert float(astronaut_gray["cast"]) < 0.5
     model_rows = [r for r in rows if r["variant"] == "T=1"]
     assert summary["model"]["cast"] == pytest.approx(

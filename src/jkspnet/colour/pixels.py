@@ -42,29 +42,29 @@ def _tables() -> tuple[np.ndarray, np.ndarray]:
     the luminance Y (256, 1, 3), from :mod:`jkspnet.colour.spaces` in float64."""
     import torch
 
-    from .spaces import _RGB_TO_XYZ, luminance_to_l, srgb_to_linear
+    from .spaces import RGB_TO_Y, luminance_to_l, srgb_to_linear
 
     linear = srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255.0)
     grey = luminance_to_l(linear).numpy().astype(np.float32)
-    shares = linear.numpy()[:, None] * np.asarray(_RGB_TO_XYZ[1])[None]
+    shares = linear.numpy()[:, None] * np.asarray(RGB_TO_Y)[None]
     return grey, shares.astype(np.float32).reshape(256, 1, 3)
 
 
 def _luminance_to_l(y: np.ndarray, out: np.ndarray) -> None:
     """CIE L* of luminance Y (float32), into ``out``: 116 Y^(1/3) - 16, linear near black."""
-    from .spaces import _EPSILON, _KAPPA
+    from .spaces import LAB_EPSILON, LAB_KAPPA
 
     cv2.pow(y, 1.0 / 3.0, dst=out)
     cv2.addWeighted(out, 116.0, out, 0.0, -16.0, dst=out)
-    dark = y <= _EPSILON
+    dark = y <= LAB_EPSILON
     if dark.any():
-        out[dark] = y[dark] * np.float32(116.0 * _KAPPA)
+        out[dark] = y[dark] * np.float32(116.0 * LAB_KAPPA)
 
 
 def lightness(pixels: np.ndarray) -> np.ndarray:
     """CIE L* (H, W) float32 of a decoded photo (:class:`jkspnet.media.photos.Photo` pixels: uint8
     grey, uint8 RGB, or float32 grey in [0, 1]), as :func:`jkspnet.colour.spaces.rgb_to_l`."""
-    from .spaces import _SRGB_GAMMA, _SRGB_OFFSET, _SRGB_SLOPE
+    from .spaces import SRGB_GAMMA, SRGB_OFFSET, SRGB_SLOPE
 
     height, width = pixels.shape[:2]
     out = np.empty((height, width), np.float32)
@@ -78,8 +78,8 @@ def lightness(pixels: np.ndarray) -> np.ndarray:
             y = cv2.transform(cv2.LUT(band, shares), np.ones((1, 3), np.float32))
         else:  # 16-bit grey, already in [0, 1]: the sRGB curve, undone (rare: plain numpy)
             band = band.astype(np.float32)
-            curve = ((band + _SRGB_OFFSET) / (1 + _SRGB_OFFSET)) ** _SRGB_GAMMA
-            y = np.where(band > 0.04045, curve, band / _SRGB_SLOPE).astype(np.float32)
+            curve = ((band + SRGB_OFFSET) / (1 + SRGB_OFFSET)) ** SRGB_GAMMA
+            y = np.where(band > 0.04045, curve, band / SRGB_SLOPE).astype(np.float32)
         _luminance_to_l(y, dst)
     return out
 
@@ -89,7 +89,7 @@ def _window_counts(size: int, radius: int) -> np.ndarray:
     return (np.minimum(index + radius + 1, size) - np.maximum(index - radius, 0)).astype(float)
 
 
-def box_mean(x: np.ndarray, radius: int) -> np.ndarray:
+def cv_box_mean(x: np.ndarray, radius: int) -> np.ndarray:
     """Mean (float64) over the part inside the image of each pixel's (2r+1)^2 window of ``x``
     (H, W): running sums in float64 (``cv2.boxFilter``), over the count of pixels inside."""
     if radius < 1:
@@ -102,21 +102,23 @@ def box_mean(x: np.ndarray, radius: int) -> np.ndarray:
     return sums / np.outer(_window_counts(height, radius), _window_counts(width, radius))
 
 
-def local_linear_fit(guide: np.ndarray, values: np.ndarray, radius: int, eps: float) -> np.ndarray:
+def cv_local_linear_fit(
+    guide: np.ndarray, values: np.ndarray, radius: int, eps: float
+) -> np.ndarray:
     """:func:`jkspnet.colour.upsample.local_linear_fit` on OpenCV: ``guide`` (H, W), ``values``
     (C, H, W), float32 or float64 (products in that type, sums in float64); returns A then B,
     (2C, H, W), in ``values``' type."""
     dtype = values.dtype
     guide = guide.astype(dtype)
-    mean_i = box_mean(guide, radius)
-    var_i = np.maximum(box_mean(guide * guide, radius) - mean_i * mean_i, 0.0)
+    mean_i = cv_box_mean(guide, radius)
+    var_i = np.maximum(cv_box_mean(guide * guide, radius) - mean_i * mean_i, 0.0)
     slopes, offsets = [], []
     for plane in values:
-        mean_p = box_mean(plane, radius)
-        slope = (box_mean(guide * plane, radius) - mean_i * mean_p) / (var_i + eps)
+        mean_p = cv_box_mean(plane, radius)
+        slope = (cv_box_mean(guide * plane, radius) - mean_i * mean_p) / (var_i + eps)
         slopes.append(slope.astype(dtype))
         offsets.append((mean_p - slope * mean_i).astype(dtype))
-    return np.stack([box_mean(plane, radius) for plane in [*slopes, *offsets]]).astype(dtype)
+    return np.stack([cv_box_mean(plane, radius) for plane in [*slopes, *offsets]]).astype(dtype)
 
 
 class RowUpsampler:
@@ -206,9 +208,9 @@ __all__ = [
     "BAND_PIXELS",
     "RowUpsampler",
     "bands",
-    "box_mean",
+    "cv_box_mean",
+    "cv_local_linear_fit",
     "finish",
     "lab_planes_to_srgb8",
     "lightness",
-    "local_linear_fit",
 ]

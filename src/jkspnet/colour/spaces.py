@@ -21,13 +21,15 @@ _RGB_TO_XYZ = (
     (0.019334, 0.119193, 0.950227),
 )
 _WHITE_D65 = (0.95047, 1.0, 1.08883)
-_EPSILON = 0.008856  # (6/29)^3: where the cube root gives way to the linear segment
-_KAPPA = 7.787  # slope of that segment in f(t)
-_F_EPSILON = 0.2068966  # f(_EPSILON) = 6/29
+LAB_EPSILON = 0.008856  # (6/29)^3: where the cube root gives way to the linear segment
+LAB_KAPPA = 7.787  # slope of that segment in f(t)
+_F_EPSILON = 0.2068966  # f(LAB_EPSILON) = 6/29
 _SRGB_KNEE = 0.0031308  # linear light below which the sRGB curve is a line...
-_SRGB_SLOPE = 12.92  # ...of this slope; above it 1.055 x^(1/2.4) - 0.055
-_SRGB_GAMMA = 2.4
-_SRGB_OFFSET = 0.055
+SRGB_SLOPE = 12.92  # ...of this slope; above it 1.055 x^(1/2.4) - 0.055
+SRGB_GAMMA = 2.4
+SRGB_OFFSET = 0.055
+RGB_TO_Y = _RGB_TO_XYZ[1]
+"""Linear sRGB's weights in luminance Y (CIE XYZ's middle row): what L is computed from."""
 
 
 def normalize_l(lightness: torch.Tensor) -> torch.Tensor:
@@ -56,15 +58,15 @@ def _check_channels(image: torch.Tensor, name: str) -> None:
 
 def srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
     """Undo the sRGB transfer curve."""
-    scale = 1.0 + _SRGB_OFFSET
-    high = ((rgb.clamp(min=0.04045) + _SRGB_OFFSET) / scale) ** _SRGB_GAMMA
-    return torch.where(rgb > 0.04045, high, rgb / _SRGB_SLOPE)
+    scale = 1.0 + SRGB_OFFSET
+    high = ((rgb.clamp(min=0.04045) + SRGB_OFFSET) / scale) ** SRGB_GAMMA
+    return torch.where(rgb > 0.04045, high, rgb / SRGB_SLOPE)
 
 
 def linear_to_srgb(linear: torch.Tensor) -> torch.Tensor:
     """Apply the sRGB transfer curve."""
-    high = (1.0 + _SRGB_OFFSET) * linear.clamp(min=_SRGB_KNEE) ** (1 / _SRGB_GAMMA) - _SRGB_OFFSET
-    return torch.where(linear > _SRGB_KNEE, high, linear * _SRGB_SLOPE)
+    high = (1.0 + SRGB_OFFSET) * linear.clamp(min=_SRGB_KNEE) ** (1 / SRGB_GAMMA) - SRGB_OFFSET
+    return torch.where(linear > _SRGB_KNEE, high, linear * SRGB_SLOPE)
 
 
 @cache
@@ -74,11 +76,13 @@ def _xyz_to_rgb() -> torch.Tensor:
 
 
 def _f(t: torch.Tensor) -> torch.Tensor:
-    return torch.where(t > _EPSILON, t.clamp(min=_EPSILON) ** (1 / 3), _KAPPA * t + 16.0 / 116.0)
+    return torch.where(
+        t > LAB_EPSILON, t.clamp(min=LAB_EPSILON) ** (1 / 3), LAB_KAPPA * t + 16.0 / 116.0
+    )
 
 
 def _f_inverse(t: torch.Tensor) -> torch.Tensor:
-    return torch.where(t > _F_EPSILON, t.clamp(min=_F_EPSILON) ** 3, (t - 16.0 / 116.0) / _KAPPA)
+    return torch.where(t > _F_EPSILON, t.clamp(min=_F_EPSILON) ** 3, (t - 16.0 / 116.0) / LAB_KAPPA)
 
 
 def luminance_to_l(y: torch.Tensor) -> torch.Tensor:
@@ -129,15 +133,15 @@ def lab_to_srgb8(lab: torch.Tensor) -> torch.Tensor:
     torch.add(lightness, 16.0, out=fy).div_(116.0)
     torch.add(fy, a, alpha=1 / 500.0, out=fx)
     torch.add(fy, b, alpha=-1 / 200.0, out=fz).clamp_(min=0.0)  # as lab_to_rgb
-    linear_segment = (f - 16.0 / 116.0).mul_(1 / _KAPPA)
+    linear_segment = (f - 16.0 / 116.0).mul_(1 / LAB_KAPPA)
     xyz = torch.where(f > _F_EPSILON, f.square().mul_(f), linear_segment)
     xyz_to_rgb = _xyz_to_rgb() * torch.tensor(_WHITE_D65, dtype=torch.float64)
     rgb = _apply_matrix(xyz_to_rgb.to(lab.device, lab.dtype), xyz).clamp_(0.0, 1.0)
     # linear_to_srgb, times 255, in place
     on_curve = rgb > _SRGB_KNEE  # else on the linear segment near black
-    curve = rgb.clamp(min=_SRGB_KNEE).pow_(1 / _SRGB_GAMMA)
-    curve.mul_((1.0 + _SRGB_OFFSET) * 255.0).sub_(_SRGB_OFFSET * 255.0)
-    codes = torch.where(on_curve, curve, rgb.mul_(_SRGB_SLOPE * 255.0))
+    curve = rgb.clamp(min=_SRGB_KNEE).pow_(1 / SRGB_GAMMA)
+    curve.mul_((1.0 + SRGB_OFFSET) * 255.0).sub_(SRGB_OFFSET * 255.0)
+    codes = torch.where(on_curve, curve, rgb.mul_(SRGB_SLOPE * 255.0))
     return codes.add_(0.5).to(torch.uint8)  # the values are >= 0: truncation rounds
 
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from . import pixels
-from .spaces import _RGB_TO_XYZ, lab_to_srgb8, luminance_to_l, srgb_to_linear
+from .spaces import RGB_TO_Y, lab_to_srgb8, luminance_to_l, srgb_to_linear
 
 
 @functools.cache
@@ -31,7 +31,7 @@ def lightness(pixels_: np.ndarray, device: torch.device) -> torch.Tensor:
     """Full-resolution L (H, W) float32 on ``device``: :func:`jkspnet.colour.pixels.lightness`."""
     height, width = pixels_.shape[:2]
     out = torch.empty((height, width), dtype=torch.float32, device=device)
-    luma = torch.tensor(_RGB_TO_XYZ[1], device=device)
+    luma = torch.tensor(RGB_TO_Y, device=device)
     for top, bottom in pixels.bands(height, width):
         band = torch.tensor(pixels_[top:bottom], device=device)  # decoded arrays are read-only
         if band.dtype == torch.uint8 and band.dim() == 3:

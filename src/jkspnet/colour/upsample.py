@@ -82,12 +82,12 @@ def local_linear_fit(
 
     ``guide`` (H, W), ``values`` (C, H, W), in ``values``' dtype; returns (2C, H, W): A then B.
     On the CPU (and outside autograd) OpenCV's box filter computes it
-    (:func:`jkspnet.colour.pixels.local_linear_fit`): a few small passes instead of dozens of
+    (:func:`jkspnet.colour.pixels.cv_local_linear_fit`): a few small passes instead of dozens of
     tensor operations, which on a busy CPU each wait for torch's threads.
     """
     on_cpu = guide.device.type == "cpu" and values.device.type == "cpu"
     if on_cpu and not (guide.requires_grad or values.requires_grad):
-        from .pixels import local_linear_fit as fit
+        from .pixels import cv_local_linear_fit as fit
 
         return torch.from_numpy(fit(guide.numpy(), values.numpy(), radius, eps))
     return _local_linear_fit_torch(guide, values, radius, eps)

@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from jkspnet import Colorizer
-from jkspnet.pipeline.spec import check_confidence, check_shape, check_size, check_temperature
+from jkspnet.errors import check_choice
+from jkspnet.pipeline.spec import SHAPES, check_confidence, check_size, check_temperature
 
 DESTINATION = Path(__file__).resolve().parent.parent / "src" / "jkspnet" / "assets" / "weights"
 
@@ -28,7 +29,7 @@ def main() -> None:
     parser.add_argument("--run", required=True, help="training run folder (its best/ is used)")
     parser.add_argument("--size", type=int, required=True, help="inference size (eval's pick)")
     parser.add_argument("--temperature", type=float, required=True, help="eval's pick")
-    parser.add_argument("--shape", choices=["square", "aspect"], default="square")
+    parser.add_argument("--shape", choices=SHAPES, default="square")
     parser.add_argument("--confidence", type=float, default=0.0, help="0 = off")
     parser.add_argument("--out", type=Path, default=DESTINATION)
     args = parser.parse_args()
@@ -36,7 +37,7 @@ def main() -> None:
     colorizer = Colorizer.from_pretrained(args.run, device="cpu")
     colorizer.config.size = check_size(args.size)
     colorizer.config.temperature = check_temperature(args.temperature)
-    colorizer.config.shape = check_shape(args.shape)
+    colorizer.config.shape = check_choice("shape", args.shape, SHAPES)
     colorizer.config.confidence = check_confidence(args.confidence)
     folder = colorizer.save_pretrained(args.out, dtype=torch.float16)
     config = json.loads((folder / "config.json").read_text())

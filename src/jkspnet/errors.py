@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import TypeVar
+
+_Choice = TypeVar("_Choice")
 
 
 def shown(path: str | os.PathLike[str]) -> str:
@@ -33,6 +37,15 @@ def shown(path: str | os.PathLike[str]) -> str:
 
 class JKSPNetError(Exception):
     """Base of every error caused by input the user gave (a photo, weights, an option)."""
+
+
+def check_choice(what: str, value: _Choice, choices: Sequence[_Choice]) -> _Choice:
+    """``value`` if it is one of ``choices``, else a :class:`JKSPNetError` naming ``what`` and
+    the choices: one wording for every option with a fixed set of values (a backend, a
+    precision, a shape...), whether it comes from a flag, a form field, a TOML file or a call."""
+    if value not in choices:
+        raise JKSPNetError(f"{what} must be one of {', '.join(map(str, choices))}, got {value!r}")
+    return value
 
 
 class PhotoError(JKSPNetError):

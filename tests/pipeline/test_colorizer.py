@@ -118,6 +118,30 @@ def test_size_must_be_a_multiple_of_8():
         Colorizer.from_model(JKSPNet(), ModelConfig(size=100), device="cpu")
 
 
+def test_a_choice_outside_its_values_reads_the_same_everywhere():
+    """The spec, the backends' loader, training's config and the exporter all refuse a value
+    outside an option's choices in one wording (:func:`jkspnet.errors.check_choice`)."""
+    from jkspnet.errors import check_choice
+    from jkspnet.nn.backends import load_network
+    from jkspnet.nn.export import export
+    from jkspnet.pipeline.spec import ColorizerSpec
+    from jkspnet.training.config import TrainConfig
+
+    assert check_choice("shape", "aspect", ("square", "aspect")) == "aspect"
+    with pytest.raises(JKSPNetError, match=r"^backend must be one of torch, onnxruntime, got 'x'$"):
+        ColorizerSpec(backend="x")
+    with pytest.raises(JKSPNetError, match=r"^backend must be one of torch, onnxruntime, got 'x'$"):
+        load_network("x")
+    with pytest.raises(JKSPNetError, match=r"^precision must be one of auto, fp32, bf16, got 'x'$"):
+        ColorizerSpec(precision="x")
+    with pytest.raises(JKSPNetError, match=r"^precision must be one of auto, fp32, bf16, got 'x'$"):
+        load_network("torch", precision="x")
+    with pytest.raises(JKSPNetError, match=r"^amp must be one of auto, bf16, off, got 'x'$"):
+        TrainConfig(data=["photos"], out="run", max_steps=1, amp="x").check()
+    with pytest.raises(JKSPNetError, match=r"^format must be one of onnx, torchscript, got 'x'$"):
+        export("x", "out")
+
+
 def test_unavailable_device_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
@@ -132,7 +156,7 @@ def test_precision_auto_follows_the_hardware_and_bf16_stays_close_to_fp32(astron
     native = torch_network.cpu_has_native_bf16()
     assert torch_network.resolve_precision("auto", cpu) == ("bf16" if native else "fp32")
     assert torch_network.resolve_precision("fp32", cpu) == "fp32"
-    with pytest.raises(JKSPNetError, match="unknown precision"):
+    with pytest.raises(JKSPNetError, match="precision must be one of auto, fp32, bf16, got 'fp8'"):
         torch_network.resolve_precision("fp8", cpu)
 
     # Trained (bundled) weights, so that the distributions are peaked and rounding could matter.

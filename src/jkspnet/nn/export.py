@@ -26,9 +26,9 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..errors import JKSPNetError, require_extra
+from ..errors import JKSPNetError, check_choice, require_extra
 from ..media.files import remove_stale_temporaries, write_atomic
-from .formats import DEFAULT_OPSET, TORCHSCRIPT_EXTRA
+from .formats import DEFAULT_OPSET, FORMATS, TORCHSCRIPT_EXTRA
 from .model import JKSPNet
 from .weights import ModelConfig
 
@@ -198,11 +198,9 @@ def export(
     model, config = load_model(weights)
     if size is not None:
         config.size = size
-    if format == "onnx":
+    if check_choice("format", format, FORMATS) == "onnx":
         return export_onnx(model, config, output, opset=opset)
-    if format == "torchscript":
-        return export_torchscript(model, config, output)
-    raise JKSPNetError(f"unknown export format {format!r} (use onnx or torchscript)")
+    return export_torchscript(model, config, output)
 
 
 __all__ = [

@@ -25,7 +25,7 @@ from ..colour import torch_pixels
 from ..colour.decoding import aspect_shape
 from ..colour.spaces import normalize_l
 from ..colour.upsample import grid_shape, guided_coefficients
-from ..errors import JKSPNetError
+from ..errors import JKSPNetError, check_choice
 from ..media.hints import ABTarget, Hint
 from ..media.photos import DEFAULT_MAX_PIXELS, Photo, load_photo
 from ..nn.backends.base import Network
@@ -33,10 +33,10 @@ from ..nn.backends.torch_network import TorchNetwork, load_model
 from ..nn.model import JKSPNet
 from ..nn.weights import ModelConfig
 from .spec import (
+    SHAPES,
     ColorizerSpec,
     check_confidence,
     check_reference_strength,
-    check_shape,
     check_size,
     check_temperature,
 )
@@ -110,7 +110,7 @@ class Colorizer:
         )
         check_size(self.config.size)
         check_temperature(self.config.temperature)
-        self.shape = check_shape(self.config.shape)
+        self.shape = check_choice("shape", self.config.shape, SHAPES)
         self.confidence = check_confidence(self.config.confidence)
         if self.confidence and not network.gives_distribution:
             raise JKSPNetError(f"the {spec.backend} backend has no confidence-aware decoding")

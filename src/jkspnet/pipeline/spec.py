@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import JKSPNetError
+from ..errors import JKSPNetError, check_choice
 from ..media.photos import DEFAULT_MAX_PIXELS
-from ..nn.backends import BACKENDS, PRECISIONS, check_backend, check_precision
+from ..nn.backends import BACKENDS, PRECISIONS
 
 if TYPE_CHECKING:
     from .colorizer import Colorizer
@@ -39,18 +39,6 @@ def check_size(size: int) -> int:
     if size < 8 or size % 8:
         raise JKSPNetError(f"size must be a positive multiple of 8, got {size}")
     return size
-
-
-def check_shape(shape: str) -> str:
-    if shape not in SHAPES:
-        raise JKSPNetError(f"shape must be one of {', '.join(SHAPES)}, got {shape!r}")
-    return shape
-
-
-def check_upsample(name: str) -> str:
-    if name not in UPSAMPLERS:
-        raise JKSPNetError(f"upsample must be one of {', '.join(UPSAMPLERS)}, got {name!r}")
-    return name
 
 
 def check_confidence(confidence: float) -> float:
@@ -100,14 +88,14 @@ class ColorizerSpec:
         if self.weights is not None:
             object.__setattr__(self, "weights", os.fspath(self.weights))
         object.__setattr__(self, "device", str(self.device))
-        check_backend(self.backend)
-        check_precision(self.precision)
+        check_choice("backend", self.backend, BACKENDS)
+        check_choice("precision", self.precision, PRECISIONS)
         check_max_pixels(self.max_pixels)
-        check_upsample(self.upsample)
+        check_choice("upsample", self.upsample, UPSAMPLERS)
         if self.size is not None:
             check_size(self.size)
         if self.shape is not None:
-            check_shape(self.shape)
+            check_choice("shape", self.shape, SHAPES)
         if self.confidence is not None:
             object.__setattr__(self, "confidence", check_confidence(self.confidence))
 
@@ -134,9 +122,7 @@ __all__ = [
     "check_confidence",
     "check_max_pixels",
     "check_reference_strength",
-    "check_shape",
     "check_size",
     "check_temperature",
-    "check_upsample",
     "read_number",
 ]

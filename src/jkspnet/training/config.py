@@ -14,7 +14,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from ..errors import JKSPNetError
+from ..errors import JKSPNetError, check_choice
 
 _PER_INVOCATION = {"stop_at"}  # controls one invocation; not saved, not inherited by --resume
 
@@ -133,11 +133,8 @@ class TrainConfig:
             raise JKSPNetError("give --max-steps or --epochs: the schedule needs a length")
         if self.crop_size % 8 or self.crop_size < 8:
             raise JKSPNetError(f"crop size must be a multiple of 8, got {self.crop_size}")
-        if self.amp not in AMP_MODES:
-            raise JKSPNetError(f"amp must be auto, bf16 or off, got {self.amp!r}")
-        if self.cutouts not in CUTOUT_MODES:
-            modes = ", ".join(CUTOUT_MODES)
-            raise JKSPNetError(f"cutouts must be one of {modes}, got {self.cutouts!r}")
+        check_choice("amp", self.amp, AMP_MODES)
+        check_choice("cutouts", self.cutouts, CUTOUT_MODES)
         if not 0 < self.crop_scale_min <= 1:
             raise JKSPNetError(f"crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
         if self.keep_checkpoints < 1:

@@ -21,7 +21,7 @@ from PIL import Image, ImageOps
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from ..colour.spaces import is_grey, normalize_l, rgb_to_lab
-from ..errors import JKSPNetError
+from ..errors import JKSPNetError, check_choice
 from ..media.photos import PHOTO_SUFFIXES, walk_photos
 from ..media.sources import photo_source
 from .config import CUTOUT_MODES
@@ -206,8 +206,7 @@ class PhotoCrops(Dataset):
         load_side: int | None = None,
         cutouts: str = "composite",
     ) -> None:
-        if cutouts not in CUTOUT_MODES:
-            raise JKSPNetError(f"cutouts must be one of {', '.join(CUTOUT_MODES)}, got {cutouts!r}")
+        check_choice("cutouts", cutouts, CUTOUT_MODES)
         self.photos = list(photos)
         self.crop_size = crop_size
         self.train = train

@@ -13,7 +13,7 @@ import os
 import pkgutil
 from typing import TYPE_CHECKING
 
-from ...errors import JKSPNetError
+from ...errors import check_choice
 
 if TYPE_CHECKING:
     from .base import Network
@@ -36,18 +36,6 @@ PRECISIONS = ("auto", "fp32", "bf16")
 """The network's arithmetic: auto picks bf16 where the hardware computes it natively."""
 
 
-def check_backend(backend: str) -> str:
-    if backend not in BACKENDS:
-        raise JKSPNetError(f"unknown backend {backend!r} (use {' or '.join(BACKENDS)})")
-    return backend
-
-
-def check_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise JKSPNetError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
-    return precision
-
-
 def load_network(
     backend: str,
     weights: str | os.PathLike[str] | None = None,
@@ -56,5 +44,7 @@ def load_network(
 ) -> Network:
     """The network of ``backend`` from ``weights`` (None: the bundled weights, where the backend
     reads them), on ``device`` in ``precision``."""
-    module = importlib.import_module(f"{__name__}.{check_backend(backend)}{_SUFFIX}")
-    return module.load(weights, device=device, precision=check_precision(precision))
+    backend = check_choice("backend", backend, BACKENDS)
+    module = importlib.import_module(f"{__name__}.{backend}{_SUFFIX}")
+    precision = check_choice("precision", precision, PRECISIONS)
+    return module.load(weights, device=device, precision=precision)

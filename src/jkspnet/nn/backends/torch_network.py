@@ -12,11 +12,11 @@ from pathlib import Path
 import torch
 
 from ...colour.decoding import confident_ab
-from ...errors import JKSPNetError, WeightsError
+from ...errors import JKSPNetError, WeightsError, check_choice
 from ..inference import InferenceNet
 from ..model import JKSPNet
 from ..weights import ModelConfig, bundled_weights, load_into, load_weights, save_weights
-from . import check_precision
+from . import PRECISIONS
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -53,7 +53,7 @@ def cpu_has_native_bf16() -> bool:
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``auto`` -> bf16 on CUDA GPUs and CPUs with native bf16, else fp32 (the network's
     ab then differ from float32's by about 0.1 on average, far below what the eye sees)."""
-    if check_precision(precision) != "auto":
+    if check_choice("precision", precision, PRECISIONS) != "auto":
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"

@@ -151,12 +151,32 @@ def max_chroma(rgb: np.ndarray) -> float:
     return float(rgb_to_lab(image)[1:].abs().max())
 
 
-def is_grey(pixels: np.ndarray, chroma: float = 0.0) -> bool:
+# How much colour counts as none depends on what the photo is for; the three thresholds differ
+# on purpose, and each caller names its own.
+NO_COLOUR = 0.0
+"""An evaluation's truth is skipped as grey only if R = G = B exactly: any colour in it, however
+faint (a toned or faded print), is something to score against, so a report scores every photo
+that has colour at all (and the check needs no LAB conversion)."""
+
+GREY_CHROMA = 5.0
+"""A training photo whose max |a|, |b| is at most this (after resizing) is greyscale and left
+out: Zhang et al.'s rule. Toned prints and near-grey scans teach the network little colour, and
+would pull the class weights toward grey."""
+
+REFERENCE_MIN_CHROMA = 1.0
+"""A reference photo needs a palette: one whose max |a|, |b| (at 256 pixels) is at most 1 LAB
+unit is refused as grey: it looks grey, and its palette would lean every colour toward grey.
+Above that even a muted palette (a faded photo) is a fair reference, weighed by the reference
+strength, so the bar stays far below training's."""
+
+
+def is_grey(pixels: np.ndarray, chroma: float = NO_COLOUR) -> bool:
     """Whether a photo has no colour: a grey array (H, W), or every pixel's |a| and |b| at most
-    ``chroma`` LAB units (0: R = G = B exactly, found without converting)."""
+    ``chroma`` LAB units (:data:`NO_COLOUR`, 0: R = G = B exactly, found without converting;
+    :data:`GREY_CHROMA` for training photos; :data:`REFERENCE_MIN_CHROMA` for a reference)."""
     if pixels.ndim == 2:
         return True
-    if chroma == 0:
+    if chroma == NO_COLOUR:
         return bool(
             np.array_equal(pixels[..., 0], pixels[..., 1])
             and np.array_equal(pixels[..., 1], pixels[..., 2])

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..colour.spaces import is_grey
+from ..colour.spaces import NO_COLOUR, is_grey
 from ..errors import JKSPNetError, PhotoError
 from ..media.files import write_atomic
 from ..media.photos import Photo, load_photo
@@ -152,7 +152,7 @@ def _check(path: Path, size: int, max_pixels: int) -> _Checked:
         photo = load_photo(path, max_pixels=max_pixels)
     except PhotoError as error:
         return _Checked(path, error=error)
-    if is_grey(photo.pixels):
+    if is_grey(photo.pixels, NO_COLOUR):
         return _Checked(path, grey=True)
     height, width = photo.pixels.shape[:2]
     if min(height, width) < _MIN_SIDE:
@@ -412,7 +412,7 @@ def _run_batch(
         if isinstance(photo, PhotoError):  # it read in pass 1: changed on disk meanwhile
             say(f"error: {photo}")
             run.failed += 1
-        elif is_grey(photo.pixels):
+        elif is_grey(photo.pixels, NO_COLOUR):
             say(f"error: {path}: changed during the evaluation (now without colour)")
             run.failed += 1
         else:

@@ -301,7 +301,7 @@ class Colorizer:
 
         Measured at a small size (256 pixels on the long side): a palette does not need detail,
         and a 12 MP reference then costs no more than a small one."""
-        from ..colour.spaces import is_grey, rgb_to_lab
+        from ..colour.spaces import REFERENCE_MIN_CHROMA, is_grey, rgb_to_lab
         from ..nn.bins import soft_histogram
 
         if not isinstance(reference, Photo):
@@ -312,7 +312,7 @@ class Colorizer:
             image = Image.fromarray(pixels, "RGB")
             image.thumbnail((256, 256), Image.Resampling.BILINEAR)
             small = np.asarray(image)
-            grey = is_grey(small, chroma=1.0)
+            grey = is_grey(small, REFERENCE_MIN_CHROMA)
         if grey:
             raise JKSPNetError(f"{reference.source or 'the reference'}: has no colour (grey)")
         rgb = torch.tensor(small).permute(2, 0, 1).double() / 255.0

@@ -20,14 +20,11 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
-from ..colour.spaces import is_grey, normalize_l, rgb_to_lab
+from ..colour.spaces import GREY_CHROMA, is_grey, normalize_l, rgb_to_lab
 from ..errors import JKSPNetError, check_choice
 from ..media.photos import PHOTO_SUFFIXES, walk_photos
 from ..media.sources import photo_source
 from .config import CUTOUT_MODES
-
-GREY_CHROMA = 5.0
-"""A photo whose max |a|, |b| is at most this (after resizing) is greyscale: Zhang et al.'s rule."""
 
 _SCAN_SIDE = 128  # photos are checked for colour at this short side
 

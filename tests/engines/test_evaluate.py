@@ -19,7 +19,7 @@ from PIL import Image
 import jkspnet.engines.evaluate as evaluate_module
 from jkspnet import JKSPNet
 from jkspnet.cli import main
-from jkspnet.engines import metrics
+from jkspnet.engines import metrics, scores
 from jkspnet.engines.evaluate import evaluate
 from jkspnet.engines.report import GRID_CELL_HEIGHT, GRID_GAP
 
@@ -120,6 +120,34 @@ def test_report_and_grey_baseline(capsys, tmp_path, photo_dir, fresh_weights):
 
     grid = Image.open(report / "grid.png")
     assert grid.height == 2 * GRID_CELL_HEIGHT + GRID_GAP
+
+
+def test_a_new_metric_is_one_entry_in_the_table(
+    capsys, tmp_path, photo_dir, fresh_weights, monkeypatch
+):
+    """docs/architecture.md's recipe: one entry in ``scores.METRICS`` puts a metric in every
+    block of summary.json, a column of per_image.csv and a column of the printed table."""
+
+    def mean_abs_error(pair: metrics.PhotoPair) -> float:
+        return float(np.abs(pair.pred.astype(float) - pair.truth.astype(float)).mean())
+
+    entry = scores.Metric("mae", 3, mean_abs_error, label="MAE")
+    monkeypatch.setattr(scores, "METRICS", (*scores.METRICS, entry))
+    report = tmp_path / "report"
+    code, out, err = run(capsys, *eval_args(photo_dir, fresh_weights, report, "--temperature", 1))
+    assert code == 0, err
+
+    rows = rows_of(report)
+    assert list(rows[0])[-4:] == ["mae", "leak", "harm", "gain"]
+    assert all(float(r["mae"]) > 0 for r in rows)
+    summary = json.loads((report / "summary.json").read_text())
+    for block in (summary["gray"], summary["model"]):
+        assert set(block) == BLOCK_KEYS | {"mae"}
+    assert summary["model"]["mae"] == pytest.approx(
+        np.mean([float(r["mae"]) for r in rows if r["variant"] == "T=1"]), abs=1e-3
+    )
+    header = next(line for line in out.splitlines() if line.startswith("variant"))
+    assert header.split()[-1] == "MAE"
 
 
 def test_temperature_sweep_runs_the_network_once_per_batch(

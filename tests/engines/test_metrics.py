@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from jkspnet.engines import film_metrics, metrics
+from jkspnet.engines import film_metrics, metrics, scores
 from jkspnet.nn.bins import ab_bins, hard_histogram, nearest_bin
 
 skimage = pytest.importorskip("skimage")
@@ -62,11 +62,11 @@ def test_identical_images(photos: list[np.ndarray]) -> None:
     assert metrics.ssim(truth, truth) == pytest.approx(1.0, abs=1e-12)
     ab = metrics.ab_of(truth)
     assert metrics.auc_ab(ab, ab) == 1.0
-    scores = metrics.score_image(truth, truth.copy())
-    assert scores.psnr == math.inf
-    assert scores.auc == 1.0
-    assert scores.cf_pred == scores.cf_truth
-    assert metrics.delta_colorfulness([scores.cf_pred], [scores.cf_truth]) == (0.0, 0.0)
+    one = scores.score_image(metrics.PhotoPair(truth, truth.copy()))
+    assert one["psnr"] == math.inf
+    assert one["auc"] == 1.0
+    assert one["cf"] == one["cf_truth"]
+    assert metrics.delta_colorfulness([one["cf"]], [one["cf_truth"]]) == (0.0, 0.0)
 
 
 def test_accepts_torch_uint8(photos: list[np.ndarray]) -> None:
@@ -254,40 +254,43 @@ def test_score_image_and_aggregate_pool_pixels(photos: list[np.ndarray]) -> None
     truths = [photos[0][:, :120], photos[1], photos[2][:, :250]]  # different sizes, same height
     preds = [_noised(truths[0], 40.0, 1), truths[1][::-1].copy(), _predictions(truths[2], 2)[2]]
     prior = hard_histogram(metrics.ab_of(t, torch.float64) for t in truths)
-    scores = [metrics.score_image(p, t, prior=prior) for p, t in zip(preds, truths, strict=True)]
+    each = [
+        scores.score_image(metrics.PhotoPair(p, t, prior=prior))
+        for p, t in zip(preds, truths, strict=True)
+    ]
 
-    first = scores[0]
-    assert first.pixels == HEIGHT * 120
-    assert first.psnr == pytest.approx(metrics.psnr(preds[0], truths[0]))
-    assert first.ssim == pytest.approx(metrics.ssim(preds[0], truths[0]))
-    assert first.cf_truth == pytest.approx(metrics.colorfulness(truths[0]))
-    assert first.ab_accuracy.shape == (151,)
-    assert first.auc == pytest.approx(
+    first = each[0]
+    assert first.raw["auc"].weight == HEIGHT * 120  # its pixels
+    assert first["psnr"] == pytest.approx(metrics.psnr(preds[0], truths[0]))
+    assert first["ssim"] == pytest.approx(metrics.ssim(preds[0], truths[0]))
+    assert first["cf_truth"] == pytest.approx(metrics.colorfulness(truths[0]))
+    assert first.raw["auc"].accuracy.shape == (151,)
+    assert first["auc"] == pytest.approx(
         metrics.auc_ab(metrics.ab_of(preds[0]), metrics.ab_of(truths[0])), abs=1e-4
     )
 
-    summary = metrics.aggregate_scores(scores)
+    summary = scores.aggregate_scores(each)
     assert summary.count == 3
     # Pooled AuC: the AuC of all the set's pixels side by side, not a mean of photo AuCs.
     pred_ab = torch.cat([metrics.ab_of(p, torch.float64) for p in preds], dim=2)
     truth_ab = torch.cat([metrics.ab_of(t, torch.float64) for t in truths], dim=2)
-    assert summary.auc == pytest.approx(metrics.auc_ab(pred_ab, truth_ab), abs=1e-12)
-    assert summary.auc != pytest.approx(np.mean([s.auc for s in scores]), abs=1e-6)
+    assert summary["auc"] == pytest.approx(metrics.auc_ab(pred_ab, truth_ab), abs=1e-12)
+    assert summary["auc"] != pytest.approx(np.mean([s["auc"] for s in each]), abs=1e-6)
     weights = metrics.rebalanced_pixel_weights(truth_ab, None, prior)
-    assert summary.auc_rebalanced == pytest.approx(
+    assert summary["auc_rebalanced"] == pytest.approx(
         metrics.auc_ab(pred_ab, truth_ab, weights=weights), abs=1e-12
     )
-    assert summary.auc_rebalanced != pytest.approx(summary.auc, abs=1e-3)
+    assert summary["auc_rebalanced"] != pytest.approx(summary["auc"], abs=1e-3)
 
-    cf_pred = [s.cf_pred for s in scores]
-    cf_truth = [s.cf_truth for s in scores]
-    assert (summary.delta_cf, summary.delta_cf_per_photo) == pytest.approx(
+    cf_pred = [s["cf"] for s in each]
+    cf_truth = [s["cf_truth"] for s in each]
+    assert (summary["delta_cf"], summary["delta_cf_per_image"]) == pytest.approx(
         metrics.delta_colorfulness(cf_pred, cf_truth)
     )
-    assert summary.psnr == pytest.approx(np.mean([s.psnr for s in scores]))
+    assert summary["psnr"] == pytest.approx(np.mean([s["psnr"] for s in each]))
 
-    no_prior = metrics.aggregate_scores([metrics.score_image(preds[1], truths[1])])
-    assert no_prior.auc_rebalanced is None
+    no_prior = scores.aggregate_scores([scores.score_image(metrics.PhotoPair(preds[1], truths[1]))])
+    assert no_prior["auc_rebalanced"] is None
 
 
 def test_ssim_speed_on_a_megapixel() -> None:
@@ -353,14 +356,14 @@ def test_cast_in_score_image_and_aggregate() -> None:
     grey = _lab_image((60, 0, 0), (8, 8))  # SSIM needs 7x7
     tinted = _lab_image((60, 0, 12), (8, 8))
     vivid = _lab_image((50, 60, 40), (8, 8))
-    scores = [
-        metrics.score_image(tinted, grey),  # cast 12
-        metrics.score_image(grey, grey),  # cast 0
-        metrics.score_image(grey, vivid),  # no neutral pixel: not in the mean
+    each = [
+        scores.score_image(metrics.PhotoPair(tinted, grey)),  # cast 12
+        scores.score_image(metrics.PhotoPair(grey, grey)),  # cast 0
+        scores.score_image(metrics.PhotoPair(grey, vivid)),  # no neutral pixel: not in the mean
     ]
-    assert scores[0].cast == pytest.approx(12.0, abs=0.5)
-    assert scores[1].cast == pytest.approx(0.0, abs=0.1)
-    assert scores[2].cast is None
-    summary = metrics.aggregate_scores(scores)
-    assert summary.cast == pytest.approx(6.0, abs=0.3) and summary.cast_count == 2
-    assert metrics.aggregate_scores(scores[2:]).cast is None
+    assert each[0]["cast"] == pytest.approx(12.0, abs=0.5)
+    assert each[1]["cast"] == pytest.approx(0.0, abs=0.1)
+    assert each[2]["cast"] is None
+    summary = scores.aggregate_scores(each)
+    assert summary["cast"] == pytest.approx(6.0, abs=0.3) and summary.counts["cast"] == 2
+    assert scores.aggregate_scores(each[2:])["cast"] is None

@@ -29,7 +29,6 @@ atomically.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import os
@@ -65,6 +64,7 @@ from .report import (
     variant_name,
 )
 from .reporter import Reporter
+from .scores import ImageScores, aggregate_scores, score_image
 
 if TYPE_CHECKING:
     from ..media.hints import ABTarget
@@ -158,7 +158,7 @@ def _check(path: Path, size: int, max_pixels: int) -> _Checked:
     if min(height, width) < _MIN_SIDE:
         reason = f"{width}x{height} is too small to score (SSIM needs at least 7x7 pixels)"
         return _Checked(path, error=PhotoError(path, reason))
-    # float64, exactly as metrics.score_image computes the truth's ab, so that every truth
+    # float64, exactly as scores.score_image computes the truth's ab, so that every truth
     # pixel scored later falls in a bin this prior has seen.
     truth_ab = metrics.ab_of(_small(photo.pixels, size), torch.float64)
     return _Checked(path, prior=hard_histogram([truth_ab]), note=photo.note)
@@ -173,7 +173,7 @@ class _Scored:
     """One photo's scores, one entry per variant (gray first, then each temperature)."""
 
     path: Path
-    scores: list[metrics.ImageScores]
+    scores: list[ImageScores]
     leak: leaks.HintLeak | None = None  # one colour hint's (with hint counts)
 
 
@@ -191,18 +191,13 @@ class _Run:
     without_colour_hint: int = 0  # photos with no pixel colourful enough for the leak's hint
 
 
-def _score(output: Image.Image, truth: np.ndarray, small_truth: np.ndarray, run: _Run):
+def _score(
+    output: Image.Image, truth: np.ndarray, small_truth: np.ndarray, run: _Run
+) -> ImageScores:
     """Full-resolution PSNR, SSIM, CF and cast; AuC (raw and rebalanced) at size x size."""
     pred = _rgb(output)
-    at_size = metrics.score_image(_small(pred, run.size), small_truth, prior=run.prior)
-    return dataclasses.replace(
-        at_size,
-        psnr=metrics.psnr(pred, truth),
-        ssim=metrics.ssim(pred, truth),
-        cf_pred=metrics.colorfulness(pred),
-        cf_truth=metrics.colorfulness(truth),
-        cast=metrics.cast(pred, truth),
-    )
+    at_size = (_small(pred, run.size), small_truth)
+    return score_image(metrics.PhotoPair(pred, truth, prior=run.prior, at_size=at_size))
 
 
 # --------------------------------------------------------------------------------------------
@@ -313,7 +308,7 @@ def evaluate(
         )
 
     sets = [
-        metrics.aggregate_scores([photo.scores[i] for photo in run.scored])
+        aggregate_scores([photo.scores[i] for photo in run.scored])
         for i in range(len(run.variants))
     ]
     automatic = sets[1 : 1 + len(temperatures)]
@@ -337,7 +332,7 @@ def evaluate(
         summary["one_hint"] = leaks.summarise(measured, run.without_colour_hint)
     if reference_self:
         summary["reference_self"] = summary_block(guided[-1])
-    summary["truth"] = {"cf": finite(sets[0].cf_truth, 4)}
+    summary["truth"] = {"cf": finite(sets[0]["cf_truth"], 4)}
     if groups:
         summary["groups"] = _group_blocks(run, temperatures)
     summary.update(
@@ -382,7 +377,7 @@ def _group_blocks(run: _Run, temperatures: Sequence[float]) -> dict[str, dict]:
     for name in sorted(members):
         photos = members[name]
         sets = [
-            metrics.aggregate_scores([photo.scores[i] for photo in photos])
+            aggregate_scores([photo.scores[i] for photo in photos])
             for i in range(1 + len(temperatures))
         ]
         out[name] = {
@@ -392,7 +387,7 @@ def _group_blocks(run: _Run, temperatures: Sequence[float]) -> dict[str, dict]:
                 temperature_key(t): summary_block(s)
                 for t, s in zip(temperatures, sets[1:], strict=True)
             },
-            "truth": {"cf": finite(sets[0].cf_truth, 4)},
+            "truth": {"cf": finite(sets[0]["cf_truth"], 4)},
         }
     return out
 

@@ -18,14 +18,16 @@ the same shape.
   :data:`NEUTRAL_CHROMA` (white walls, grey stone, overcast skies). A warm or olive wash shows
   here even when the average colour looks right; grey scores 0.
 * Films' flicker and smearing are in :mod:`jkspnet.engines.film_metrics`.
-* :func:`score_image` gathers one photo's scores in an :class:`ImageScores`;
-  :func:`aggregate_scores` combines a set of them into a :class:`SetScores`.
+* :class:`PhotoPair` is what a metric sees of one photo; :class:`AbAccuracy` and
+  :func:`pooled_auc` pool the AuC over a set's pixels. :mod:`jkspnet.engines.scores` holds the
+  evaluation's table of metrics, which scores photos and sets with these.
 
 No perceptual metric (LPIPS, FID) is provided.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -343,138 +345,70 @@ def rebalanced_pixel_weights(
 
 
 # --------------------------------------------------------------------------------------------
-# Per-image and per-set scores
+# What the metric table (:mod:`jkspnet.engines.scores`) scores a photo from
+
+
+class PhotoPair:
+    """What a metric sees of one photo: ``pred`` and ``truth`` (8-bit sRGB, full resolution),
+    and for the ab metrics the two at the size they are scored at (``at_size``: the pair
+    reduced, or the full pair), the AuC thresholds and the truth set's ``prior`` (for the
+    rebalanced AuC; None: not scored). The ab error is computed once, on first use."""
+
+    def __init__(
+        self,
+        pred: ImageLike,
+        truth: ImageLike,
+        prior: torch.Tensor | np.ndarray | None = None,
+        bins: torch.Tensor | None = None,
+        thresholds: Iterable[float] = AUC_THRESHOLDS,
+        at_size: tuple[ImageLike, ImageLike] | None = None,
+    ) -> None:
+        self.pred, self.truth = _pair(pred, truth)
+        self.small = (self.pred, self.truth) if at_size is None else _pair(*at_size)
+        self.prior, self.bins = prior, bins
+        self.thresholds = _thresholds_array(thresholds)
+
+    @functools.cached_property
+    def truth_ab(self) -> torch.Tensor:
+        return ab_of(self.small[1], torch.float64)
+
+    @functools.cached_property
+    def ab_errors(self) -> np.ndarray:
+        """Each pixel's ab error at the ab metrics' size, flat."""
+        return ab_error(ab_of(self.small[0], torch.float64), self.truth_ab).reshape(-1).numpy()
+
+    def ab_accuracy(self, rebalanced: bool = False) -> AbAccuracy | None:
+        """The share of pixels within each threshold, each pixel counting 1 (or, ``rebalanced``,
+        its :func:`rebalanced_pixel_weights`; None without a prior)."""
+        weights = None
+        if rebalanced:
+            if self.prior is None:
+                return None
+            weights = rebalanced_pixel_weights(self.truth_ab, self.bins, self.prior)
+            weights = weights.reshape(-1).numpy()
+        hits, total = _threshold_hits(self.ab_errors, self.thresholds, weights)
+        return AbAccuracy(hits / total, total)
 
 
 @dataclass(frozen=True, eq=False)
-class ImageScores:
-    """One photo's scores, kept in a form that aggregates over a set.
+class AbAccuracy:
+    """One photo's share of pixels within each AuC threshold, and its weight in a set (its pixel
+    count, or its total pixel weight), so that a set's AuC pools pixels (:func:`pooled_auc`)."""
 
-    ``ab_accuracy`` holds the share of pixels within each of ``thresholds`` and ``pixels`` the
-    pixel count, so a set's AuC pools pixels (see :func:`aggregate_scores`).
-    ``ab_accuracy_rebalanced`` and ``weight_sum`` are present only when :func:`score_image` was
-    given a prior.
-    """
-
-    psnr: float
-    ssim: float
-    cf_pred: float
-    cf_truth: float
-    pixels: int
-    thresholds: tuple[float, ...]
-    ab_accuracy: np.ndarray
-    ab_accuracy_rebalanced: np.ndarray | None = None
-    weight_sum: float | None = None
-    cast: float | None = None  # see :func:`cast`; None when the truth has no neutral pixel
+    accuracy: np.ndarray
+    weight: float
 
     @property
     def auc(self) -> float:
-        """This photo's raw AuC."""
-        return auc_from_accuracies(self.ab_accuracy)
-
-    @property
-    def auc_rebalanced(self) -> float | None:
-        """This photo's class-rebalanced AuC, or None without a prior."""
-        if self.ab_accuracy_rebalanced is None:
-            return None
-        return auc_from_accuracies(self.ab_accuracy_rebalanced)
+        return auc_from_accuracies(self.accuracy)
 
 
-def score_image(
-    pred_rgb: ImageLike,
-    truth_rgb: ImageLike,
-    prior: torch.Tensor | np.ndarray | None = None,
-    bins: torch.Tensor | None = None,
-    thresholds: Iterable[float] = AUC_THRESHOLDS,
-) -> ImageScores:
-    """PSNR, SSIM, both colorfulness values, the cast and per-threshold ab accuracies of one
-    photo.
-
-    With ``prior`` (see :func:`rebalanced_pixel_weights`), the class-rebalanced accuracies and
-    the photo's total pixel weight are recorded too.
-    """
-    pred_np, truth_np = _pair(pred_rgb, truth_rgb)
-    levels = _thresholds_array(thresholds)
-    pred_ab, truth_ab = ab_of(pred_np, torch.float64), ab_of(truth_np, torch.float64)
-    errors = ab_error(pred_ab, truth_ab).reshape(-1).numpy()
-    hits, total = _threshold_hits(errors, levels, None)
-    rebalanced = weight_sum = None
-    if prior is not None:
-        weights = rebalanced_pixel_weights(truth_ab, bins, prior).reshape(-1).numpy()
-        weighted_hits, weight_sum = _threshold_hits(errors, levels, weights)
-        rebalanced = weighted_hits / weight_sum
-    return ImageScores(
-        psnr=psnr(pred_np, truth_np),
-        ssim=ssim(pred_np, truth_np),
-        cf_pred=colorfulness(pred_np),
-        cf_truth=colorfulness(truth_np),
-        pixels=int(errors.size),
-        thresholds=tuple(float(t) for t in levels),
-        ab_accuracy=hits / total,
-        ab_accuracy_rebalanced=rebalanced,
-        weight_sum=weight_sum,
-        cast=_cast_of_ab(pred_ab, truth_ab, NEUTRAL_CHROMA)[0],
-    )
-
-
-@dataclass(frozen=True)
-class SetScores:
-    """A set's scores; see :func:`aggregate_scores`."""
-
-    count: int
-    psnr: float
-    ssim: float
-    cf_pred: float
-    cf_truth: float
-    delta_cf: float
-    delta_cf_per_photo: float
-    auc: float
-    auc_rebalanced: float | None
-    cast: float | None = None
-    cast_count: int = 0  # photos with neutral pixels, over which ``cast`` is the mean
-
-
-def aggregate_scores(scores: Sequence[ImageScores]) -> SetScores:
-    """Combine per-photo scores into a set's.
-
-    PSNR, SSIM and the colorfulness values are means over photos (a photo identical to its
-    truth makes the mean PSNR infinite); ΔCF comes from :func:`delta_colorfulness`. The AuC
-    pools pixels, not photos: the set's accuracy at each threshold is the pixel-count-weighted
-    mean of the photos' accuracies (the share of all the set's pixels within the threshold), and
-    the AuC is the mean of that over the thresholds. It is thus not the mean of per-photo AuCs,
-    which would favour small photos. The rebalanced AuC pools the same way by total pixel
-    weight, and is None unless every photo has it. The cast is the mean over the photos that
-    have neutral pixels (each photo counts once, as for PSNR), None if none has.
-    """
-    if not scores:
-        raise ValueError("no scores to aggregate")
-    thresholds = scores[0].thresholds
-    if any(s.thresholds != thresholds for s in scores):
-        raise ValueError("photos were scored with different thresholds")
-    pixels = np.array([s.pixels for s in scores], dtype=np.float64)
-    accuracy = np.stack([s.ab_accuracy for s in scores])
-    pooled = (accuracy * pixels[:, None]).sum(axis=0) / pixels.sum()
-    auc_rebalanced = None
-    if all(s.ab_accuracy_rebalanced is not None for s in scores):
-        weight = np.array([s.weight_sum for s in scores], dtype=np.float64)
-        rebalanced = np.stack([s.ab_accuracy_rebalanced for s in scores])
-        auc_rebalanced = auc_from_accuracies(
-            (rebalanced * weight[:, None]).sum(axis=0) / weight.sum()
-        )
-    cf_pred = [s.cf_pred for s in scores]
-    cf_truth = [s.cf_truth for s in scores]
-    delta_cf, delta_cf_per_photo = delta_colorfulness(cf_pred, cf_truth)
-    casts = [s.cast for s in scores if s.cast is not None]
-    return SetScores(
-        count=len(scores),
-        psnr=float(np.mean([s.psnr for s in scores])),
-        ssim=float(np.mean([s.ssim for s in scores])),
-        cf_pred=float(np.mean(cf_pred)),
-        cf_truth=float(np.mean(cf_truth)),
-        delta_cf=delta_cf,
-        delta_cf_per_photo=delta_cf_per_photo,
-        auc=auc_from_accuracies(pooled),
-        auc_rebalanced=auc_rebalanced,
-        cast=float(np.mean(casts)) if casts else None,
-        cast_count=len(casts),
-    )
+def pooled_auc(parts: Sequence[AbAccuracy | None]) -> float | None:
+    """A set's AuC from its photos': the accuracy at each threshold is the weighted mean of the
+    photos' (the share of all the set's pixels within it), so it is not the mean of per-photo
+    AuCs, which would favour small photos. None unless every photo has one."""
+    if any(part is None for part in parts):
+        return None
+    weight = np.array([part.weight for part in parts], dtype=np.float64)
+    accuracy = np.stack([part.accuracy for part in parts])
+    return auc_from_accuracies((accuracy * weight[:, None]).sum(axis=0) / weight.sum())

@@ -6,14 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from operator import attrgetter
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
 
-from . import metrics
+from . import scores
 
 GRID_CELL_HEIGHT = 160
 """Height in pixels of every cell of ``grid.png``; widths keep each photo's aspect ratio."""
@@ -27,43 +25,14 @@ ONE_HINT = "one hint"
 """The variant of ``per_image.csv``'s rows that give one colour hint's leak, harm and gain."""
 
 
-@dataclass(frozen=True)
-class Metric:
-    """One number of the report, and where it shows: a block of ``summary.json`` (``of_set``),
-    a column of ``per_image.csv`` (``of_image``), a column of the printed table (``label``)."""
-
-    key: str  # the summary's key and the CSV's column
-    digits: int  # kept in summary.json and per_image.csv
-    of_set: Callable[[metrics.SetScores], float | None] | None = None
-    of_image: Callable[[metrics.ImageScores], float | None] | None = None
-    label: str | None = None  # the printed table's header
-    shown: int = 2  # digits in the printed table
-
-
-METRICS: tuple[Metric, ...] = (
-    Metric("psnr", 4, attrgetter("psnr"), attrgetter("psnr"), "PSNR", 2),
-    Metric("ssim", 6, attrgetter("ssim"), attrgetter("ssim"), "SSIM", 4),
-    Metric("cf", 4, attrgetter("cf_pred"), attrgetter("cf_pred"), "CF", 2),
-    Metric("cf_truth", 4, of_image=attrgetter("cf_truth")),
-    Metric("delta_cf", 4, attrgetter("delta_cf"), label="ΔCF", shown=2),
-    Metric("delta_cf_per_image", 4, attrgetter("delta_cf_per_photo")),
-    Metric("cast", 4, attrgetter("cast"), attrgetter("cast"), "cast", 2),
-    Metric("auc", 6, attrgetter("auc"), attrgetter("auc"), "AuC", 4),
-    Metric(
-        "auc_rebalanced",
-        6,
-        attrgetter("auc_rebalanced"),
-        attrgetter("auc_rebalanced"),
-        "AuC(rebal)",
-        4,
-    ),
-)
-"""The report's metrics, in its order: a new one is an entry here (beside its score in
-:mod:`jkspnet.engines.metrics`)."""
-
 LEAK_FIELDS = ("leak", "harm", "gain")
 """One colour hint's measures (:mod:`jkspnet.engines.leak`), on its own ``one hint`` rows."""
-PER_IMAGE_FIELDS = ("file", "variant", *(m.key for m in METRICS if m.of_image), *LEAK_FIELDS)
+
+
+def per_image_fields() -> tuple[str, ...]:
+    """``per_image.csv``'s columns: the file, the variant, each metric that scores a photo, then
+    :data:`LEAK_FIELDS`."""
+    return ("file", "variant", *(m.key for m in scores.METRICS if m.of_photo), *LEAK_FIELDS)
 
 
 def temperature_key(temperature: float) -> str:
@@ -112,9 +81,9 @@ def grid(rows: Sequence[Sequence[Image.Image]]) -> Image.Image:
     return canvas
 
 
-def summary_block(scores: metrics.SetScores) -> dict[str, float | None]:
+def summary_block(set_scores: scores.SetScores) -> dict[str, float | None]:
     """A set's scores as a block of ``summary.json``."""
-    return {m.key: finite(m.of_set(scores), m.digits) for m in METRICS if m.of_set}
+    return {m.key: finite(set_scores[m.key], m.digits) for m in scores.METRICS if m.summary}
 
 
 def per_image_csv(run) -> bytes:
@@ -123,15 +92,15 @@ def per_image_csv(run) -> bytes:
     harm and gain."""
     stream = io.StringIO()
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(PER_IMAGE_FIELDS)
-    columns = [m for m in METRICS if m.of_image]
+    writer.writerow(per_image_fields())
+    columns = [m for m in scores.METRICS if m.of_photo]
     for photo in run.scored:
         for variant, s in zip(run.variants, photo.scores, strict=True):
             writer.writerow(
                 [
                     str(photo.path),
                     variant,
-                    *(_text(m.of_image(s), m.digits) for m in columns),
+                    *(_text(s[m.key], m.digits) for m in columns),
                     *[""] * len(LEAK_FIELDS),
                 ]
             )
@@ -192,7 +161,7 @@ def format_table(summary: dict) -> str:
     def cell(value: float | None, digits: int) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
-    columns = [m for m in METRICS if m.label]
+    columns = [m for m in scores.METRICS if m.label]
     header = ("variant", *(m.label for m in columns))
     rows = [(name, *(cell(b[m.key], m.shown) for m in columns)) for name, b in blocks]
     rows.append(("truth", *(cell(summary["truth"].get(m.key), m.shown) for m in columns)))
@@ -211,15 +180,13 @@ __all__ = [
     "GRID_CELL_HEIGHT",
     "GRID_GAP",
     "LEAK_FIELDS",
-    "METRICS",
     "ONE_HINT",
-    "PER_IMAGE_FIELDS",
-    "Metric",
     "align",
     "format_group_table",
     "format_table",
     "hints_variant",
     "per_image_csv",
+    "per_image_fields",
     "summary_block",
     "temperature_key",
     "variant_name",

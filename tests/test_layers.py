@@ -142,11 +142,11 @@ def _definitions() -> dict[str, list[str]]:
 
 def test_no_public_name_is_defined_in_two_modules():
     """One home per idea; the exceptions are deliberate same-interface pairs: each command's
-    ``add_parser`` and ``run``, each backend's ``load``, and ``colorize_files`` on one machine
+    ``add_arguments`` and ``run``, each backend's ``load``, and ``colorize_files`` on one machine
     (engines/batch.py) and on Ray (cluster/driver.py), and the full-resolution stages'
     ``lightness`` and ``finish`` on OpenCV for the CPU (colour/pixels.py) and in torch for
     other devices (colour/torch_pixels.py)."""
-    same_interface = {"add_parser", "run", "load", "colorize_files", "lightness", "finish"}
+    same_interface = {"add_arguments", "run", "load", "colorize_files", "lightness", "finish"}
     twice = {name: where for name, where in _definitions().items() if len(where) > 1}
     assert set(twice) <= same_interface, twice
 

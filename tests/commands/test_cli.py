@@ -194,6 +194,37 @@ def test_summary_command(capsys):
     assert "Total params: 17,639,339" in out and "Total mult-adds (G): 570.51" in out
 
 
+def test_a_new_command_is_one_module_and_its_name(capsys, monkeypatch):
+    """docs/architecture.md's recipe: a module with HELP, DESCRIPTION, add_arguments and run,
+    named in COMMANDS, is a command with its help line, its own --help and its exit status."""
+    import types
+
+    from jkspnet import commands
+    from jkspnet.errors import JKSPNetError
+
+    hello = types.ModuleType(f"{commands.__name__}.hello")
+    hello.HELP, hello.DESCRIPTION = "say hello", "Say hello to someone."
+    hello.add_arguments = lambda parser: parser.add_argument("--name", required=True)
+
+    def greet(args) -> int:
+        if args.name == "nobody":
+            raise JKSPNetError("nobody to greet")
+        print(f"hello {args.name}")
+        return 3
+
+    hello.run = greet
+    monkeypatch.setattr(commands, "COMMANDS", (*commands.COMMANDS, hello))
+    assert run(capsys, "hello", "--name", "you") == (3, "hello you\n", "")
+    assert run(capsys, "hello", "--name", "nobody") == (2, "", "error: nobody to greet\n")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listed = capsys.readouterr().out.split("export", 1)[1]  # after the others, with its help
+    assert "hello" in listed and "say hello" in listed
+    with pytest.raises(SystemExit):
+        main(["hello", "--help"])
+    assert "Say hello to someone." in capsys.readouterr().out
+
+
 def test_missing_default_weights_are_one_line(capsys, tmp_path, photo_dir, monkeypatch):
     monkeypatch.setattr("jkspnet.nn.backends.torch_network.bundled_weights", lambda: None)
     code, _, err = run(capsys, "colorize", photo_dir, "-o", tmp_path / "o")

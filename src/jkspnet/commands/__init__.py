@@ -2,8 +2,10 @@
 the library; :mod:`.options` holds what they share. Only this package imports argparse, and no
 module outside it imports from it.
 
-A command module has ``add_parser(commands)``, which registers its sub-parser with
-``set_defaults(func=run)``, and ``run(args) -> int``, the exit status. :func:`main` turns a
+A command is one module, ``commands/<name>.py`` for ``jkspnet <name>``, named once in
+:data:`COMMANDS`. It has ``HELP`` (its line in ``jkspnet --help``), ``DESCRIPTION`` (the top of
+its own ``--help``), ``add_arguments(parser)``, which adds its flags, and ``run(args) -> int``,
+the exit status; :func:`build_parser` makes its sub-parser from these. :func:`main` turns a
 :class:`~jkspnet.errors.JKSPNetError` into one ``error:`` line and exit status 2.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import signal
 import sys
@@ -20,11 +23,14 @@ from collections.abc import Iterator, Sequence
 
 from .. import __version__
 from ..errors import Interrupted, JKSPNetError
-from . import colorize, eval, export, serve, summary, train
 from .options import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
-COMMANDS = (colorize, summary, eval, train, serve, export)
-"""The command modules, in the order ``jkspnet --help`` lists them."""
+COMMANDS = tuple(
+    importlib.import_module(f"{__name__}.{name}")
+    for name in ("colorize", "summary", "eval", "train", "serve", "export")
+)
+"""The command modules, in the order ``jkspnet --help`` lists them: a new command is a module
+here and its name in this list."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"jkspnet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
-        command.add_parser(commands)
+        name = command.__name__.rpartition(".")[2]
+        sub = commands.add_parser(name, help=command.HELP, description=command.DESCRIPTION)
+        command.add_arguments(sub)
+        sub.set_defaults(func=command.run)
     return parser
 
 

@@ -29,16 +29,16 @@ from .options import (
     temperature_type,
 )
 
+HELP = "colorize photos and films"
+DESCRIPTION = (
+    "Colorize black-and-white (or colour) photos and films at their full "
+    "resolution. Films (.mp4 .mkv .mov .avi .webm, with the [video] extra) keep their frame "
+    "rate, frame count, duration and audio. Inputs are never modified; outputs are written "
+    "atomically and existing files are skipped unless --overwrite is given."
+)
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "colorize",
-        help="colorize photos and films",
-        description="Colorize black-and-white (or colour) photos and films at their full "
-        "resolution. Films (.mp4 .mkv .mov .avi .webm, with the [video] extra) keep their frame "
-        "rate, frame count, duration and audio. Inputs are never modified; outputs are written "
-        "atomically and existing files are skipped unless --overwrite is given.",
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="photo or film files, folders or globs"
     )
@@ -91,7 +91,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_cluster_options(parser)
-    parser.set_defaults(func=run)
 
 
 # Guided colour (issue 15): the options only; the logic is in guidance.py and pipeline.py.

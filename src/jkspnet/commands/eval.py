@@ -34,16 +34,17 @@ def _hint_counts(text: str) -> list[int]:
     return values
 
 
-def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = commands.add_parser(
-        "eval",
-        help="score colorizations of a photo set against the originals",
-        description="Colorize each photo from its L alone and score it against the original "
-        "(PSNR, SSIM, colourfulness, ΔCF and cast, the output's mean LAB chroma where the "
-        "original is neutral, at full resolution; AuC and class-rebalanced AuC at "
-        "size x size), beside the grey baseline (ab = 0). Writes summary.json, per_image.csv "
-        "and grid.png into REPORT and prints a short table.",
-    )
+HELP = "score colorizations of a photo set against the originals"
+DESCRIPTION = (
+    "Colorize each photo from its L alone and score it against the original "
+    "(PSNR, SSIM, colourfulness, ΔCF and cast, the output's mean LAB chroma where the "
+    "original is neutral, at full resolution; AuC and class-rebalanced AuC at "
+    "size x size), beside the grey baseline (ab = 0). Writes summary.json, per_image.csv "
+    "and grid.png into REPORT and prints a short table."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         action="append",
@@ -96,8 +97,6 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "cast): the group column of a manifest.csv beside the photos (people, interiors, "
         "scenes, objects), else each photo's source package",
     )
-    parser.set_defaults(func=run)
-    return parser
 
 
 def _expand_lists(inputs: list[str]) -> list[str]:

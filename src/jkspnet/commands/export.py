@@ -9,18 +9,18 @@ from ..errors import JKSPNetError
 from ..nn.formats import DEFAULT_OPSET, FORMATS, TORCHSCRIPT_EXTRA
 from .options import EXIT_OK, size_type
 
+HELP = "export the network to ONNX or TorchScript"
+DESCRIPTION = (
+    "Export JKSPNet with its weights to one file. Inputs: l (N,1,H,W) float32, "
+    "the L channel minus 50, H and W multiples of 8, and temperature (1,) float32; output: "
+    "ab (N,2,H,W) float32 in LAB units. Batch, height and width are dynamic. The weights' "
+    "default size and temperature are stored in the file (ONNX metadata_props; TorchScript "
+    f"extra file {TORCHSCRIPT_EXTRA}). Use an ONNX file with "
+    "'jkspnet colorize --backend onnxruntime --weights FILE.onnx'."
+)
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "export",
-        help="export the network to ONNX or TorchScript",
-        description="Export JKSPNet with its weights to one file. Inputs: l (N,1,H,W) float32, "
-        "the L channel minus 50, H and W multiples of 8, and temperature (1,) float32; output: "
-        "ab (N,2,H,W) float32 in LAB units. Batch, height and width are dynamic. The weights' "
-        "default size and temperature are stored in the file (ONNX metadata_props; TorchScript "
-        f"extra file {TORCHSCRIPT_EXTRA}). Use an ONNX file with "
-        "'jkspnet colorize --backend onnxruntime --weights FILE.onnx'.",
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", choices=FORMATS, default="onnx", help="onnx (default) or torchscript"
     )
@@ -37,7 +37,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset, >= 17 ({DEFAULT_OPSET})"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,17 +22,17 @@ from .options import (
     positive_int,
 )
 
+HELP = "serve a local web page and HTTP API that colorize photos"
+DESCRIPTION = (
+    "Serve the JKSPNet web page at http://HOST:PORT/ (colour points, the "
+    "uncertainty overlay) and the API at /api/colorize (hints, reference), "
+    "/api/uncertainty and /api/health, described at /docs (served offline) and "
+    "/openapi.json. Needs the web extra: pip install 'jkspnet[web]'. Binds to 127.0.0.1 "
+    "unless --host says otherwise."
+)
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "serve",
-        help="serve a local web page and HTTP API that colorize photos",
-        description="Serve the JKSPNet web page at http://HOST:PORT/ (colour points, the "
-        "uncertainty overlay) and the API at /api/colorize (hints, reference), "
-        "/api/uncertainty and /api/health, described at /docs (served offline) and "
-        "/openapi.json. Needs the web extra: pip install 'jkspnet[web]'. Binds to 127.0.0.1 "
-        "unless --host says otherwise.",
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=positive_int, default=8000, help="port (8000)")
     add_model_options(parser)
@@ -84,7 +84,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="most uploads arriving at once from one address; more get 429 "
         f"(default {DEFAULT_UPLOADS_PER_CLIENT})",
     )
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

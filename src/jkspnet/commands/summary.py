@@ -6,16 +6,13 @@ import argparse
 
 from .options import EXIT_OK, positive_int, size_type
 
+HELP = "print the network's torchinfo summary"
+DESCRIPTION = "Print the torchinfo summary of JKSPNet (matches the seed's at batch 32)."
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "summary",
-        help="print the network's torchinfo summary",
-        description="Print the torchinfo summary of JKSPNet (matches the seed's at batch 32).",
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=positive_int, default=32, help="batch size (32)")
     parser.add_argument("--size", type=size_type, default=128, help="input side (128)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -71,14 +71,15 @@ _FLAGS = {
 _SWITCHES = {"compile": "--compile", "cache": "--cache"}  # TrainConfig's booleans a flag turns on
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "train",
-        help="train JKSPNet on a photo folder",
-        description="Train JKSPNet on photo folders: soft-encoded, class-rebalanced cross-entropy "
-        "over the 313 ab bins plus Huber on ab; AdamW with warm-up and cosine decay. Runs on one "
-        "CPU or GPU, or many with `torchrun --nproc_per_node N -m jkspnet train ...`.",
-    )
+HELP = "train JKSPNet on a photo folder"
+DESCRIPTION = (
+    "Train JKSPNet on photo folders: soft-encoded, class-rebalanced cross-entropy "
+    "over the 313 ab bins plus Huber on ab; AdamW with warm-up and cosine decay. Runs on one "
+    "CPU or GPU, or many with `torchrun --nproc_per_node N -m jkspnet train ...`."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML config; flags override it")
     parser.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
     for name, (flag, options) in _FLAGS.items():
@@ -88,7 +89,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             flag, dest=name, action="store_const", const=True, default=None, help=flag_help(name)
         )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

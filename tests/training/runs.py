@@ -15,6 +15,26 @@ from jkspnet.cli import main
 TINY = ["--crop-size", "16", "--batch-size", "4", "--val-every", "1000", "--log-every", "1"]
 
 
+def tiny_run_module(photos: Path, run: Path, max_steps: int) -> list[str]:
+    """``-m jkspnet train ...`` of a tiny run checkpointed every 2 steps, for a child process
+    (after ``python`` or ``torchrun``)."""
+    return [
+        "-m",
+        "jkspnet",
+        "train",
+        "--data",
+        str(photos),
+        "--out",
+        str(run),
+        "--max-steps",
+        str(max_steps),
+        "--checkpoint-every",
+        "2",
+        *TINY,
+        "-q",
+    ]
+
+
 def _train(capsys, *args) -> tuple[int, str]:
     code = main(["train", *map(str, args), "-q"])
     return code, capsys.readouterr().err

@@ -23,27 +23,19 @@ from jkspnet.training.config import TrainConfig
 from jkspnet.training.trainer import Trainer, TrainingError
 
 from ..conftest import safetensors_disk_full
-from .runs import TINY, _assert_whole_checkpoint, _records, _step_of_last, _train
+from .runs import (
+    TINY,
+    _assert_whole_checkpoint,
+    _records,
+    _step_of_last,
+    _train,
+    tiny_run_module,
+)
 
 
 def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tmp_path, photos):
     run = tmp_path / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "jkspnet",
-        "train",
-        "--data",
-        str(photos),
-        "--out",
-        str(run),
-        "--max-steps",
-        "400",
-        "--checkpoint-every",
-        "2",
-        *TINY,
-        "-q",
-    ]
+    command = [sys.executable, *tiny_run_module(photos, run, 400)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -20,7 +20,7 @@ from jkspnet.training.config import TrainConfig
 from jkspnet.training.data import lab_batch
 from jkspnet.training.trainer import Trainer, TrainingError
 
-from .runs import TINY, _records, _step_of_last, _train, _weights
+from .runs import TINY, _records, _step_of_last, _train, _weights, tiny_run_module
 
 
 def test_a_short_run_learns_and_skips_bad_photos(capsys, tmp_path, photos):
@@ -171,19 +171,7 @@ def test_two_process_torchrun_on_cpu(tmp_path, photos):
             "--nproc_per_node",
             "2",
             "--standalone",  # a free port, not a fixed one that may be taken
-            "-m",
-            "jkspnet",
-            "train",
-            "--data",
-            str(photos),
-            "--out",
-            str(run),
-            "--max-steps",
-            "4",
-            "--checkpoint-every",
-            "2",
-            *TINY,
-            "-q",
+            *tiny_run_module(photos, run, 4),
         ],
         capture_output=True,
         text=True,

@@ -262,6 +262,29 @@ def test_loss_returns_terms_and_total(bins):
     torch.testing.assert_close(out["loss"], out["ce"] + 0.05 * out["ab"])
 
 
+def test_the_terms_weights_are_train_configs(bins):
+    """A term's weight has one home, TrainConfig's <term>_weight field: the loss defaults to
+    it, the trainer passes the run's, and a weight without a term is refused."""
+    from jkspnet.training.config import TrainConfig
+
+    assert (
+        ColorizationLoss().weights
+        == {"ce": 1.0, "ab": 0.02}
+        == {
+            "ce": TrainConfig.ce_weight,
+            "ab": TrainConfig.ab_weight,
+        }
+    )
+    run = TrainConfig(ab_weight=0.3)
+    assert run.loss_weights() == {"ce_weight": 1.0, "ab_weight": 0.3}
+    assert ColorizationLoss(**run.loss_weights()).weights == {"ce": 1.0, "ab": 0.3}
+    assert ColorizationLoss().terms == ("loss", "ce", "ab")
+    with pytest.raises(TypeError, match="tv_weight"):
+        ColorizationLoss(tv_weight=1.0)
+    with pytest.raises(ValueError, match="loss weights must be >= 0"):
+        ColorizationLoss(ab_weight=-1.0)
+
+
 def test_ce_matches_dense_cross_entropy(bins):
     ab_true = _in_gamut_ab(bins, 6, (2, 5, 3))
     logits = torch.randn(2, NUM_BINS, 5, 3)

@@ -89,8 +89,8 @@ class ImageScores:
     thresholds: tuple[float, ...]
 
     def __getitem__(self, key: str) -> float | None:
+        value = self.raw[key]  # a KeyError for a key no metric scored
         read = next(m.photo_value for m in METRICS if m.key == key)
-        value = self.raw[key]
         return value if value is None or read is None else read(value)
 
 

@@ -16,6 +16,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from ..errors import JKSPNetError, check_choice
 
+_WEIGHT = "_weight"
 _PER_INVOCATION = {"stop_at"}  # controls one invocation; not saved, not inherited by --resume
 
 
@@ -66,6 +67,7 @@ class TrainConfig:
     warmup_steps: int = 200
     min_lr_ratio: float = 0.05
     grad_clip: float = 1.0
+    # A field <term>_weight is the weight of ColorizationLoss's term <term> (loss_weights).
     ce_weight: float = 1.0
     ab_weight: float = 0.02
     rebalance_lambda: float = 0.5
@@ -103,6 +105,12 @@ class TrainConfig:
     keep_checkpoints: int = 3
     samples: int = 4
     temperature: float = 1.0  # stored with the weights; pick it with `jkspnet eval`
+
+    def loss_weights(self) -> dict[str, float]:
+        """The loss terms' weights, ``{"ce_weight": ..., "ab_weight": ...}``: every field named
+        ``<term>_weight``. :class:`~jkspnet.training.losses.ColorizationLoss` takes them as they
+        are, so a new term's weight is one field here (its TOML key, its default)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name.endswith(_WEIGHT)}
 
     @classmethod
     def from_toml(cls, path: Path) -> dict[str, object]:

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from ..nn.bins import ab_bins, check_ab_batch, check_bins, nearest_bins
 from ..nn.model import channel_softmax
+from .config import TrainConfig
 
 DEFAULT_SIGMA = 5.0
 """Gaussian std (ab units) of the soft encoding and of the histogram smoothing, as published."""
@@ -99,6 +100,12 @@ class ColorizationLoss(nn.Module):
       decoding shows, and trains the output convolution if it is left trainable. It is not
       rebalanced.
 
+    Each term's weight is a keyword argument ``<term>_weight`` (:attr:`weights` holds them by
+    term); what is not given is :class:`~jkspnet.training.config.TrainConfig`'s default, the one
+    home of a term's weight (:meth:`TrainConfig.loss_weights`). A new term is its value in
+    :meth:`forward`'s ``parts`` and its weight there: the trainer logs and validates every term
+    (:attr:`terms`).
+
     Default weights: ``ce_weight`` 1.0 and ``ab_weight`` 0.02. At the start the CE is about
     ln(313) = 5.7 and the smooth-L1 of a near-uniform prediction against photo colours is some
     10-30 ab units, i.e. 0.2-0.6 after weighting: the CE leads, as it must for vivid colour.
@@ -120,11 +127,10 @@ class ColorizationLoss(nn.Module):
         self,
         bins: Tensor | None = None,
         class_weights: Tensor | None = None,
-        ce_weight: float = 1.0,
-        ab_weight: float = 0.02,
         sigma: float = DEFAULT_SIGMA,
         k: int = DEFAULT_K,
         huber_delta: float = 1.0,
+        **weights: float,
     ) -> None:
         super().__init__()
         bins = ab_bins() if bins is None else bins.detach().float().clone()
@@ -139,8 +145,12 @@ class ColorizationLoss(nn.Module):
             )
         if bool((class_weights < 0).any()) or not bool(torch.isfinite(class_weights).all()):
             raise ValueError("class_weights must be finite and non-negative")
-        if ce_weight < 0 or ab_weight < 0:
-            raise ValueError(f"loss weights must be >= 0, got {ce_weight} and {ab_weight}")
+        defaults = TrainConfig().loss_weights()
+        if unknown := sorted(set(weights) - set(defaults)):
+            raise TypeError(f"unknown loss weights {unknown} (the terms': {sorted(defaults)})")
+        weights = {**defaults, **weights}
+        if any(value < 0 for value in weights.values()):
+            raise ValueError(f"loss weights must be >= 0, got {weights}")
         if not sigma > 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
         if not 1 <= k <= num_bins:
@@ -149,15 +159,17 @@ class ColorizationLoss(nn.Module):
             raise ValueError(f"huber_delta must be > 0, got {huber_delta}")
         self.register_buffer("bins", bins)
         self.register_buffer("class_weights", class_weights)
-        self.ce_weight = float(ce_weight)
-        self.ab_weight = float(ab_weight)
+        self.weights = {
+            name.removesuffix("_weight"): float(value) for name, value in weights.items()
+        }
         self.sigma = float(sigma)
         self.k = int(k)
         self.huber_delta = float(huber_delta)
 
     def extra_repr(self) -> str:
+        weights = "".join(f"{term}_weight={value}, " for term, value in self.weights.items())
         return (
-            f"bins={self.bins.shape[0]}, ce_weight={self.ce_weight}, ab_weight={self.ab_weight}, "
+            f"bins={self.bins.shape[0]}, {weights}"
             f"sigma={self.sigma}, k={self.k}, huber_delta={self.huber_delta}"
         )
 
@@ -183,14 +195,11 @@ class ColorizationLoss(nn.Module):
             pixel_ce = -(log_probs.gather(1, indices) * weights.float()).sum(dim=1)
             ce = (self.class_weights[indices[:, 0]] * pixel_ce).mean()
             ab = F.smooth_l1_loss(ab_pred.float(), ab_true.float(), beta=self.huber_delta)
-            parts = {"ce": ce, "ab": ab}
+            parts = {"ce": ce, "ab": ab}  # a new term: here, and its weight in TrainConfig
+            if parts.keys() != self.weights.keys():
+                raise ValueError(f"loss terms {list(parts)} but weights for {list(self.weights)}")
             loss = sum(self.weights[name] * value for name, value in parts.items())
         return {"loss": loss, **parts}
-
-    @property
-    def weights(self) -> dict[str, float]:
-        """Each term's weight in ``loss``, by the term's name."""
-        return {"ce": self.ce_weight, "ab": self.ab_weight}
 
     @property
     def terms(self) -> tuple[str, ...]:

@@ -274,9 +274,8 @@ class Trainer:
         self.view = torch.compile(view) if config.compile else view
         self.loss = ColorizationLoss(
             class_weights=_class_weights(self.run, self.train_set, config, self.env, self.device),
-            ce_weight=config.ce_weight,
-            ab_weight=config.ab_weight,
             sigma=config.sigma,
+            **config.loss_weights(),
         ).to(self.device)
         self.optimizer = torch.optim.AdamW(
             self.net.parameters(),

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 class LossWindow:
     """The figures of the steps since the last metric record."""
 
-    def __init__(self, terms: Sequence[str] = ("loss", "ce", "ab")) -> None:
-        self.terms = tuple(terms)  # the loss's: ColorizationLoss.terms
+    def __init__(self, terms: Sequence[str]) -> None:
+        self.terms = tuple(terms)  # the loss's: ColorizationLoss.terms (no list of its own)
         self.skipped = 0  # steps skipped for a non-finite loss or gradient, over the invocation
         self.reset()
 

@@ -56,7 +56,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LIST = REPO_ROOT / "data" / "train-photos.csv"
@@ -677,6 +677,10 @@ def save_jpeg(img: Image.Image, dest: Path, quality: int) -> int:
     """Write ``img`` to ``dest`` atomically as JPEG (as PNG if ``dest`` ends in .png, for
     cut-outs that keep their alpha); returns the file size."""
     tmp = _atomic_path(dest)
+    # Pillow's optimized JPEG writer holds the whole output in one buffer of about a byte per
+    # pixel; a noisy 4:4:4 photo at quality 92 can need more (Enlightenment's Sea-of-Lanterns:
+    # "broken data stream when writing image file"), so give it room for three.
+    ImageFile.MAXBLOCK = max(ImageFile.MAXBLOCK, 3 * img.width * img.height + 65536)
     try:
         if dest.suffix == ".png":
             img.save(tmp, "PNG", optimize=True)

@@ -1,11 +1,11 @@
 """Copy a training run's weights into the package as the bundled default weights.
 
     python scripts/bundle_weights.py --run runs/default --size 64 --temperature 0.6 \
-        --shape aspect --confidence 0
+        --shape aspect --confidence 0 --neutral 5
 
 Writes src/jkspnet/assets/weights/{model.safetensors, config.json} in float16 (half the size;
 the weights are upcast to float32 at load), with the inference size, temperature, input shape and
-confidence-aware decoding chosen on the source-held-out validation split
+confidence-aware decoding and neutral threshold chosen on the source-held-out validation split
 (`benchmarks/bench_decoding.py`), and the sha256 that `Colorizer.from_pretrained` checks.
 """
 
@@ -19,7 +19,13 @@ import torch
 
 from jkspnet import Colorizer
 from jkspnet.errors import check_choice
-from jkspnet.pipeline.spec import SHAPES, check_confidence, check_size, check_temperature
+from jkspnet.pipeline.spec import (
+    SHAPES,
+    check_confidence,
+    check_neutral,
+    check_size,
+    check_temperature,
+)
 
 DESTINATION = Path(__file__).resolve().parent.parent / "src" / "jkspnet" / "assets" / "weights"
 
@@ -31,6 +37,7 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, required=True, help="eval's pick")
     parser.add_argument("--shape", choices=SHAPES, default="square")
     parser.add_argument("--confidence", type=float, default=0.0, help="0 = off")
+    parser.add_argument("--neutral", type=float, default=0.0, help="chroma threshold, 0 = off")
     parser.add_argument("--out", type=Path, default=DESTINATION)
     args = parser.parse_args()
 
@@ -39,13 +46,15 @@ def main() -> None:
     colorizer.config.temperature = check_temperature(args.temperature)
     colorizer.config.shape = check_choice("shape", args.shape, SHAPES)
     colorizer.config.confidence = check_confidence(args.confidence)
+    colorizer.config.neutral = check_neutral(args.neutral)
     folder = colorizer.save_pretrained(args.out, dtype=torch.float16)
     config = json.loads((folder / "config.json").read_text())
     size_mb = (folder / "model.safetensors").stat().st_size / 1e6
     print(
         f"wrote {folder}: {size_mb:.1f} MB, size {config['size']}, "
         f"temperature {config['temperature']}, shape {config['shape']}, "
-        f"confidence {config['confidence']}, sha256 {config['sha256'][:16]}..."
+        f"confidence {config['confidence']}, neutral {config['neutral']}, "
+        f"sha256 {config['sha256'][:16]}..."
     )
 
 

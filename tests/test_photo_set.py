@@ -231,6 +231,22 @@ def test_convert_photo_resizes_down_only() -> None:
     assert full.size == (640, 480)
 
 
+def test_save_jpeg_writes_a_photo_that_compresses_to_more_than_a_byte_per_pixel(
+    tmp_path: Path,
+) -> None:
+    """Noise at quality 92, 4:4:4, outgrows Pillow's default optimize buffer (one of the
+    listed backgrounds did); the photo is written whole, and nothing else is left."""
+    rng = np.random.default_rng(0)
+    noisy = Image.fromarray(rng.integers(0, 256, (256, 477, 3), dtype=np.uint8))
+    dest = tmp_path / "noisy.jpg"
+    size = bps.save_jpeg(noisy, dest, 92)
+    assert size > noisy.width * noisy.height
+    with Image.open(dest) as written:
+        written.load()
+        assert written.size == noisy.size
+    assert [p.name for p in tmp_path.iterdir()] == ["noisy.jpg"]
+
+
 def test_convert_photo_flattens_alpha_onto_white_and_applies_exif() -> None:
     rgba = Image.new("RGBA", (20, 10), (255, 0, 0, 255))
     rgba.paste((0, 0, 255, 0), (10, 0, 20, 10))  # right half fully transparent

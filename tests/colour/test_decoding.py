@@ -61,3 +61,24 @@ def test_neutral_ab_takes_a_fixed_chroma_off_and_keeps_the_hue():
     assert neutral_ab(ab, 0.0) is ab
     with pytest.raises(ValueError, match=">= 0"):
         neutral_ab(ab, -1.0)
+
+
+def test_a_colorizer_with_neutral_greys_pale_pixels_and_stores_the_choice(astronaut, tmp_path):
+    """``neutral`` is a decoding option like ``confidence``: applied to every prediction, kept in
+    config.json by save_pretrained and read back as the weights' default, overridable."""
+    from PIL import Image
+
+    from jkspnet.nn.model import JKSPNet
+    from jkspnet.pipeline.colorizer import Colorizer
+
+    torch.manual_seed(0)
+    plain = Colorizer.from_model(JKSPNet(), device="cpu", precision="fp32")
+    x = plain.prepare(Image.fromarray(astronaut), 32).network_input[None]
+    ab = plain.predict_ab(x, 1.0)
+    threshold = float(ab.norm(dim=1).median())  # half the pixels are paler than this
+    with_neutral = Colorizer(plain.network, plain.spec.replace(neutral=threshold))
+    torch.testing.assert_close(with_neutral.predict_ab(x, 1.0), neutral_ab(ab, threshold))
+    with_neutral.save_pretrained(tmp_path)
+    loaded = Colorizer.from_pretrained(tmp_path, device="cpu", precision="fp32")
+    assert loaded.neutral == pytest.approx(threshold)
+    assert Colorizer.from_pretrained(tmp_path, device="cpu", neutral=0).neutral == 0.0

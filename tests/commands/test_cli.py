@@ -172,10 +172,12 @@ def test_weights_problems_are_one_line(capsys, tmp_path, photo_dir, fresh_weight
 
 
 def test_bad_options(capsys, tmp_path, photo_dir, fresh_weights):
-    for extra in (["--size", "100"], ["--temperature", "0"], ["--batch-size", "0"]):
+    bad = (["--size", "100"], ["--temperature", "0"], ["--batch-size", "0"], ["--neutral", "-1"])
+    for extra in bad:
         with pytest.raises(SystemExit) as caught:
             main(["colorize", str(photo_dir), "-o", str(tmp_path), *extra])
         assert caught.value.code == 2
+    assert "neutral must be between 0 (off) and 30, got -1.0" in capsys.readouterr().err
     code, _, err = run(
         capsys,
         "colorize",

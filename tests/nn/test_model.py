@@ -170,6 +170,7 @@ def test_logits_and_output_shapes_at_other_sizes():
 
 
 def test_channels_last_decoding_matches_and_keeps_the_layout():
+    torch.manual_seed(0)
     model = JKSPNet().eval()
     logits = torch.randn(2, NUM_BINS, 12, 10) * 3
     fast = logits.contiguous(memory_format=torch.channels_last)
@@ -179,7 +180,11 @@ def test_channels_last_decoding_matches_and_keeps_the_layout():
         torch.testing.assert_close(result, expected)
         assert result.is_contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
-        torch.testing.assert_close(model.decode(fast, 0.5), model.decode(logits, 0.5))
+        # The 1x1 convolution to ab sums 313 products in another order for another layout: on
+        # AVX512 CPUs ab (tens of LAB units) differ by up to ~2e-4, far below a visible colour.
+        torch.testing.assert_close(
+            model.decode(fast, 0.5), model.decode(logits, 0.5), rtol=1e-5, atol=1e-3
+        )
 
 
 def test_summary_matches_the_seed():

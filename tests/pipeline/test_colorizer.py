@@ -238,3 +238,19 @@ def test_hints_outside_the_photo_are_an_error(colorizer):
 
     with pytest.raises(HintError, match="outside the photo"):
         colorizer.colorize(Image.new("L", (20, 10)), hints=[Hint(20, 5, (1, 2, 3))])
+
+
+def test_the_guided_path_decodes_as_the_automatic_one(fresh_weights, astronaut):
+    """Hints correct the automatic colour; they do not start from another decoding. With
+    confidence-aware decoding and neutrals on, the guided path's base colour (no targets) is the
+    automatic prediction's, up to the ab head's numerics (the learned 1x1 convolution against the
+    bin centres)."""
+    colorizer = Colorizer.from_pretrained(
+        fresh_weights, device="cpu", precision="fp32", confidence=1.0, neutral=2.0
+    )
+    prepared = colorizer.prepare(Image.fromarray(astronaut).convert("L"))
+    automatic = colorizer.predict_ab_list([prepared.network_input])[0]
+    logits = colorizer.predict_logits(prepared.network_input[None])[0]
+    base, correction = colorizer.guide(prepared, logits)
+    assert correction is None
+    assert float((base - automatic).abs().max()) < 1.0

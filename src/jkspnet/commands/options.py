@@ -16,6 +16,7 @@ from ..pipeline.spec import (
     UPSAMPLERS,
     ColorizerSpec,
     check_confidence,
+    check_neutral,
     check_size,
     check_temperature,
     read_number,
@@ -77,6 +78,7 @@ def checked(name: str, check: Callable[[T], T], whole: bool = False) -> Callable
 size_type = checked("size", check_size, whole=True)
 temperature_type = checked("temperature", check_temperature)
 confidence_type = checked("confidence", check_confidence)
+neutral_type = checked("neutral", check_neutral)
 
 
 def spec_from_options(args: argparse.Namespace) -> ColorizerSpec:
@@ -92,6 +94,7 @@ def spec_from_options(args: argparse.Namespace) -> ColorizerSpec:
         upsample=args.upsample,
         shape=args.shape,
         confidence=args.confidence,
+        neutral=args.neutral,
     )
 
 
@@ -142,6 +145,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         metavar="GAMMA",
         help="confidence-aware decoding: shrink the colour of pixels where the network is unsure "
         "toward grey, with this strength (0 = off; default: weights')",
+    )
+    parser.add_argument(
+        "--neutral",
+        type=neutral_type,
+        metavar="CHROMA",
+        help="take this much chroma (LAB units) off every pixel, so a pale cast over white "
+        "walls and grey stone becomes grey (0 = off; default: weights')",
     )
     parser.add_argument(
         "--batch-size",

@@ -41,6 +41,7 @@ class ModelConfig:
     confidence: float = (
         0.0  # confidence-aware decoding's strength; 0 = off (jkspnet.colour.decoding)
     )
+    neutral: float = 0.0  # chroma taken off every pixel (jkspnet.colour.decoding.neutral_ab)
     sha256: str | None = None  # of the weights file, set at load once it has been checked
 
     @classmethod

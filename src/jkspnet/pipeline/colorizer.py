@@ -22,7 +22,7 @@ from PIL import Image
 
 from ..colour import pixels as pixel_stages
 from ..colour import torch_pixels
-from ..colour.decoding import aspect_shape
+from ..colour.decoding import aspect_shape, confident_ab, neutral_ab
 from ..colour.spaces import normalize_l
 from ..colour.upsample import grid_shape, guided_coefficients
 from ..errors import JKSPNetError, check_choice
@@ -36,6 +36,7 @@ from .spec import (
     SHAPES,
     ColorizerSpec,
     check_confidence,
+    check_neutral,
     check_reference_strength,
     check_size,
     check_temperature,
@@ -107,6 +108,7 @@ class Colorizer:
             size=weights.size if spec.size is None else spec.size,
             shape=weights.shape if spec.shape is None else spec.shape,
             confidence=weights.confidence if spec.confidence is None else spec.confidence,
+            neutral=weights.neutral if spec.neutral is None else spec.neutral,
         )
         check_size(self.config.size)
         check_temperature(self.config.temperature)
@@ -114,6 +116,7 @@ class Colorizer:
         self.confidence = check_confidence(self.config.confidence)
         if self.confidence and not network.gives_distribution:
             raise JKSPNetError(f"the {spec.backend} backend has no confidence-aware decoding")
+        self.neutral = check_neutral(self.config.neutral)
         self.upsample = spec.upsample
         self.max_pixels = spec.max_pixels
 
@@ -136,6 +139,7 @@ class Colorizer:
         upsample: str = "guided",
         shape: str | None = None,
         confidence: float | None = None,
+        neutral: float | None = None,
     ) -> Colorizer:
         """Load weights from a ``save_pretrained`` folder or a weights file.
 
@@ -147,7 +151,9 @@ class Colorizer:
         size, as trained) or ``aspect`` (short side ``size``, the photo's aspect ratio; see
         :func:`jkspnet.colour.decoding.aspect_shape`). ``confidence``: the strength of
         confidence-aware decoding (:func:`jkspnet.colour.decoding.confident_ab`), 0 = off.
-        ``shape`` and ``confidence`` default to the values stored with the weights.
+        ``neutral``: the chroma taken off every pixel so that pale casts become grey
+        (:func:`jkspnet.colour.decoding.neutral_ab`), 0 = off. ``shape``, ``confidence`` and
+        ``neutral`` default to the values stored with the weights.
         """
         return cls.from_model(
             *load_model(None if path is None else os.fspath(path)),
@@ -157,6 +163,7 @@ class Colorizer:
             upsample=upsample,
             shape=shape,
             confidence=confidence,
+            neutral=neutral,
         )
 
     @classmethod
@@ -170,6 +177,7 @@ class Colorizer:
         upsample: str = "guided",
         shape: str | None = None,
         confidence: float | None = None,
+        neutral: float | None = None,
     ) -> Colorizer:
         """A Colorizer around a JKSPNet in memory (fresh, or being trained), run by PyTorch;
         the options as :meth:`from_pretrained`'s."""
@@ -180,6 +188,7 @@ class Colorizer:
             upsample=upsample,
             shape=shape,
             confidence=confidence,
+            neutral=neutral,
         )
         return cls(TorchNetwork(model, config, device=spec.device, precision=precision), spec)
 
@@ -236,7 +245,8 @@ class Colorizer:
     ) -> list[torch.Tensor]:
         """ab (N, 2, size, size) at each temperature, from one pass through the network."""
         temperatures = [check_temperature(t) for t in temperatures]
-        return self.network.ab_at(network_input, temperatures, self.confidence)
+        outputs = self.network.ab_at(network_input, temperatures, self.confidence)
+        return [neutral_ab(ab, self.neutral) for ab in outputs]
 
     def _full_resolution_maps(self, prepared: PreparedPhoto, ab: torch.Tensor) -> torch.Tensor:
         """What is upsampled bilinearly to full resolution: ab itself, or the guided filter's
@@ -318,6 +328,17 @@ class Colorizer:
         rgb = torch.tensor(small).permute(2, 0, 1).double() / 255.0
         return soft_histogram(rgb_to_lab(rgb)[1:])
 
+    def _decoded(self, log_p: torch.Tensor, temperature: float) -> torch.Tensor:
+        """ab (2, s, s) from log-probabilities (1, 313, s, s) decoded as the automatic path
+        decodes (annealed mean, confidence, neutrals), so that no hint gives exactly its colour."""
+        from ..nn.distribution import MAX_ENTROPY, entropy, expected_ab
+
+        ab = expected_ab(log_p, temperature)
+        if self.confidence:
+            flatness = entropy(torch.log_softmax(log_p / temperature, dim=1)) / MAX_ENTROPY
+            ab = confident_ab(ab, flatness, self.confidence)
+        return neutral_ab(ab, self.neutral)[0]
+
     def guide(
         self,
         prepared: PreparedPhoto,
@@ -330,7 +351,7 @@ class Colorizer:
         """The guided prediction for one photo from its logits (313, s, s): the ab (2, s, s)
         decoded from the distribution re-weighted by a reference palette ``histogram``, and
         the hints' correction (None without hints); pass both to :meth:`finish`."""
-        from ..nn.distribution import MAX_ENTROPY, entropy, expected_ab, log_probabilities, reweight
+        from ..nn.distribution import MAX_ENTROPY, entropy, log_probabilities, reweight
         from .propagation import correction_coefficients, hint_grid, propagate
 
         temperature = check_temperature(
@@ -339,7 +360,7 @@ class Colorizer:
         log_p = log_probabilities(logits[None])
         if histogram is not None:
             log_p = reweight(log_p, histogram, reference_strength)
-        ab = expected_ab(log_p, temperature)[0]
+        ab = self._decoded(log_p, temperature)
         if not targets:
             return ab, None
         height, width = prepared.lightness.shape

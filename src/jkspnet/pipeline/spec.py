@@ -23,6 +23,8 @@ SHAPES = ("square", "aspect")
 UPSAMPLERS = ("guided", "bilinear")
 """How colour reaches full resolution: edge-aware (:mod:`jkspnet.colour.upsample`) or bilinear."""
 MAX_CONFIDENCE = 10.0
+MAX_NEUTRAL = 30.0
+"""The largest chroma soft-threshold: 30 LAB units greys all but vivid colours."""
 
 
 def read_number(text: object, name: str, whole: bool = False) -> float:
@@ -45,6 +47,14 @@ def check_confidence(confidence: float) -> float:
     if not 0 <= confidence <= MAX_CONFIDENCE:
         raise JKSPNetError(f"confidence must be between 0 (off) and 10, got {confidence}")
     return float(confidence)
+
+
+def check_neutral(chroma: float) -> float:
+    """The chroma soft-threshold of :func:`jkspnet.colour.decoding.neutral_ab`: 0 (off) to
+    :data:`MAX_NEUTRAL` LAB units; more would grey out every colour the network paints."""
+    if not (math.isfinite(chroma) and 0 <= chroma <= MAX_NEUTRAL):
+        raise JKSPNetError(f"neutral must be between 0 (off) and {MAX_NEUTRAL:g}, got {chroma}")
+    return float(chroma)
 
 
 def check_reference_strength(strength: float) -> float:
@@ -70,8 +80,9 @@ def check_max_pixels(pixels: int) -> int:
 class ColorizerSpec:
     """A Colorizer's options: which weights, which backend, where and how it runs.
 
-    None leaves a value to the weights (``size``, ``shape``, ``confidence``: what was stored
-    with them) or the bundled weights (``weights``). Every value is checked on construction.
+    None leaves a value to the weights (``size``, ``shape``, ``confidence``, ``neutral``: what
+    was stored with them) or the bundled weights (``weights``). Every value is checked on
+    construction.
     """
 
     weights: str | None = None
@@ -83,6 +94,7 @@ class ColorizerSpec:
     upsample: str = UPSAMPLERS[0]
     shape: str | None = None
     confidence: float | None = None
+    neutral: float | None = None
 
     def __post_init__(self) -> None:
         if self.weights is not None:
@@ -98,6 +110,8 @@ class ColorizerSpec:
             check_choice("shape", self.shape, SHAPES)
         if self.confidence is not None:
             object.__setattr__(self, "confidence", check_confidence(self.confidence))
+        if self.neutral is not None:
+            object.__setattr__(self, "neutral", check_neutral(self.neutral))
 
     def replace(self, **changes: object) -> ColorizerSpec:
         """This spec with some values changed (and checked)."""
@@ -121,6 +135,7 @@ __all__ = [
     "ColorizerSpec",
     "check_confidence",
     "check_max_pixels",
+    "check_neutral",
     "check_reference_strength",
     "check_size",
     "check_temperature",

@@ -25,6 +25,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from jkspnet.media.hints import Hint, Stroke, check_hints, parse_hints, read_hints_file, sidecar_of
+
 from ..hostile import AWKWARD
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -517,6 +519,266 @@ def test_qa_download_during_a_rerender_the_fold_and_the_swatch_keys(
     assert "Remove point" in help_text
     assert "right-click" not in help_text and "Delete" not in help_text
     phone.close()
+
+
+def settle(card) -> None:
+    """Wait until the card's result is the latest (each change marks it stale at once)."""
+    wait_ready(card, renders=1)
+
+
+def drag(page, card, start: tuple[float, float], end: tuple[float, float], steps: int = 8) -> None:
+    """Drag on the photo between fractions of its shown width and height."""
+    box = card.locator(".compare").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * start[0], box["y"] + box["height"] * start[1])
+    page.mouse.down()
+    x, y = box["x"] + box["width"] * end[0], box["y"] + box["height"] * end[1]
+    page.mouse.move(x, y, steps=steps)
+    page.mouse.up()
+
+
+def test_brush_size_and_undo_redo_over_every_change(
+    browser, server: str, two_regions: Path
+) -> None:
+    """Issue 21 items 4 and 5: a brush stroke drawn on the photo is sent as the API's stroke JSON;
+    Size is a point's radius and a stroke's width; undo and redo (keys and buttons) step over
+    add, move, recolour, resize and delete of points and strokes."""
+    app = Page(browser, server)
+    page = app.page
+    card = app.add(two_regions)
+    assert card.locator(".undo").is_disabled() and card.locator(".redo").is_disabled()
+
+    card.locator(".size").fill("6")
+    assert card.locator(".size-value").inner_text() == "6 px"
+    click_photo(card, 0.25, 0.5)
+    card.locator(".close-picker").click()
+    settle(card)
+    (point,) = last_hints(app)
+    assert point["radius"] == 3  # Size is the spot's width: radius half of it
+
+    card.locator(".tool-brush").click()
+    card.locator(".size").fill("10")
+    drag(page, card, (0.6, 0.3), (0.9, 0.3))
+    assert card.locator(".pin").count() == 1 and card.locator(".handle").count() == 1
+    card.locator(".close-picker").click()
+    settle(card)
+    sent = last_hints(app)
+    assert len(sent) == 2 and sent[0] == point
+    stroke = sent[1]
+    assert set(stroke) == {"points", "color", "width"} and stroke["width"] == 10
+    assert len(stroke["points"]) >= 3
+    xs = [p[0] for p in stroke["points"]]
+    assert abs(xs[0] - 96) <= 1 and abs(xs[-1] - 144) <= 1 and xs == sorted(xs)
+    assert all(abs(p[1] - 30) <= 1 for p in stroke["points"])  # photo pixels
+    hints = parse_hints(json.dumps(sent))  # what the library reads, and inside the photo
+    check_hints(hints, 160, 100)
+    assert isinstance(hints[1], Stroke) and hints[1].width == 10
+    # the stroke is drawn over the photo where it was painted
+    drawn = card.locator("svg.marks polyline.stroke")
+    assert drawn.count() == 1 and drawn.get_attribute("stroke-width") == "10"
+    # a click in brush mode paints nothing
+    click_photo(card, 0.5, 0.8)
+    assert card.locator(".pin, .handle").count() == 2
+
+    history = [sent]
+    # recolour the stroke: select its handle, a swatch
+    card.locator(".handle").click()
+    card.locator(".picker .swatch[title='red']").click()
+    settle(card)
+    assert last_hints(app)[1]["color"] == "#b52a2a"
+    history.append(last_hints(app))
+    # move the point by dragging its pin; nudge the stroke with an arrow (the whole stroke moves)
+    pin = card.locator(".pin").first.bounding_box()
+    box = card.locator(".compare").bounding_box()
+    page.mouse.move(pin["x"] + pin["width"] / 2, pin["y"] + pin["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.8, steps=4)
+    page.mouse.up()
+    card.locator(".close-picker").click()
+    settle(card)
+    assert abs(last_hints(app)[0]["y"] - 80) <= 1
+    history.append(last_hints(app))
+    card.locator(".handle").press("ArrowDown")
+    card.locator(".handle").press("ArrowDown")  # a run of nudges is one step
+    settle(card)
+    moved = last_hints(app)[1]
+    pairs = zip(stroke["points"], moved["points"], strict=True)
+    assert all(abs(b[1] - a[1] - 2) < 0.01 for a, b in pairs)
+    history.append(last_hints(app))
+    # resize the selected stroke, then delete the point
+    card.locator(".handle").click()
+    card.locator(".size").fill("4")
+    card.locator(".close-picker").click()
+    settle(card)
+    assert last_hints(app)[1]["width"] == 4
+    history.append(last_hints(app))
+    card.locator(".pin").press("Delete")
+    settle(card)
+    assert len(last_hints(app)) == 1
+    history.append(last_hints(app))
+
+    # Ctrl+Z walks back through every step, Ctrl+Shift+Z forward again; the buttons too
+    for expected in reversed(history[:-1]):
+        page.keyboard.press("Control+z")
+        settle(card)
+        assert last_hints(app) == expected
+    for expected in history[1:3]:
+        page.keyboard.press("Control+Shift+z")
+        settle(card)
+        assert last_hints(app) == expected
+    card.locator(".undo").click()
+    settle(card)
+    assert last_hints(app) == history[1]
+    card.locator(".redo").click()
+    settle(card)
+    assert last_hints(app) == history[2]
+    assert card.locator(".pin").count() == 1 and card.locator(".handle").count() == 1
+    # a new change after an undo drops what could be redone
+    card.locator(".undo").click()
+    card.locator(".tool-point").click()
+    click_photo(card, 0.1, 0.1)
+    assert card.locator(".redo").is_disabled()
+    card.locator(".close-picker").click()
+    settle(card)
+    assert len(last_hints(app)) == 3
+    app.close()
+
+
+def test_points_save_as_the_cli_sidecar_and_load_back(
+    browser, server: str, two_regions: Path, tmp_path: Path
+) -> None:
+    """Issue 21 item 5: Save points writes NAME.hints.json exactly as the CLI reads it (read
+    here by jkspnet.media.hints), and Load points reads such a file back; a bad file is one line
+    and changes nothing."""
+    app = Page(browser, server)
+    page = app.page
+    card = app.add(two_regions)
+    assert card.locator(".save-hints").is_disabled()
+    click_photo(card, 0.25, 0.5)
+    card.locator(".picker .swatch[title='foliage green']").click()
+    card.locator(".close-picker").click()
+    card.locator(".size").fill("12")
+    click_photo(card, 0.75, 0.25)
+    card.locator(".close-picker").click()
+    card.locator(".tool-brush").click()
+    drag(page, card, (0.6, 0.7), (0.9, 0.8))
+    card.locator(".close-picker").click()
+    settle(card)
+    sent = last_hints(app)
+
+    with page.expect_download() as info:
+        card.locator(".save-hints").click()
+    assert info.value.suggested_filename == sidecar_of(two_regions).name == "two-regions.hints.json"
+    saved = tmp_path / "saved" / info.value.suggested_filename
+    saved.parent.mkdir()
+    info.value.save_as(saved)
+    hints = read_hints_file(saved)  # the CLI's reader: a sidecar beside the photo is this file
+    check_hints(hints, 160, 100)
+    assert [h.to_json() for h in hints] == sent
+    kinds = [type(h) for h in hints]
+    assert kinds == [Hint, Hint, Stroke] and hints[0].hex == "#4f7a3a" and hints[1].radius == 6
+
+    # a sidecar written by the library loads into the page, replacing what was there
+    sidecar = tmp_path / "two-regions.hints.json"
+    written = [
+        Hint(10, 20, (200, 30, 30), radius=4).to_json(),
+        Stroke(((100, 50), (150, 50), (150, 90)), (30, 200, 30), 8).to_json(),
+    ]
+    sidecar.write_text(json.dumps({"hints": written}))
+    card.locator(".load-hints").set_input_files(str(sidecar))
+    settle(card)
+    assert last_hints(app) == written
+    assert card.locator(".pin").count() == 1 and card.locator(".handle").count() == 1
+    assert "1 colour point, 1 brush stroke" in card.locator(".point-count").inner_text()
+
+    # a point outside the photo: one line, nothing changed, nothing sent
+    forms = len(app.forms())
+    bad = tmp_path / "bad.hints.json"
+    bad.write_text(json.dumps([{"x": 500, "y": 20, "color": "#ff0000"}]))
+    card.locator(".load-hints").set_input_files(str(bad))
+    card.locator(".error:not([hidden])").wait_for()
+    assert "bad.hints.json: hint 1 at (500, 20) is outside the photo (160x100)" in (
+        card.locator(".error .message").inner_text()
+    )
+    assert card.locator(".pin").count() == 1 and len(app.forms()) == forms
+    # loading is one undo step
+    card.locator(".undo").click()
+    settle(card)
+    assert last_hints(app) == sent
+    app.close()
+
+
+def test_the_eyedropper_takes_colours_from_the_result_and_the_reference(
+    browser, server: str, two_regions: Path, tmp_path: Path
+) -> None:
+    """Issue 21 item 5: the eyedropper sets the selected point's colour from the result where
+    the photo is clicked, or from the reference photo."""
+    reference = tmp_path / "halves.png"
+    halves = np.zeros((60, 80, 3), np.uint8)
+    halves[:, :40] = (200, 40, 40)
+    halves[:, 40:] = (40, 60, 200)
+    Image.fromarray(halves).save(reference)
+    app = Page(browser, server)
+    page = app.page
+    card = app.add(two_regions)
+    click_photo(card, 0.25, 0.5)
+    card.locator(".picker .swatch[title='yellow']").click()
+    settle(card)
+    card.locator(".eyedropper").click()
+    assert card.locator(".picker").is_hidden()
+    assert "take its colour" in card.locator(".point-count").inner_text()
+    pixels = result_pixels(card)
+    click_photo(card, 0.8, 0.2)
+    expected = "#{:02x}{:02x}{:02x}".format(*pixels[20, 128])
+    assert card.locator(".pin").count() == 1  # no new point: the click took a colour
+    settle(card)
+    assert last_hints(app)[0]["color"] == expected
+    assert card.locator(".picker").is_visible()
+
+    card.locator(".reference-file").set_input_files(str(reference))
+    settle(card)
+    card.locator(".pin").click()
+    card.locator(".eyedropper").click()
+    thumb = card.locator(".reference-thumb")
+    for fx, color in ((0.25, "#c82828"), (0.75, "#283cc8")):
+        if not card.locator(".eyedropper[aria-pressed='true']").count():
+            card.locator(".eyedropper").click()
+        box = thumb.bounding_box()
+        thumb.click(position={"x": box["width"] * fx, "y": box["height"] / 2})
+        settle(card)
+        assert last_hints(app)[0]["color"] == color
+    # Escape gives up without a change
+    card.locator(".eyedropper").click()
+    page.keyboard.press("Escape")
+    assert card.locator(".eyedropper").get_attribute("aria-pressed") == "false"
+    assert card.locator(".picker").is_visible()
+    card.locator(".close-picker").click()
+    click_photo(card, 0.5, 0.5)
+    assert card.locator(".pin").count() == 2  # a click adds a point again
+    app.close()
+
+
+def test_the_split_divider_is_dragged_on_the_photo(browser, server: str, two_regions: Path):
+    """Issue 21's QA "Split": the before/after divider is dragged on the photo itself."""
+    app = Page(browser, server)
+    page = app.page
+    card = app.add(two_regions)
+    divider = card.locator(".divider").bounding_box()
+    box = card.locator(".compare").bounding_box()
+    assert abs(divider["x"] + divider["width"] / 2 - (box["x"] + box["width"] / 2)) <= 2
+    page.mouse.move(divider["x"] + divider["width"] / 2, box["y"] + box["height"] * 0.7)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.7, steps=5)
+    page.mouse.up()
+    assert abs(float(card.locator(".split").input_value()) - 25) <= 1
+    moved = card.locator(".divider").bounding_box()
+    assert abs(moved["x"] + moved["width"] / 2 - (box["x"] + box["width"] * 0.25)) <= 2
+    # the before side is clipped there: the original shows left of the divider only
+    clip = card.locator("img.before").evaluate("e => getComputedStyle(e).clipPath")
+    assert "75" in clip, clip
+    assert card.locator(".pin").count() == 0 and len(app.forms()) == 1  # no point, no render
+    click_photo(card, 0.25, 0.5)  # a click on the divider, without a drag, puts a point there
+    assert card.locator(".pin").count() == 1
+    app.close()
 
 
 def test_a_server_gone_away_says_so_and_retries(browser, server: str, two_regions: Path) -> None:

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -778,6 +779,40 @@ def test_the_split_divider_is_dragged_on_the_photo(browser, server: str, two_reg
     assert card.locator(".pin").count() == 0 and len(app.forms()) == 1  # no point, no render
     click_photo(card, 0.25, 0.5)  # a click on the divider, without a drag, puts a point there
     assert card.locator(".pin").count() == 1
+    app.close()
+
+
+def test_download_all_saves_every_result_in_one_zip(
+    browser, server: str, two_regions: Path, tmp_path: Path
+) -> None:
+    """Issue 21 item 5: Download all gives one zip of every photo's current result, in the
+    page's order and named as each Download names it; clicked during a re-render, it waits."""
+    second = tmp_path / "second.png"
+    Image.open(two_regions).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(second)
+    app = Page(browser, server)
+    page = app.page
+    assert page.locator("#download-all").is_hidden()
+    page.set_input_files("#file", [str(two_regions), str(second)])
+    cards = [page.locator(".card", has_text=name).first for name in ("two-regions", "second")]
+    for card in cards:
+        wait_ready(card, renders=1)
+    click_photo(cards[0], 0.25, 0.5)
+    cards[0].locator(".picker .swatch[title='red']").click()
+    with page.expect_download(timeout=60_000) as info:
+        page.locator("#download-all").click()  # during the re-render: it waits for it
+        assert "as soon as every new result is ready" in page.locator("#zip-note").inner_text()
+    assert info.value.suggested_filename == "jkspnet-colour.zip"
+    saved = tmp_path / "all.zip"
+    info.value.save_as(saved)
+    assert last_hints(app)[0]["color"] == "#b52a2a"  # the zip came after that render
+    with zipfile.ZipFile(saved) as archive:
+        assert archive.testzip() is None  # every CRC right
+        assert archive.namelist() == ["two-regions-colour.png", "second-colour.png"]
+        for name, card in zip(archive.namelist(), cards, strict=True):
+            with archive.open(name) as member:
+                pixels = np.asarray(Image.open(member).convert("RGB")).astype(int)
+            assert np.array_equal(pixels, result_pixels(card))
+    assert page.locator("#zip-note").is_hidden()
     app.close()
 
 

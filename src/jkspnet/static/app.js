@@ -31,6 +31,7 @@ import {
   stopEyedropper,
 } from "./picker.js";
 import { onResult, render, schedule, setPhotoSize, toPhoto } from "./render.js";
+import { zipOf } from "./zip.js";
 
 const drop = document.getElementById("drop");
 const fileInput = document.getElementById("file");
@@ -41,6 +42,8 @@ const template = document.getElementById("card-template");
 const clearAll = document.getElementById("clear-all");
 const help = document.getElementById("help");
 const serverStatus = document.getElementById("server-status");
+const downloadAll = document.getElementById("download-all");
+const zipNote = document.getElementById("zip-note");
 const cards = [];
 const namesSeen = new Map();
 
@@ -255,6 +258,7 @@ function removeCard(card) {
 
 function updatePage() {
   clearAll.hidden = cards.length === 0;
+  downloadAll.hidden = cards.length === 0;
   help.hidden = cards.length === 0;
 }
 
@@ -388,6 +392,44 @@ clearAll.addEventListener("click", () => [...cards].forEach(removeCard));
 saturation.addEventListener("input", () => {
   saturationValue.textContent = saturation.value;
   for (const card of cards) schedule(card, 300);
+});
+
+// Download all: every result in one zip, named as each photo's Download names it. Clicked while
+// photos re-render, it waits for them (as a photo's Download does).
+let zipWanted = false;
+
+async function saveZip() {
+  if (cards.some((card) => card.timer || card.controller)) {
+    zipWanted = true;
+    zipNote.textContent = "The zip starts as soon as every new result is ready.";
+    zipNote.hidden = false;
+    return;
+  }
+  zipWanted = false;
+  zipNote.hidden = true;
+  const shown = [...results.children].map((el) => cards.find((card) => card.el === el));
+  const named = new Map();
+  for (const card of shown.filter((c) => c && c.el.dataset.state === "ready")) {
+    const name = card.download.download;
+    let unique = name;
+    for (let n = 2; named.has(unique); n++) unique = name.replace(/\.png$/, `-${n}.png`);
+    named.set(unique, card.result);
+  }
+  if (!named.size) return;
+  const zip = await zipOf([...named].map(([name, blob]) => ({ name, blob })));
+  const url = URL.createObjectURL(zip);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = "jkspnet-colour.zip";
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+downloadAll.addEventListener("click", saveZip);
+document.addEventListener("jkspnet:state", () => {
+  if (zipWanted && !cards.some((card) => card.timer || card.controller)) saveZip();
 });
 
 // Ctrl+Z undoes the last change to the photo in focus (else the one last edited), Ctrl+Shift+Z

@@ -782,6 +782,64 @@ def test_the_split_divider_is_dragged_on_the_photo(browser, server: str, two_reg
     app.close()
 
 
+def test_zoom_and_pan_keep_points_on_the_photo(browser, server: str, two_regions: Path) -> None:
+    """Issue 21 item 5: zoom (buttons, keys, Ctrl + wheel) and pan (a drag, the wheel) for
+    large photos; a click on the zoomed photo puts the point at the photo pixel under it, pins
+    keep their size and follow, and nothing re-renders."""
+    app = Page(browser, server)
+    page = app.page
+    card = app.add(two_regions)
+    frame = card.locator(".compare").bounding_box()
+    pin_size = None
+    card.locator(".zoom-in").click()
+    card.locator(".zoom-in").click()
+    assert card.locator(".zoom-level").inner_text() == "225%"
+    shown = card.locator("img.after").bounding_box()
+    assert abs(shown["width"] - 2.25 * frame["width"]) < 2
+    assert abs(shown["x"] + shown["width"] / 2 - (frame["x"] + frame["width"] / 2)) < 2
+
+    # a click at a quarter of the frame is (25 + 62.5) / 225 of the photo: x = 62.2 of 160
+    click_photo(card, 0.25, 0.5)
+    card.locator(".close-picker").click()
+    settle(card)
+    (hint,) = last_hints(app)
+    assert abs(hint["x"] - 160 * 87.5 / 225) <= 0.5 and abs(hint["y"] - 50) <= 0.5
+    pin = card.locator(".pin").bounding_box()
+    pin_size = pin["width"]
+    assert abs(pin["x"] + pin["width"] / 2 - (frame["x"] + frame["width"] / 4)) <= 2
+    renders = len(app.forms())
+
+    # a drag pans: the photo and its pin move with the pointer, no point is added
+    drag(page, card, (0.4, 0.6), (0.6, 0.6), steps=5)
+    assert card.locator(".pin").count() == 1
+    moved = card.locator(".pin").bounding_box()
+    assert abs(moved["x"] - pin["x"] - 0.2 * frame["width"]) <= 2
+    assert moved["width"] == pin_size  # pins keep their size at any zoom
+    # never past the photo's edge: its left edge stays at or left of the frame's
+    drag(page, card, (0.2, 0.5), (0.95, 0.5), steps=5)
+    assert card.locator("img.after").bounding_box()["x"] <= frame["x"] + 1
+    # the wheel pans; Ctrl + wheel zooms about the pointer; 0 fits the photo again
+    before = card.locator("img.after").bounding_box()
+    page.mouse.move(frame["x"] + frame["width"] / 2, frame["y"] + frame["height"] / 2)
+    page.mouse.wheel(0, 40)
+    assert card.locator("img.after").bounding_box()["y"] < before["y"]
+    page.keyboard.down("Control")
+    page.mouse.wheel(0, -300)
+    page.keyboard.up("Control")
+    assert card.locator(".zoom-level").inner_text() != "225%"
+    card.locator(".compare").focus()
+    page.keyboard.press("0")
+    assert card.locator(".zoom-level").inner_text() == "100%"
+    assert card.locator(".zoom-fit").is_disabled()
+    fitted = card.locator("img.after").bounding_box()
+    assert abs(fitted["width"] - frame["width"]) < 1 and abs(fitted["x"] - frame["x"]) < 1
+    pin = card.locator(".pin").bounding_box()
+    assert abs(pin["x"] + pin["width"] / 2 - (frame["x"] + frame["width"] * hint["x"] / 160)) <= 2
+    assert len(app.forms()) == renders  # zoom and pan re-render nothing
+    assert last_hints(app) == [hint]
+    app.close()
+
+
 def test_download_all_saves_every_result_in_one_zip(
     browser, server: str, two_regions: Path, tmp_path: Path
 ) -> None:

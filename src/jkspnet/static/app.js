@@ -31,6 +31,7 @@ import {
   stopEyedropper,
 } from "./picker.js";
 import { onResult, render, schedule, setPhotoSize, toPhoto } from "./render.js";
+import { applyView, wireView } from "./view.js";
 import { zipOf } from "./zip.js";
 
 const drop = document.getElementById("drop");
@@ -151,6 +152,7 @@ function setMode(card, mode) {
 function setSplit(card, percent) {
   card.split.value = String(percent);
   card.compare.style.setProperty("--split", `${card.split.value}%`);
+  applyView(card);
 }
 
 // A drag moves it; a click on it without a drag still puts a point there.
@@ -192,7 +194,8 @@ function wirePhoto(card, find) {
   });
   card.compare.addEventListener("click", (event) => {
     if (event.target.closest("button") || !card.width || card.unusable) return;
-    if (card.picking) pickFromResult(card, event.clientX, event.clientY);
+    if (card.panned) card.panned = false; // the end of a pan, not a click
+    else if (card.picking) pickFromResult(card, event.clientX, event.clientY);
     else if (card.mode === "point") placePoint(card, ...toPhoto(card, event.clientX, event.clientY), false);
   });
   card.compare.addEventListener("keydown", (event) => {
@@ -314,6 +317,10 @@ function addPhoto(file, after = null) {
     redo: find(".redo"),
     saveHints: find(".save-hints"),
     showUncertainty: find(".show-uncertainty"),
+    zoomIn: find(".zoom-in"),
+    zoomOut: find(".zoom-out"),
+    zoomFit: find(".zoom-fit"),
+    zoomLevel: find(".zoom-level"),
     strength: find(".reference-strength"),
     referenceSet: find(".reference-set"),
     referenceDrop: find(".reference-drop"),
@@ -347,6 +354,7 @@ function addPhoto(file, after = null) {
 
   wirePhoto(card, find);
   wirePicker(card, find);
+  wireView(card);
   card.showUncertainty.addEventListener("change", () => showUncertainty(card));
   const mapOpacity = find(".map-opacity");
   mapOpacity.addEventListener("input", () => {

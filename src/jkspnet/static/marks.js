@@ -10,6 +10,7 @@
 import { clamp } from "./common.js";
 import { closePicker, openPicker, selectMark } from "./picker.js";
 import { sampleColor, schedule, toPhoto } from "./render.js";
+import { shownAt } from "./view.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const HISTORY = 200; // undo steps kept per photo
@@ -47,8 +48,9 @@ export function showSize(card) {
 export function placeMark(card, mark) {
   if (!card.width) return;
   const pin = mark.pin;
-  pin.style.left = `${(mark.x / card.width) * 100}%`;
-  pin.style.top = `${(mark.y / card.height) * 100}%`;
+  const [left, top] = shownAt(card, mark.x / card.width, mark.y / card.height);
+  pin.style.left = `${left}%`;
+  pin.style.top = `${top}%`;
   pin.style.setProperty("--pin", mark.color);
   const where = `${mark.x}, ${mark.y}, ${mark.color}`;
   const keys = "arrows move it, Delete removes it";

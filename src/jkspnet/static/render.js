@@ -77,6 +77,9 @@ export async function render(card) {
     if (card.scrollOnResult) {
       card.scrollOnResult = false; // the first of the photos just added: show it, whole
       card.el.scrollIntoView({ block: "start" });
+      // and the keyboard goes on from there, unless it is busy elsewhere
+      const idle = [document.body, document.getElementById("file")];
+      if (idle.includes(document.activeElement)) card.el.focus({ preventScroll: true });
     }
     document.getElementById("server-status").hidden = true; // it answers again
   } catch (error) {

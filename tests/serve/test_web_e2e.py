@@ -515,10 +515,18 @@ def test_qa_download_during_a_rerender_the_fold_and_the_swatch_keys(
     app.close()
 
     phone = Page(browser, server, PHONE)
-    phone.add(two_regions)
+    card = phone.add(two_regions)
     help_text = phone.page.locator("#help").inner_text()
     assert "Remove point" in help_text
     assert "right-click" not in help_text and "Delete" not in help_text
+    # the picker opens below the photo, not over it or the point just placed; both in view
+    click_photo(card, 0.5, 0.8)
+    picker = card.locator(".picker").bounding_box()
+    photo = card.locator(".compare").bounding_box()
+    pin = card.locator(".pin").bounding_box()
+    assert picker["y"] >= photo["y"] + photo["height"], (picker, photo)
+    assert pin["y"] >= 0 and picker["y"] + picker["height"] <= PHONE["height"] + 1, (pin, picker)
+    assert picker["width"] <= PHONE["width"]
     phone.close()
 
 

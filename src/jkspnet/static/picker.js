@@ -72,7 +72,9 @@ export function openPicker(card, focus = false) {
   const below = y + 18 + picker.offsetHeight <= stage.height;
   picker.style.left = `${left}px`;
   picker.style.top = `${below ? y + 18 : Math.max(0, y - 18 - picker.offsetHeight)}px`;
-  if (focus) picker.querySelector(".swatch").focus();
+  // on a phone it sits below the photo: bring it in view, the photo staying as far as it can
+  if (getComputedStyle(picker).position === "static") picker.scrollIntoView({ block: "nearest" });
+  if (focus) picker.querySelector(".swatch").focus({ preventScroll: true });
 }
 
 // Done (or Escape): the mark is let go, so Size and the tools start afresh for the next one.

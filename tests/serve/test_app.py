@@ -278,6 +278,32 @@ def test_a_bad_reference_strength_is_422(client, astronaut_jpeg, coffee, value):
     assert "reference_strength" in assert_error(response, 422)
 
 
+def test_an_empty_reference_field_counts_as_absent(client, astronaut_jpeg):
+    """Issue 21's QA: /docs' "Try it out" sends an empty reference field; it is no reference."""
+    plain = post(client, astronaut_jpeg)
+    as_text = post(client, astronaut_jpeg, reference="")
+    files = {"image": ("a.jpg", astronaut_jpeg, "image/jpeg"), "reference": ("", b"")}
+    as_file = client.post("/api/colorize", files=files)
+    for response in (as_text, as_file):
+        assert response.status_code == 200, response.text
+        assert np.array_equal(rgb_of(response), rgb_of(plain))
+
+
+def test_the_docs_examples_work_on_any_photo(client, server_colorizer):
+    """/docs pre-fills each field with its example: the weights' size and temperature, a hint at
+    pixel (0, 0) and strength 1, together, colorize even a 1x1 photo."""
+    spec = client.get("/openapi.json").json()
+    fields = spec["paths"]["/api/colorize"]["post"]["requestBody"]["content"][
+        "multipart/form-data"
+    ]["schema"]["properties"]
+    examples = {name: field["example"] for name, field in fields.items() if "example" in field}
+    assert examples["size"] == server_colorizer.config.size
+    tiny = png_bytes(Image.new("L", (1, 1), 90))
+    response = post(client, tiny, "tiny.png", "image/png", **examples)
+    assert response.status_code == 200, response.text
+    assert Image.open(io.BytesIO(response.content)).size == (1, 1)
+
+
 def test_size_with_hints_is_refused(client, astronaut_jpeg):
     hints = json.dumps([{"x": 5, "y": 5, "color": "#ffffff"}])
     assert "size" in assert_error(post(client, astronaut_jpeg, hints=hints, size=64), 422)
@@ -333,6 +359,11 @@ def test_openapi_and_page(client):
     for asset in ("app.js", "style.css"):
         assert client.get(f"/static/{asset}").status_code == 200
         assert f"/static/{asset}" in page.text
+    for module in ("common.js", "render.js", "marks.js", "picker.js", "view.js", "zip.js"):
+        served = client.get(f"/static/{module}")  # app.js's modules, as a browser loads them
+        assert served.status_code == 200 and served.headers["content-type"].startswith(
+            "text/javascript"
+        )
     assert "http" not in page.text.replace("http-equiv", "")  # nothing from outside
     assert client.get("/static/..%2Fserver.py").status_code == 404
 

@@ -974,3 +974,31 @@ def test_the_api_docs_load_from_here(browser, server: str) -> None:
     assert page.locator(".opblock-summary", has_text="/api/uncertainty").count() == 1
     page.close()
     assert outside == []  # Swagger UI from this server, not a CDN
+
+
+def test_the_api_docs_try_it_out_works_as_prefilled(
+    browser, server: str, two_regions: Path
+) -> None:
+    """Issue 21's QA: /docs "Try it out" on /api/colorize, with only a photo chosen and every
+    other field as Swagger pre-fills it (an empty reference among them), colorizes the photo."""
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(f"{server}/docs")
+    block = page.locator(".opblock", has_text="/api/colorize").first
+    block.locator(".opblock-summary").click()
+    block.get_by_role("button", name="Try it out").click()
+    block.locator("input[type=file]").first.set_input_files(str(two_regions))
+    filled = dict(
+        block.locator("input[placeholder], textarea[placeholder]").evaluate_all(
+            "es => es.map(e => [e.placeholder, e.value])"
+        )
+    )
+    health = httpx.get(f"{server}/api/health").json()
+    assert filled["size"] == str(health["size"])  # the weights' own: it goes with hints
+    assert json.loads(filled["hints"]) == [{"x": 0, "y": 0, "color": "#8a3b2a"}]  # any photo
+    assert filled["reference_strength"] == "1"
+    block.get_by_role("button", name="Execute").click()
+    status = block.locator(".live-responses-table tr.response .response-col_status").first
+    status.wait_for(timeout=60_000)
+    body = block.locator(".live-responses-table tr.response .response-col_description").inner_text()
+    assert status.inner_text().strip() == "200", body
+    page.close()

@@ -155,7 +155,6 @@ _COLORIZE_FIELDS = {
         "own pixels as displayed (after its EXIF orientation). Each colour spreads over the "
         "region it is in and stops at its edges. A brush stroke is "
         '`{"points": [[x, y], ...], "color": "#rrggbb", "width": 12}` in the same list.',
-        "example": '[{"x": 120, "y": 340, "color": "#8a3b2a"}]',
     },
     "reference": {
         "type": "string",
@@ -215,11 +214,20 @@ def _photo_operation(
     }
 
 
-COLORIZE_OPENAPI = _photo_operation(
-    _COLORIZE_FIELDS,
-    "the colorized photo, PNG, of exactly the input's dimensions",
-    ((422, "bad temperature, size, hints (malformed, a point outside the photo) or strength"),),
-)
+def colorize_openapi(size: int, temperature: float) -> dict[str, Any]:
+    """OpenAPI for /api/colorize, whose examples work on any photo as /docs' "Try it out"
+    pre-fills them: the served weights' own size and temperature (a size of their own cannot be
+    combined with hints), a hint at pixel (0, 0), which every photo has, and strength 1."""
+    fields = {name: dict(spec) for name, spec in _COLORIZE_FIELDS.items()}
+    fields["size"]["example"] = size
+    fields["temperature"]["example"] = temperature
+    fields["hints"]["example"] = '[{"x": 0, "y": 0, "color": "#8a3b2a"}]'
+    fields["reference_strength"]["example"] = 1
+    return _photo_operation(
+        fields,
+        "the colorized photo, PNG, of exactly the input's dimensions",
+        ((422, "bad temperature, size, hints (malformed, a point outside the photo) or strength"),),
+    )
 
 
 UNCERTAINTY_OPENAPI = _photo_operation(

@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MissingExtraError, require_extra
 from ..pipeline.spec import check_reference_strength
 from .api import (
-    COLORIZE_OPENAPI,
     MAX_REFERENCE_STRENGTH,
     NOTE_HEADER,
     SUGGEST_OPENAPI,
     UNCERTAINTY_OPENAPI,
     ApiError,
     GuidedOptions,
+    colorize_openapi,
     is_not_image,
     parse_coordinate,
     parse_hints_field,
@@ -303,7 +303,8 @@ def create_app(
     def photo_field(form, name: str, what: str, required: bool = True):
         """The uploaded file in field ``name``, checked; None if optional and absent."""
         upload = form.get(name)
-        if upload is None and not required:
+        empty = upload in (None, "") or (isinstance(upload, UploadFile) and not upload.filename)
+        if empty and not required:  # a form's empty file field (Swagger's) counts as absent
             return None
         if not isinstance(upload, UploadFile):
             raise ApiError(400, f"no {what}: send it as a file in the form field '{name}'")
@@ -388,7 +389,7 @@ def create_app(
         "to take) with `reference_strength`. Returns a PNG of exactly the photo's dimensions "
         '(with its alpha, if it had one). Errors are JSON `{"error": "..."}`.',
         response_class=Response,
-        openapi_extra=COLORIZE_OPENAPI,
+        openapi_extra=colorize_openapi(colorizer.config.size, colorizer.config.temperature),
     )
     async def colorize(request: Request):
         loop = asyncio.get_running_loop()

@@ -214,6 +214,43 @@ def test_a_hint_colours_its_region_and_stops_at_the_edge(client):
     assert np.array_equal(empty, plain)  # no hints: the automatic (batched) path
 
 
+def test_a_preview_is_smaller_with_the_hints_where_they_were_put(client):
+    """Issue 21: a page's preview while editing: at most ``preview`` pixels a side, the photo's
+    own size in a header, and hints (points and strokes, in the photo's own pixels) steering the
+    same place of the smaller result."""
+    photo = two_regions(384, 256)
+    full = post(client, photo, "two.png", "image/png")
+    assert full.headers["x-jkspnet-photo-size"] == "384x256"
+    plain = rgb_of(post(client, photo, "two.png", "image/png", preview=96))
+    assert plain.shape == (64, 96, 3)
+    hints = json.dumps(
+        [
+            {"x": 80, "y": 120, "color": "#20a040", "radius": 8},
+            {"points": [[40, 200], [150, 200]], "color": "#20a040", "width": 16},
+        ]
+    )
+    response = post(client, photo, "two.png", "image/png", hints=hints, preview=96)
+    assert response.headers["x-jkspnet-photo-size"] == "384x256"
+    hinted = rgb_of(response)
+    assert hinted.shape == (64, 96, 3)
+    near = np.abs(hinted[20:40, 10:30] - plain[20:40, 10:30]).mean()  # (80, 120) / 4
+    far = np.abs(hinted[:, 60:] - plain[:, 60:]).mean()
+    assert near > 5 and far < 2, (near, far)
+    # a photo smaller than the preview comes back whole; hints are checked in its own pixels
+    assert rgb_of(post(client, photo, "two.png", "image/png", preview=4000)).shape == (256, 384, 3)
+    outside = json.dumps(
+        [{"x": 300, "y": 250, "color": "#20a040"}, {"x": 390, "y": 5, "color": "#fff"}]
+    )
+    words = assert_error(
+        post(client, photo, "two.png", "image/png", hints=outside, preview=96), 422
+    )
+    assert words.startswith("hints: hint 2 at (390, 5) is outside the photo (384x256")
+    for bad in ("12", "big", "100.5"):
+        assert "preview" in assert_error(
+            post(client, photo, "t.png", "image/png", preview=bad), 422
+        )
+
+
 def test_hints_are_in_the_photo_as_displayed(client, astronaut):
     rotated = AWKWARD["EXIF-rotated JPEG"].make(Image.fromarray(astronaut))
     height, width = astronaut.shape[:2]  # displayed turned a quarter: width and height swap

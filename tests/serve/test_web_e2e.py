@@ -848,6 +848,45 @@ def test_zoom_and_pan_keep_points_on_the_photo(browser, server: str, two_regions
     app.close()
 
 
+def test_a_large_photo_is_edited_on_a_preview_and_downloaded_whole(
+    browser, server: str, tmp_path: Path
+) -> None:
+    """Issue 21's QA "Slow re-render": while editing, the page asks for a screen-sized preview
+    (hints still in the photo's own pixels); Download asks once for the full size."""
+    pixels = np.full((1600, 2400), 210, np.uint8)
+    pixels[:, :1200] = 45
+    photo = tmp_path / "large.png"
+    Image.fromarray(pixels, "L").save(photo)
+    app = Page(browser, server)
+    page = app.page
+    card = app.add(photo)
+    side = int(app.forms()[-1]["preview"])
+    frame = card.locator(".compare").bounding_box()
+    assert side == max(1024, int(np.ceil(frame["width"])))  # the frame's, at this screen's DPR
+    shown = card.locator("img.after").evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    assert shown == [side, round(1600 * side / 2400)]
+    click_photo(card, 0.25, 0.5)
+    card.locator(".close-picker").click()
+    settle(card)
+    (hint,) = last_hints(app)
+    assert abs(hint["x"] - 600) <= 3 and abs(hint["y"] - 800) <= 3  # the photo's own pixels
+    pin = card.locator(".pin").bounding_box()
+    assert abs(pin["x"] + pin["width"] / 2 - (frame["x"] + frame["width"] / 4)) <= 2
+    sent = len(app.forms())
+    with page.expect_download(timeout=60_000) as info:
+        card.locator(".download").click()
+    saved = tmp_path / "large-colour.png"
+    info.value.save_as(saved)
+    assert Image.open(saved).size == (2400, 1600)
+    full = app.forms()[-1]
+    assert len(app.forms()) == sent + 1 and "preview" not in full
+    assert json.loads(full["hints"]) == [hint]
+    with page.expect_download(timeout=60_000):
+        card.locator(".download").click()
+    assert len(app.forms()) == sent + 1  # the same state: asked once
+    app.close()
+
+
 def test_download_all_saves_every_result_in_one_zip(
     browser, server: str, two_regions: Path, tmp_path: Path
 ) -> None:

@@ -31,6 +31,7 @@ from ..pipeline.spec import check_reference_strength
 from .api import (
     MAX_REFERENCE_STRENGTH,
     NOTE_HEADER,
+    SIZE_HEADER,
     SUGGEST_OPENAPI,
     UNCERTAINTY_OPENAPI,
     ApiError,
@@ -40,6 +41,7 @@ from .api import (
     parse_coordinate,
     parse_hints_field,
     parse_number,
+    parse_preview,
     parse_size,
     parse_temperature,
 )
@@ -375,8 +377,10 @@ def create_app(
         finally:
             await form.close()
 
-    def png_response(png: bytes, note: str | None = None):
+    def png_response(png: bytes, note: str | None = None, size: tuple[int, int] | None = None):
         headers = {"Cache-Control": "no-store"}
+        if size:
+            headers[SIZE_HEADER] = "{}x{}".format(*size)
         if note:
             headers[NOTE_HEADER] = note
         return Response(png, media_type="image/png", headers=headers)
@@ -409,22 +413,25 @@ def create_app(
                     0.0,
                     MAX_REFERENCE_STRENGTH,
                 ),
+                preview=parse_preview(form.get("preview")),
             )
             guided = bool(options.hints) or reference is not None
             if guided and size != colorizer.config.size:
                 raise ApiError(422, "size cannot be combined with hints or a reference photo")
             if guided:
-                png, note = await loop.run_in_executor(
+                png, note, full = await loop.run_in_executor(
                     app.state.pool, work.guided, upload.file, reference and reference.file, options
                 )
-                return png_response(png, note)
-            prepared = await loop.run_in_executor(app.state.pool, work.prepare, upload.file, size)
+                return png_response(png, note, full)
+            prepared, full = await loop.run_in_executor(
+                app.state.pool, work.prepare, upload.file, size, options.preview
+            )
             await upload.close()
             ab = await asyncio.wrap_future(
                 app.state.batcher.submit(prepared.network_input, temperature)
             )
             png = await loop.run_in_executor(app.state.pool, work.finish, prepared, ab)
-            return png_response(png, prepared.note)
+            return png_response(png, prepared.note, full)
 
     @app.post(
         "/api/uncertainty",

@@ -4,7 +4,7 @@
 // photo's own pixels (as displayed, after its EXIF orientation), whatever the scale on screen.
 "use strict";
 
-import { OFFLINE, clamp, post, showError, smallCanvas, toSaturation } from "./common.js";
+import { OFFLINE, clamp, post, saveBlob, showError, smallCanvas, toSaturation } from "./common.js";
 import {
   clearMarks,
   loadHints,
@@ -30,7 +30,15 @@ import {
   startEyedropper,
   stopEyedropper,
 } from "./picker.js";
-import { onResult, render, schedule, setPhotoSize, toPhoto } from "./render.js";
+import {
+  downloadFull,
+  fullResult,
+  onResult,
+  render,
+  schedule,
+  setPhotoSize,
+  toPhoto,
+} from "./render.js";
 import { applyView, wireView } from "./view.js";
 import { zipOf } from "./zip.js";
 
@@ -335,7 +343,13 @@ function addPhoto(file, after = null) {
   find(".remove").setAttribute("aria-label", `Remove ${name}`);
   card.download.download = file.name.replace(/\.[^.]*$/, "") + "-colour.png";
   card.download.addEventListener("click", (event) => {
-    if (card.download.getAttribute("aria-disabled") !== "true") return;
+    if (card.download.getAttribute("aria-disabled") !== "true") {
+      if (card.resultIsPreview) {
+        event.preventDefault(); // what is shown is a preview: the download is the full size
+        downloadFull(card);
+      }
+      return;
+    }
     event.preventDefault();
     if (card.unusable || (!card.timer && !card.controller)) return;
     // a click during a re-render is kept: the download starts with the new result
@@ -421,18 +435,19 @@ async function saveZip() {
     const name = card.download.download;
     let unique = name;
     for (let n = 2; named.has(unique); n++) unique = name.replace(/\.png$/, `-${n}.png`);
-    named.set(unique, card.result);
+    named.set(unique, card);
   }
   if (!named.size) return;
-  const zip = await zipOf([...named].map(([name, blob]) => ({ name, blob })));
-  const url = URL.createObjectURL(zip);
-  const link = document.createElement("a");
-  link.href = url;
-  link.download = "jkspnet-colour.zip";
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  zipNote.textContent = "Preparing the zip…";
+  zipNote.hidden = false;
+  try {
+    const files = [];
+    for (const [name, card] of named) files.push({ name, blob: await fullResult(card) });
+    saveBlob(await zipOf(files), "jkspnet-colour.zip");
+    zipNote.hidden = true;
+  } catch (error) {
+    zipNote.textContent = `No zip: ${error.message}`;
+  }
 }
 
 downloadAll.addEventListener("click", saveZip);

@@ -71,3 +71,15 @@ export function colorAt(sampler, x, y) {
   const [r, g, b] = context.getImageData(column, row, 1, 1).data;
   return hex(r, g, b);
 }
+
+// Save a blob as a file named `name`, as a link's download does.
+export function saveBlob(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

@@ -7,7 +7,7 @@
 // pin is. Everything is in the photo's own pixels, as the API and jkspnet.media.hints read them.
 "use strict";
 
-import { clamp } from "./common.js";
+import { clamp, saveBlob } from "./common.js";
 import { closePicker, openPicker, selectMark } from "./picker.js";
 import { sampleColor, schedule, toPhoto } from "./render.js";
 import { shownAt } from "./view.js";
@@ -323,14 +323,7 @@ export const sidecarName = (name) => name.replace(/(.)\.[^.]*$/, "$1") + SIDECAR
 
 export function saveHints(card) {
   const text = JSON.stringify(hintsOf(card), null, 2) + "\n";
-  const url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
-  const link = document.createElement("a");
-  link.href = url;
-  link.download = sidecarName(card.file.name);
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  saveBlob(new Blob([text], { type: "application/json" }), sidecarName(card.file.name));
 }
 
 export async function loadHints(card, file) {

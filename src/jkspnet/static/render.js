@@ -2,7 +2,16 @@
 // every change, and the Download link that never saves a stale result.
 "use strict";
 
-import { RENDER_DELAY_MS, clamp, colorAt, post, samplerOf, showError, toTemperature } from "./common.js";
+import {
+  RENDER_DELAY_MS,
+  clamp,
+  colorAt,
+  post,
+  samplerOf,
+  saveBlob,
+  showError,
+  toTemperature,
+} from "./common.js";
 import { hintsOf, placeMarks } from "./marks.js";
 
 export function updateDownload(card) {
@@ -38,7 +47,15 @@ export function schedule(card, delay = RENDER_DELAY_MS) {
   updateDownload(card);
 }
 
-function renderForm(card) {
+// While editing, the result is a preview as large as the screen shows it (issue 21: a 12 MP
+// re-render spent most of its time sending and decoding a 5 MB PNG); Download asks for the full
+// size. The photo's own size comes back in a header, so hints stay in its pixels.
+const previewSide = (card) => {
+  const frame = card.compare.getBoundingClientRect();
+  return Math.max(1024, Math.ceil(Math.max(frame.width, frame.height) * devicePixelRatio));
+};
+
+function renderForm(card, full = false) {
   const form = new FormData();
   const saturation = document.getElementById("saturation");
   form.append("image", card.file, card.file.name);
@@ -48,6 +65,7 @@ function renderForm(card) {
     form.append("reference", card.reference, card.reference.name);
     form.append("reference_strength", card.strength.value);
   }
+  if (!full) form.append("preview", String(previewSide(card)));
   return form;
 }
 
@@ -61,9 +79,15 @@ export async function render(card) {
   card.note.hidden = true;
   updateDownload(card);
   try {
-    const response = await post("/api/colorize", renderForm(card), controller.signal);
+    const form = renderForm(card);
+    const response = await post("/api/colorize", form, controller.signal);
     const note = response.headers.get("X-JKSPNet-Note");
+    const size = (response.headers.get("X-JKSPNet-Photo-Size") || "").split("x").map(Number);
     const blob = await response.blob();
+    if (size.length === 2 && size.every((v) => v > 0)) card.photoSize = size;
+    card.resultIsPreview = card.photoSize
+      ? Math.max(...card.photoSize) > Number(form.get("preview"))
+      : false;
     card.note.textContent = note || "";
     card.note.hidden = !note;
     if (card.resultUrl) URL.revokeObjectURL(card.resultUrl);
@@ -130,6 +154,35 @@ export function sampleColor(card, x, y) {
 }
 
 export function onResult(card) {
-  setPhotoSize(card, card.after.naturalWidth, card.after.naturalHeight);
+  const [width, height] = card.photoSize || [card.after.naturalWidth, card.after.naturalHeight];
+  setPhotoSize(card, width, height);
   card.sampler = samplerOf(card.after, card.width, card.height);
+}
+
+// The full-size result of what is shown (asked once per rendered state).
+export async function fullResult(card) {
+  if (!card.resultIsPreview) return card.result;
+  const version = card.renderedVersion;
+  if (card.full && card.full.version === version) return card.full.blob;
+  const blob = await (await post("/api/colorize", renderForm(card, true))).blob();
+  card.full = { version, blob };
+  return blob;
+}
+
+export async function downloadFull(card) {
+  if (card.fetchingFull) return;
+  card.fetchingFull = true;
+  card.el.classList.add("busy");
+  card.note.textContent = "Preparing the full-size PNG…";
+  card.note.hidden = false;
+  try {
+    saveBlob(await fullResult(card), card.download.download);
+    card.note.hidden = true;
+  } catch (error) {
+    card.note.hidden = true;
+    showError(card, error, () => downloadFull(card));
+  } finally {
+    card.fetchingFull = false;
+    if (!card.controller) card.el.classList.remove("busy");
+  }
 }

@@ -582,6 +582,13 @@ def test_suggest_answers_the_colours_likely_at_a_point(client, astronaut_jpeg, a
     assert "finite" in assert_error(suggest(x="inf", y=1), 422)
     schema = client.get("/openapi.json").json()["paths"]["/api/suggest"]["post"]
     assert "application/json" in schema["responses"]["200"]["content"]
+    # on a preview (a copy 64 pixels a side), x and y stay the photo's own; outside is outside
+    small = suggest(x=200, y=150, preview=64)
+    assert small.status_code == 200 and small.json()["x"] == 200
+    assert 3 <= len(small.json()["suggestions"]) <= 6
+    outside = assert_error(suggest(x=astronaut.shape[1], y=1, preview=64), 422)
+    assert f"point ({astronaut.shape[1]}, 1) is outside the photo" in outside
+    assert "preview" in assert_error(suggest(x=1, y=1, preview=8), 422)
 
 
 def test_strokes_are_hints_and_malformed_ones_are_422(client, astronaut_jpeg):

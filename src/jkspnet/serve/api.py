@@ -302,6 +302,13 @@ SUGGEST_OPENAPI = _photo_operation(
         "image": _IMAGE_FIELD,
         "x": {"type": "number", "description": "the point's column, pixels from the left"},
         "y": {"type": "number", "description": "the point's row, pixels from the top"},
+        "preview": {
+            "type": "integer",
+            "minimum": MIN_PREVIEW,
+            "description": "look on a copy this many pixels a side (quicker on a large photo; "
+            "x and y stay in the photo's own pixels)",
+            "example": 1600,
+        },
     },
     "",
     ((422, "x or y missing, not a number, or outside the photo"),),

@@ -464,8 +464,9 @@ def create_app(
         async with admitted(request) as form:
             upload = photo_field(form, "image", "photo")
             x, y = parse_coordinate(form.get("x"), "x"), parse_coordinate(form.get("y"), "y")
+            preview = parse_preview(form.get("preview"))
             answer = await asyncio.get_running_loop().run_in_executor(
-                app.state.pool, work.suggest, upload.file, x, y
+                app.state.pool, work.suggest, upload.file, x, y, preview
             )
             return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 

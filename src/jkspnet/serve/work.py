@@ -78,11 +78,19 @@ class PhotoWork:
         """The uncertainty map of an uploaded photo, as an 8-bit grey PNG of its size."""
         return encode_png(self.colorizer.uncertainty(self.load(upload_file)))
 
-    def suggest(self, upload_file: Any, x: float, y: float) -> dict[str, Any]:
-        """The network's distinct likely colours at (x, y) of an uploaded photo, as JSON."""
+    def suggest(
+        self, upload_file: Any, x: float, y: float, preview: int | None = None
+    ) -> dict[str, Any]:
+        """The network's distinct likely colours at (x, y) of an uploaded photo, as JSON; on a
+        copy ``preview`` pixels a side if given (the network sees a small copy anyway, so the
+        page's editing need not wait on a 12 MP photo's full-resolution L)."""
+        from ..pipeline.suggest import check_point
+
         photo = self.load(upload_file)
         try:
-            suggestions = self.colorizer.suggest(photo, x, y)
+            check_point(x, y, *photo.size)  # in the photo's own pixels
+            small, sx, sy = shrunk(photo, preview)
+            suggestions = self.colorizer.suggest(small, x * sx, y * sy)
         except JKSPNetError as error:  # a point outside the photo: the request's mistake
             raise ApiError(422, one_line(str(error))) from None
         return {"x": x, "y": y, "suggestions": [one.to_json() for one in suggestions]}

@@ -5,7 +5,7 @@
 
 import { clamp, colorAt, post, samplerOf } from "./common.js";
 import { placeMark, remember, showSize, updateCount } from "./marks.js";
-import { sampleColor, schedule, toPhoto } from "./render.js";
+import { previewSide, sampleColor, schedule, toPhoto } from "./render.js";
 
 // Quick colours for a point; "Other colour" opens the browser's own picker. Grey says "no colour".
 const SWATCHES = [
@@ -136,6 +136,7 @@ async function loadSuggestions(card, mark) {
   form.append("image", card.file, card.file.name);
   form.append("x", String(mark.x));
   form.append("y", String(mark.y));
+  form.append("preview", String(previewSide(card)));
   try {
     const answer = await (await post("/api/suggest", form)).json();
     if (card.suggestedFor !== where) return; // the mark moved meanwhile

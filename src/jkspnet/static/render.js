@@ -50,7 +50,7 @@ export function schedule(card, delay = RENDER_DELAY_MS) {
 // While editing, the result is a preview as large as the screen shows it (issue 21: a 12 MP
 // re-render spent most of its time sending and decoding a 5 MB PNG); Download asks for the full
 // size. The photo's own size comes back in a header, so hints stay in its pixels.
-const previewSide = (card) => {
+export const previewSide = (card) => {
   const frame = card.compare.getBoundingClientRect();
   return Math.max(1024, Math.ceil(Math.max(frame.width, frame.height) * devicePixelRatio));
 };

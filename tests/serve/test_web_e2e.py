@@ -26,7 +26,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jkspnet.media.hints import Hint, Stroke, check_hints, parse_hints, read_hints_file, sidecar_of
+from jkspnet.media.hints import (
+    Hint,
+    HintError,
+    Stroke,
+    check_hints,
+    parse_hints,
+    read_hints_file,
+    sidecar_of,
+)
 
 from ..hostile import AWKWARD
 
@@ -708,6 +716,12 @@ def test_points_save_as_the_cli_sidecar_and_load_back(
     assert "bad.hints.json: hint 1 at (500, 20) is outside the photo (160x100)" in (
         card.locator(".error .message").inner_text()
     )
+    assert card.locator(".pin").count() == 1 and len(app.forms()) == forms
+    bad.write_text(json.dumps([{"x": 5, "y": 5, "color": "#ff0000", "size": 3}]))
+    card.locator(".load-hints").set_input_files(str(bad))
+    assert "hint 1: unknown key(s) size" in card.locator(".error .message").inner_text()
+    with pytest.raises(HintError, match="unknown key"):  # as the CLI refuses it
+        read_hints_file(bad)
     assert card.locator(".pin").count() == 1 and len(app.forms()) == forms
     # loading is one undo step
     card.locator(".undo").click()

@@ -364,8 +364,12 @@ export function readHints(text, width, height) {
     if (!item || typeof item !== "object" || Array.isArray(item)) {
       throw new Error(`${where}: must be an object with x, y and color`);
     }
+    const stroke = "points" in item;
+    const known = stroke ? ["points", "color", "width"] : ["x", "y", "color", "radius"];
+    const unknown = Object.keys(item).filter((key) => !known.includes(key));
+    if (unknown.length) throw new Error(`${where}: unknown key(s) ${unknown.join(", ")}`);
     const color = readColor(item.color, where);
-    if ("points" in item) {
+    if (stroke) {
       const points = item.points;
       if (!Array.isArray(points) || points.length < 2) {
         throw new Error(`${where}: a stroke needs a list of at least 2 [x, y] points`);

@@ -8,7 +8,11 @@ a warm process (weights loaded, one run discarded), --rounds runs each, medians 
     the same work again, since each request is solved afresh);
   - with a reference photo (the example's own colour-less palette is useless, so a synthetic
     colour gradient stands in);
-  - ``Colorizer.uncertainty``.
+  - ``Colorizer.uncertainty``;
+  - the server's side of the page's re-render after a new point, PNG included: at full size
+    (``rerender_full_s``, what the page asked for before issue 21) and on the preview path
+    (``rerender_preview_s``: the photo shrunk to --preview pixels a side, the hints scaled, the
+    smaller PNG), with the PNGs' bytes, which the browser also has to receive and decode.
 
 The issue's budget: 10 hints add at most 1 s over automatic on a 2 MP photo.
 
@@ -42,6 +46,15 @@ def median_seconds(function, rounds: int, clock=time.perf_counter) -> float:
     return statistics.median(times)
 
 
+def rerender(colorizer: Colorizer, photo: Image.Image, hints: list, preview: int | None) -> bytes:
+    """The server's work for /api/colorize with hints (and ``preview``), to the PNG it sends."""
+    from jkspnet.media.photos import load_photo
+    from jkspnet.serve.work import encode_png, scaled, shrunk
+
+    small, sx, sy = shrunk(load_photo(photo), preview)
+    return encode_png(colorizer.colorize(small, hints=scaled(hints, sx, sy)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1732x1155,4240x2832", help="WxH[,WxH...]")
@@ -55,6 +68,9 @@ def main() -> None:
         "figure on a machine shared with other work",
     )
     parser.add_argument("--cases", help="only these, comma-separated (automatic_s,hints10_s,...)")
+    parser.add_argument(
+        "--preview", type=int, default=1600, help="the page's preview side (a screen's width)"
+    )
     args = parser.parse_args()
 
     colorizer = Colorizer.from_pretrained(device=args.device)
@@ -77,11 +93,18 @@ def main() -> None:
             "hints11_s": lambda photo=photo, h=hints: colorizer.colorize(photo, hints=h),
             "reference_s": lambda photo=photo: colorizer.colorize(photo, reference=reference),
             "uncertainty_s": lambda photo=photo: colorizer.uncertainty(photo),
+            "rerender_full_s": lambda photo=photo, h=hints: rerender(colorizer, photo, h, None),
+            "rerender_preview_s": lambda photo=photo, h=hints: rerender(
+                colorizer, photo, h, args.preview
+            ),
         }
         clock = time.process_time if args.cpu_time else time.perf_counter
         for name, case in cases.items():
             if args.cases is None or name in args.cases.split(","):
                 row[name] = median_seconds(case, args.rounds, clock)
+        for name, side in (("full", None), ("preview", args.preview)):
+            if f"rerender_{name}_s" in row:
+                row[f"rerender_{name}_png_mb"] = len(rerender(colorizer, photo, hints, side)) / 1e6
         if "hints10_s" in row and "automatic_s" in row:
             row["hints10_added_s"] = row["hints10_s"] - row["automatic_s"]
         row["clock"] = "cpu" if args.cpu_time else "wall"

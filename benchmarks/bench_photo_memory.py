@@ -36,7 +36,7 @@ def main() -> None:
     work = PhotoWork(colorizer, colorizer.max_pixels)
 
     def one(photo: io.BytesIO) -> None:
-        prepared = work.prepare(photo, colorizer.config.size)
+        prepared, _ = work.prepare(photo, colorizer.config.size)
         ab = colorizer.predict_ab(prepared.network_input[None], colorizer.config.temperature)
         work.finish(prepared, ab[0])
 

@@ -214,6 +214,43 @@ def test_a_hint_colours_its_region_and_stops_at_the_edge(client):
     assert np.array_equal(empty, plain)  # no hints: the automatic (batched) path
 
 
+def test_a_preview_is_smaller_with_the_hints_where_they_were_put(client):
+    """Issue 21: a page's preview while editing: at most ``preview`` pixels a side, the photo's
+    own size in a header, and hints (points and strokes, in the photo's own pixels) steering the
+    same place of the smaller result."""
+    photo = two_regions(384, 256)
+    full = post(client, photo, "two.png", "image/png")
+    assert full.headers["x-jkspnet-photo-size"] == "384x256"
+    plain = rgb_of(post(client, photo, "two.png", "image/png", preview=96))
+    assert plain.shape == (64, 96, 3)
+    hints = json.dumps(
+        [
+            {"x": 80, "y": 120, "color": "#20a040", "radius": 8},
+            {"points": [[40, 200], [150, 200]], "color": "#20a040", "width": 16},
+        ]
+    )
+    response = post(client, photo, "two.png", "image/png", hints=hints, preview=96)
+    assert response.headers["x-jkspnet-photo-size"] == "384x256"
+    hinted = rgb_of(response)
+    assert hinted.shape == (64, 96, 3)
+    near = np.abs(hinted[20:40, 10:30] - plain[20:40, 10:30]).mean()  # (80, 120) / 4
+    far = np.abs(hinted[:, 60:] - plain[:, 60:]).mean()
+    assert near > 5 and far < 2, (near, far)
+    # a photo smaller than the preview comes back whole; hints are checked in its own pixels
+    assert rgb_of(post(client, photo, "two.png", "image/png", preview=4000)).shape == (256, 384, 3)
+    outside = json.dumps(
+        [{"x": 300, "y": 250, "color": "#20a040"}, {"x": 390, "y": 5, "color": "#fff"}]
+    )
+    words = assert_error(
+        post(client, photo, "two.png", "image/png", hints=outside, preview=96), 422
+    )
+    assert words.startswith("hints: hint 2 at (390, 5) is outside the photo (384x256")
+    for bad in ("12", "big", "100.5"):
+        assert "preview" in assert_error(
+            post(client, photo, "t.png", "image/png", preview=bad), 422
+        )
+
+
 def test_hints_are_in_the_photo_as_displayed(client, astronaut):
     rotated = AWKWARD["EXIF-rotated JPEG"].make(Image.fromarray(astronaut))
     height, width = astronaut.shape[:2]  # displayed turned a quarter: width and height swap
@@ -278,6 +315,32 @@ def test_a_bad_reference_strength_is_422(client, astronaut_jpeg, coffee, value):
     assert "reference_strength" in assert_error(response, 422)
 
 
+def test_an_empty_reference_field_counts_as_absent(client, astronaut_jpeg):
+    """Issue 21's QA: /docs' "Try it out" sends an empty reference field; it is no reference."""
+    plain = post(client, astronaut_jpeg)
+    as_text = post(client, astronaut_jpeg, reference="")
+    files = {"image": ("a.jpg", astronaut_jpeg, "image/jpeg"), "reference": ("", b"")}
+    as_file = client.post("/api/colorize", files=files)
+    for response in (as_text, as_file):
+        assert response.status_code == 200, response.text
+        assert np.array_equal(rgb_of(response), rgb_of(plain))
+
+
+def test_the_docs_examples_work_on_any_photo(client, server_colorizer):
+    """/docs pre-fills each field with its example: the weights' size and temperature, a hint at
+    pixel (0, 0) and strength 1, together, colorize even a 1x1 photo."""
+    spec = client.get("/openapi.json").json()
+    fields = spec["paths"]["/api/colorize"]["post"]["requestBody"]["content"][
+        "multipart/form-data"
+    ]["schema"]["properties"]
+    examples = {name: field["example"] for name, field in fields.items() if "example" in field}
+    assert examples["size"] == server_colorizer.config.size
+    tiny = png_bytes(Image.new("L", (1, 1), 90))
+    response = post(client, tiny, "tiny.png", "image/png", **examples)
+    assert response.status_code == 200, response.text
+    assert Image.open(io.BytesIO(response.content)).size == (1, 1)
+
+
 def test_size_with_hints_is_refused(client, astronaut_jpeg):
     hints = json.dumps([{"x": 5, "y": 5, "color": "#ffffff"}])
     assert "size" in assert_error(post(client, astronaut_jpeg, hints=hints, size=64), 422)
@@ -333,6 +396,11 @@ def test_openapi_and_page(client):
     for asset in ("app.js", "style.css"):
         assert client.get(f"/static/{asset}").status_code == 200
         assert f"/static/{asset}" in page.text
+    for module in ("common.js", "render.js", "marks.js", "picker.js", "view.js", "zip.js"):
+        served = client.get(f"/static/{module}")  # app.js's modules, as a browser loads them
+        assert served.status_code == 200 and served.headers["content-type"].startswith(
+            "text/javascript"
+        )
     assert "http" not in page.text.replace("http-equiv", "")  # nothing from outside
     assert client.get("/static/..%2Fserver.py").status_code == 404
 
@@ -514,6 +582,13 @@ def test_suggest_answers_the_colours_likely_at_a_point(client, astronaut_jpeg, a
     assert "finite" in assert_error(suggest(x="inf", y=1), 422)
     schema = client.get("/openapi.json").json()["paths"]["/api/suggest"]["post"]
     assert "application/json" in schema["responses"]["200"]["content"]
+    # on a preview (a copy 64 pixels a side), x and y stay the photo's own; outside is outside
+    small = suggest(x=200, y=150, preview=64)
+    assert small.status_code == 200 and small.json()["x"] == 200
+    assert 3 <= len(small.json()["suggestions"]) <= 6
+    outside = assert_error(suggest(x=astronaut.shape[1], y=1, preview=64), 422)
+    assert f"point ({astronaut.shape[1]}, 1) is outside the photo" in outside
+    assert "preview" in assert_error(suggest(x=1, y=1, preview=8), 422)
 
 
 def test_strokes_are_hints_and_malformed_ones_are_422(client, astronaut_jpeg):

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,16 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+
+from jkspnet.media.hints import (
+    Hint,
+    HintError,
+    Stroke,
+    check_hints,
+    parse_hints,
+    read_hints_file,
+    sidecar_of,
+)
 
 from ..hostile import AWKWARD
 
@@ -512,11 +523,416 @@ def test_qa_download_during_a_rerender_the_fold_and_the_swatch_keys(
     app.close()
 
     phone = Page(browser, server, PHONE)
-    phone.add(two_regions)
+    card = phone.add(two_regions)
     help_text = phone.page.locator("#help").inner_text()
     assert "Remove point" in help_text
     assert "right-click" not in help_text and "Delete" not in help_text
+    # the picker opens below the photo, not over it or the point just placed; both in view
+    click_photo(card, 0.5, 0.8)
+    picker = card.locator(".picker").bounding_box()
+    photo = card.locator(".compare").bounding_box()
+    pin = card.locator(".pin").bounding_box()
+    assert picker["y"] >= photo["y"] + photo["height"], (picker, photo)
+    assert pin["y"] >= 0 and picker["y"] + picker["height"] <= PHONE["height"] + 1, (pin, picker)
+    assert picker["width"] <= PHONE["width"]
     phone.close()
+
+
+def settle(card) -> None:
+    """Wait until the card's result is the latest (each change marks it stale at once)."""
+    wait_ready(card, renders=1)
+
+
+def drag(page, card, start: tuple[float, float], end: tuple[float, float], steps: int = 8) -> None:
+    """Drag on the photo between fractions of its shown width and height."""
+    box = card.locator(".compare").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * start[0], box["y"] + box["height"] * start[1])
+    page.mouse.down()
+    x, y = box["x"] + box["width"] * end[0], box["y"] + box["height"] * end[1]
+    page.mouse.move(x, y, steps=steps)
+    page.mouse.up()
+
+
+def test_brush_size_and_undo_redo_over_every_change(
+    browser, server: str, two_regions: Path
+) -> None:
+    """Issue 21 items 4 and 5: a brush stroke drawn on the photo is sent as the API's stroke JSON;
+    Size is a point's radius and a stroke's width; undo and redo (keys and buttons) step over
+    add, move, recolour, resize and delete of points and strokes."""
+    app = Page(browser, server)
+    page = app.page
+    card = app.add(two_regions)
+    assert card.locator(".undo").is_disabled() and card.locator(".redo").is_disabled()
+
+    card.locator(".size").fill("6")
+    assert card.locator(".size-value").inner_text() == "6 px"
+    click_photo(card, 0.25, 0.5)
+    card.locator(".close-picker").click()
+    settle(card)
+    (point,) = last_hints(app)
+    assert point["radius"] == 3  # Size is the spot's width: radius half of it
+
+    card.locator(".tool-brush").click()
+    card.locator(".size").fill("10")
+    drag(page, card, (0.6, 0.3), (0.9, 0.3))
+    assert card.locator(".pin").count() == 1 and card.locator(".handle").count() == 1
+    card.locator(".close-picker").click()
+    settle(card)
+    sent = last_hints(app)
+    assert len(sent) == 2 and sent[0] == point
+    stroke = sent[1]
+    assert set(stroke) == {"points", "color", "width"} and stroke["width"] == 10
+    assert len(stroke["points"]) >= 3
+    xs = [p[0] for p in stroke["points"]]
+    assert abs(xs[0] - 96) <= 1 and abs(xs[-1] - 144) <= 1 and xs == sorted(xs)
+    assert all(abs(p[1] - 30) <= 1 for p in stroke["points"])  # photo pixels
+    hints = parse_hints(json.dumps(sent))  # what the library reads, and inside the photo
+    check_hints(hints, 160, 100)
+    assert isinstance(hints[1], Stroke) and hints[1].width == 10
+    # the stroke is drawn over the photo where it was painted
+    drawn = card.locator("svg.marks polyline.stroke")
+    assert drawn.count() == 1 and drawn.get_attribute("stroke-width") == "10"
+    # a click in brush mode paints nothing
+    click_photo(card, 0.5, 0.8)
+    assert card.locator(".pin, .handle").count() == 2
+
+    history = [sent]
+    # recolour the stroke: select its handle, a swatch
+    card.locator(".handle").click()
+    card.locator(".picker .swatch[title='red']").click()
+    settle(card)
+    assert last_hints(app)[1]["color"] == "#b52a2a"
+    history.append(last_hints(app))
+    # move the point by dragging its pin; nudge the stroke with an arrow (the whole stroke moves)
+    pin = card.locator(".pin").first.bounding_box()
+    box = card.locator(".compare").bounding_box()
+    page.mouse.move(pin["x"] + pin["width"] / 2, pin["y"] + pin["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.8, steps=4)
+    page.mouse.up()
+    card.locator(".close-picker").click()
+    settle(card)
+    assert abs(last_hints(app)[0]["y"] - 80) <= 1
+    history.append(last_hints(app))
+    card.locator(".handle").press("ArrowDown")
+    card.locator(".handle").press("ArrowDown")  # a run of nudges is one step
+    settle(card)
+    moved = last_hints(app)[1]
+    pairs = zip(stroke["points"], moved["points"], strict=True)
+    assert all(abs(b[1] - a[1] - 2) < 0.01 for a, b in pairs)
+    history.append(last_hints(app))
+    # resize the selected stroke, then delete the point
+    card.locator(".handle").click()
+    card.locator(".size").fill("4")
+    card.locator(".close-picker").click()
+    settle(card)
+    assert last_hints(app)[1]["width"] == 4
+    history.append(last_hints(app))
+    card.locator(".pin").press("Delete")
+    settle(card)
+    assert len(last_hints(app)) == 1
+    history.append(last_hints(app))
+
+    # Ctrl+Z walks back through every step, Ctrl+Shift+Z forward again; the buttons too
+    for expected in reversed(history[:-1]):
+        page.keyboard.press("Control+z")
+        settle(card)
+        assert last_hints(app) == expected
+    for expected in history[1:3]:
+        page.keyboard.press("Control+Shift+z")
+        settle(card)
+        assert last_hints(app) == expected
+    card.locator(".undo").click()
+    settle(card)
+    assert last_hints(app) == history[1]
+    card.locator(".redo").click()
+    settle(card)
+    assert last_hints(app) == history[2]
+    assert card.locator(".pin").count() == 1 and card.locator(".handle").count() == 1
+    # a new change after an undo drops what could be redone
+    card.locator(".undo").click()
+    card.locator(".tool-point").click()
+    click_photo(card, 0.1, 0.1)
+    assert card.locator(".redo").is_disabled()
+    card.locator(".close-picker").click()
+    settle(card)
+    assert len(last_hints(app)) == 3
+    app.close()
+
+
+def test_points_save_as_the_cli_sidecar_and_load_back(
+    browser, server: str, two_regions: Path, tmp_path: Path
+) -> None:
+    """Issue 21 item 5: Save points writes NAME.hints.json exactly as the CLI reads it (read
+    here by jkspnet.media.hints), and Load points reads such a file back; a bad file is one line
+    and changes nothing."""
+    app = Page(browser, server)
+    page = app.page
+    card = app.add(two_regions)
+    assert card.locator(".save-hints").is_disabled()
+    click_photo(card, 0.25, 0.5)
+    card.locator(".picker .swatch[title='foliage green']").click()
+    card.locator(".close-picker").click()
+    card.locator(".size").fill("12")
+    click_photo(card, 0.75, 0.25)
+    card.locator(".close-picker").click()
+    card.locator(".tool-brush").click()
+    drag(page, card, (0.6, 0.7), (0.9, 0.8))
+    card.locator(".close-picker").click()
+    settle(card)
+    sent = last_hints(app)
+
+    with page.expect_download() as info:
+        card.locator(".save-hints").click()
+    assert info.value.suggested_filename == sidecar_of(two_regions).name == "two-regions.hints.json"
+    saved = tmp_path / "saved" / info.value.suggested_filename
+    saved.parent.mkdir()
+    info.value.save_as(saved)
+    hints = read_hints_file(saved)  # the CLI's reader: a sidecar beside the photo is this file
+    check_hints(hints, 160, 100)
+    assert [h.to_json() for h in hints] == sent
+    kinds = [type(h) for h in hints]
+    assert kinds == [Hint, Hint, Stroke] and hints[0].hex == "#4f7a3a" and hints[1].radius == 6
+
+    # a sidecar written by the library loads into the page, replacing what was there
+    sidecar = tmp_path / "two-regions.hints.json"
+    written = [
+        Hint(10, 20, (200, 30, 30), radius=4).to_json(),
+        Stroke(((100, 50), (150, 50), (150, 90)), (30, 200, 30), 8).to_json(),
+    ]
+    sidecar.write_text(json.dumps({"hints": written}))
+    card.locator(".load-hints").set_input_files(str(sidecar))
+    settle(card)
+    assert last_hints(app) == written
+    assert card.locator(".pin").count() == 1 and card.locator(".handle").count() == 1
+    assert "1 colour point, 1 brush stroke" in card.locator(".point-count").inner_text()
+
+    # a point outside the photo: one line, nothing changed, nothing sent
+    forms = len(app.forms())
+    bad = tmp_path / "bad.hints.json"
+    bad.write_text(json.dumps([{"x": 500, "y": 20, "color": "#ff0000"}]))
+    card.locator(".load-hints").set_input_files(str(bad))
+    card.locator(".error:not([hidden])").wait_for()
+    assert "bad.hints.json: hint 1 at (500, 20) is outside the photo (160x100)" in (
+        card.locator(".error .message").inner_text()
+    )
+    assert card.locator(".pin").count() == 1 and len(app.forms()) == forms
+    bad.write_text(json.dumps([{"x": 5, "y": 5, "color": "#ff0000", "size": 3}]))
+    card.locator(".load-hints").set_input_files(str(bad))
+    assert "hint 1: unknown key(s) size" in card.locator(".error .message").inner_text()
+    with pytest.raises(HintError, match="unknown key"):  # as the CLI refuses it
+        read_hints_file(bad)
+    assert card.locator(".pin").count() == 1 and len(app.forms()) == forms
+    # loading is one undo step
+    card.locator(".undo").click()
+    settle(card)
+    assert last_hints(app) == sent
+    app.close()
+
+
+def test_the_eyedropper_takes_colours_from_the_result_and_the_reference(
+    browser, server: str, two_regions: Path, tmp_path: Path
+) -> None:
+    """Issue 21 item 5: the eyedropper sets the selected point's colour from the result where
+    the photo is clicked, or from the reference photo."""
+    reference = tmp_path / "halves.png"
+    halves = np.zeros((60, 80, 3), np.uint8)
+    halves[:, :40] = (200, 40, 40)
+    halves[:, 40:] = (40, 60, 200)
+    Image.fromarray(halves).save(reference)
+    app = Page(browser, server)
+    page = app.page
+    card = app.add(two_regions)
+    click_photo(card, 0.25, 0.5)
+    card.locator(".picker .swatch[title='yellow']").click()
+    settle(card)
+    card.locator(".eyedropper").click()
+    assert card.locator(".picker").is_hidden()
+    assert "take its colour" in card.locator(".point-count").inner_text()
+    pixels = result_pixels(card)
+    click_photo(card, 0.8, 0.2)
+    expected = "#{:02x}{:02x}{:02x}".format(*pixels[20, 128])
+    assert card.locator(".pin").count() == 1  # no new point: the click took a colour
+    settle(card)
+    assert last_hints(app)[0]["color"] == expected
+    assert card.locator(".picker").is_visible()
+
+    card.locator(".reference-file").set_input_files(str(reference))
+    settle(card)
+    card.locator(".pin").click()
+    card.locator(".eyedropper").click()
+    thumb = card.locator(".reference-thumb")
+    for fx, color in ((0.25, "#c82828"), (0.75, "#283cc8")):
+        if not card.locator(".eyedropper[aria-pressed='true']").count():
+            card.locator(".eyedropper").click()
+        box = thumb.bounding_box()
+        thumb.click(position={"x": box["width"] * fx, "y": box["height"] / 2})
+        settle(card)
+        assert last_hints(app)[0]["color"] == color
+    # Escape gives up without a change
+    card.locator(".eyedropper").click()
+    page.keyboard.press("Escape")
+    assert card.locator(".eyedropper").get_attribute("aria-pressed") == "false"
+    assert card.locator(".picker").is_visible()
+    card.locator(".close-picker").click()
+    click_photo(card, 0.5, 0.5)
+    assert card.locator(".pin").count() == 2  # a click adds a point again
+    app.close()
+
+
+def test_the_split_divider_is_dragged_on_the_photo(browser, server: str, two_regions: Path):
+    """Issue 21's QA "Split": the before/after divider is dragged on the photo itself."""
+    app = Page(browser, server)
+    page = app.page
+    card = app.add(two_regions)
+    divider = card.locator(".divider").bounding_box()
+    box = card.locator(".compare").bounding_box()
+    assert abs(divider["x"] + divider["width"] / 2 - (box["x"] + box["width"] / 2)) <= 2
+    page.mouse.move(divider["x"] + divider["width"] / 2, box["y"] + box["height"] * 0.7)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.7, steps=5)
+    page.mouse.up()
+    assert abs(float(card.locator(".split").input_value()) - 25) <= 1
+    moved = card.locator(".divider").bounding_box()
+    assert abs(moved["x"] + moved["width"] / 2 - (box["x"] + box["width"] * 0.25)) <= 2
+    # the before side is clipped there: the original shows left of the divider only
+    clip = card.locator("img.before").evaluate("e => getComputedStyle(e).clipPath")
+    assert "75" in clip, clip
+    assert card.locator(".pin").count() == 0 and len(app.forms()) == 1  # no point, no render
+    click_photo(card, 0.25, 0.5)  # a click on the divider, without a drag, puts a point there
+    assert card.locator(".pin").count() == 1
+    app.close()
+
+
+def test_zoom_and_pan_keep_points_on_the_photo(browser, server: str, two_regions: Path) -> None:
+    """Issue 21 item 5: zoom (buttons, keys, Ctrl + wheel) and pan (a drag, the wheel) for
+    large photos; a click on the zoomed photo puts the point at the photo pixel under it, pins
+    keep their size and follow, and nothing re-renders."""
+    app = Page(browser, server)
+    page = app.page
+    card = app.add(two_regions)
+    frame = card.locator(".compare").bounding_box()
+    pin_size = None
+    card.locator(".zoom-in").click()
+    card.locator(".zoom-in").click()
+    assert card.locator(".zoom-level").inner_text() == "225%"
+    shown = card.locator("img.after").bounding_box()
+    assert abs(shown["width"] - 2.25 * frame["width"]) < 2
+    assert abs(shown["x"] + shown["width"] / 2 - (frame["x"] + frame["width"] / 2)) < 2
+
+    # a click at a quarter of the frame is (25 + 62.5) / 225 of the photo: x = 62.2 of 160
+    click_photo(card, 0.25, 0.5)
+    card.locator(".close-picker").click()
+    settle(card)
+    (hint,) = last_hints(app)
+    assert abs(hint["x"] - 160 * 87.5 / 225) <= 0.5 and abs(hint["y"] - 50) <= 0.5
+    pin = card.locator(".pin").bounding_box()
+    pin_size = pin["width"]
+    assert abs(pin["x"] + pin["width"] / 2 - (frame["x"] + frame["width"] / 4)) <= 2
+    renders = len(app.forms())
+
+    # a drag pans: the photo and its pin move with the pointer, no point is added
+    drag(page, card, (0.4, 0.6), (0.6, 0.6), steps=5)
+    assert card.locator(".pin").count() == 1
+    moved = card.locator(".pin").bounding_box()
+    assert abs(moved["x"] - pin["x"] - 0.2 * frame["width"]) <= 2
+    assert moved["width"] == pin_size  # pins keep their size at any zoom
+    # never past the photo's edge: its left edge stays at or left of the frame's
+    drag(page, card, (0.2, 0.5), (0.95, 0.5), steps=5)
+    assert card.locator("img.after").bounding_box()["x"] <= frame["x"] + 1
+    # the wheel pans; Ctrl + wheel zooms about the pointer; 0 fits the photo again
+    before = card.locator("img.after").bounding_box()
+    page.mouse.move(frame["x"] + frame["width"] / 2, frame["y"] + frame["height"] / 2)
+    page.mouse.wheel(0, 40)
+    assert card.locator("img.after").bounding_box()["y"] < before["y"]
+    page.keyboard.down("Control")
+    page.mouse.wheel(0, -300)
+    page.keyboard.up("Control")
+    assert card.locator(".zoom-level").inner_text() != "225%"
+    card.locator(".compare").focus()
+    page.keyboard.press("0")
+    assert card.locator(".zoom-level").inner_text() == "100%"
+    assert card.locator(".zoom-fit").is_disabled()
+    fitted = card.locator("img.after").bounding_box()
+    assert abs(fitted["width"] - frame["width"]) < 1 and abs(fitted["x"] - frame["x"]) < 1
+    pin = card.locator(".pin").bounding_box()
+    assert abs(pin["x"] + pin["width"] / 2 - (frame["x"] + frame["width"] * hint["x"] / 160)) <= 2
+    assert len(app.forms()) == renders  # zoom and pan re-render nothing
+    assert last_hints(app) == [hint]
+    app.close()
+
+
+def test_a_large_photo_is_edited_on_a_preview_and_downloaded_whole(
+    browser, server: str, tmp_path: Path
+) -> None:
+    """Issue 21's QA "Slow re-render": while editing, the page asks for a screen-sized preview
+    (hints still in the photo's own pixels); Download asks once for the full size."""
+    pixels = np.full((1600, 2400), 210, np.uint8)
+    pixels[:, :1200] = 45
+    photo = tmp_path / "large.png"
+    Image.fromarray(pixels, "L").save(photo)
+    app = Page(browser, server)
+    page = app.page
+    card = app.add(photo)
+    side = int(app.forms()[-1]["preview"])
+    frame = card.locator(".compare").bounding_box()
+    assert side == max(1024, int(np.ceil(frame["width"])))  # the frame's, at this screen's DPR
+    shown = card.locator("img.after").evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    assert shown == [side, round(1600 * side / 2400)]
+    click_photo(card, 0.25, 0.5)
+    card.locator(".close-picker").click()
+    settle(card)
+    (hint,) = last_hints(app)
+    assert abs(hint["x"] - 600) <= 3 and abs(hint["y"] - 800) <= 3  # the photo's own pixels
+    pin = card.locator(".pin").bounding_box()
+    assert abs(pin["x"] + pin["width"] / 2 - (frame["x"] + frame["width"] / 4)) <= 2
+    sent = len(app.forms())
+    with page.expect_download(timeout=60_000) as info:
+        card.locator(".download").click()
+    saved = tmp_path / "large-colour.png"
+    info.value.save_as(saved)
+    assert Image.open(saved).size == (2400, 1600)
+    full = app.forms()[-1]
+    assert len(app.forms()) == sent + 1 and "preview" not in full
+    assert json.loads(full["hints"]) == [hint]
+    with page.expect_download(timeout=60_000):
+        card.locator(".download").click()
+    assert len(app.forms()) == sent + 1  # the same state: asked once
+    app.close()
+
+
+def test_download_all_saves_every_result_in_one_zip(
+    browser, server: str, two_regions: Path, tmp_path: Path
+) -> None:
+    """Issue 21 item 5: Download all gives one zip of every photo's current result, in the
+    page's order and named as each Download names it; clicked during a re-render, it waits."""
+    second = tmp_path / "second.png"
+    Image.open(two_regions).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(second)
+    app = Page(browser, server)
+    page = app.page
+    assert page.locator("#download-all").is_hidden()
+    page.set_input_files("#file", [str(two_regions), str(second)])
+    cards = [page.locator(".card", has_text=name).first for name in ("two-regions", "second")]
+    for card in cards:
+        wait_ready(card, renders=1)
+    click_photo(cards[0], 0.25, 0.5)
+    cards[0].locator(".picker .swatch[title='red']").click()
+    with page.expect_download(timeout=60_000) as info:
+        page.locator("#download-all").click()  # during the re-render: it waits for it
+        assert "as soon as every new result is ready" in page.locator("#zip-note").inner_text()
+    assert info.value.suggested_filename == "jkspnet-colour.zip"
+    saved = tmp_path / "all.zip"
+    info.value.save_as(saved)
+    assert last_hints(app)[0]["color"] == "#b52a2a"  # the zip came after that render
+    with zipfile.ZipFile(saved) as archive:
+        assert archive.testzip() is None  # every CRC right
+        assert archive.namelist() == ["two-regions-colour.png", "second-colour.png"]
+        for name, card in zip(archive.namelist(), cards, strict=True):
+            with archive.open(name) as member:
+                pixels = np.asarray(Image.open(member).convert("RGB")).astype(int)
+            assert np.array_equal(pixels, result_pixels(card))
+    assert page.locator("#zip-note").is_hidden()
+    app.close()
 
 
 def test_a_server_gone_away_says_so_and_retries(browser, server: str, two_regions: Path) -> None:
@@ -611,3 +1027,31 @@ def test_the_api_docs_load_from_here(browser, server: str) -> None:
     assert page.locator(".opblock-summary", has_text="/api/uncertainty").count() == 1
     page.close()
     assert outside == []  # Swagger UI from this server, not a CDN
+
+
+def test_the_api_docs_try_it_out_works_as_prefilled(
+    browser, server: str, two_regions: Path
+) -> None:
+    """Issue 21's QA: /docs "Try it out" on /api/colorize, with only a photo chosen and every
+    other field as Swagger pre-fills it (an empty reference among them), colorizes the photo."""
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(f"{server}/docs")
+    block = page.locator(".opblock", has_text="/api/colorize").first
+    block.locator(".opblock-summary").click()
+    block.get_by_role("button", name="Try it out").click()
+    block.locator("input[type=file]").first.set_input_files(str(two_regions))
+    filled = dict(
+        block.locator("input[placeholder], textarea[placeholder]").evaluate_all(
+            "es => es.map(e => [e.placeholder, e.value])"
+        )
+    )
+    health = httpx.get(f"{server}/api/health").json()
+    assert filled["size"] == str(health["size"])  # the weights' own: it goes with hints
+    assert json.loads(filled["hints"]) == [{"x": 0, "y": 0, "color": "#8a3b2a"}]  # any photo
+    assert filled["reference_strength"] == "1"
+    block.get_by_role("button", name="Execute").click()
+    status = block.locator(".live-responses-table tr.response .response-col_status").first
+    status.wait_for(timeout=60_000)
+    body = block.locator(".live-responses-table tr.response .response-col_description").inner_text()
+    assert status.inner_text().strip() == "200", body
+    page.close()

@@ -20,6 +20,8 @@ MAX_SIZE = 256
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 10.0
 MAX_REFERENCE_STRENGTH = 4.0
 NOTE_HEADER = "X-JKSPNet-Note"  # e.g. that an animated GIF's first frame was colorized
+SIZE_HEADER = "X-JKSPNet-Photo-Size"  # the photo's own WxH (as displayed), e.g. of a preview's
+MIN_PREVIEW = 64
 _NOT_IMAGE_TYPES = ("text/", "application/pdf", "application/json", "application/zip")
 
 
@@ -40,6 +42,7 @@ class GuidedOptions:
     temperature: float
     hints: list = field(default_factory=list)
     reference_strength: float = 1.0
+    preview: int | None = None  # the result's longest side while a page edits (None: full)
 
 
 def one_line(message: str) -> str:
@@ -99,6 +102,21 @@ def parse_size(text: Any, default: int) -> int:
     return value
 
 
+def parse_preview(text: Any) -> int | None:
+    """The ``preview`` field: the longest side, in pixels, of a smaller and quicker result for a
+    page to show while a person edits (hints stay in the photo's own pixels); absent: full
+    size. Issue 21: a 12 MP re-render spent most of its 3 s sending and decoding a 5 MB PNG."""
+    if text is None or text == "":
+        return None
+    try:
+        value = int(read_number(text, "preview", whole=True))
+    except JKSPNetError as error:
+        raise ApiError(422, one_line(str(error))) from None
+    if value < MIN_PREVIEW:
+        raise ApiError(422, f"preview must be at least {MIN_PREVIEW} pixels, got {value}")
+    return value
+
+
 def parse_hints_field(text: Any) -> list:
     """The ``hints`` field (a JSON list of points) as Hints; absent or empty is none."""
     if text is None or not str(text).strip():
@@ -155,7 +173,6 @@ _COLORIZE_FIELDS = {
         "own pixels as displayed (after its EXIF orientation). Each colour spreads over the "
         "region it is in and stops at its edges. A brush stroke is "
         '`{"points": [[x, y], ...], "color": "#rrggbb", "width": 12}` in the same list.',
-        "example": '[{"x": 120, "y": 340, "color": "#8a3b2a"}]',
     },
     "reference": {
         "type": "string",
@@ -167,6 +184,14 @@ _COLORIZE_FIELDS = {
         "minimum": 0,
         "maximum": MAX_REFERENCE_STRENGTH,
         "description": "how much the reference's palette counts (default 1)",
+    },
+    "preview": {
+        "type": "integer",
+        "minimum": MIN_PREVIEW,
+        "description": "a quicker, smaller result while editing: its longest side in pixels "
+        "(hints stay in the photo's own pixels; the header " + SIZE_HEADER + " gives the "
+        "photo's size). Leave empty for the full-size result.",
+        "example": 1600,
     },
 }
 
@@ -215,11 +240,20 @@ def _photo_operation(
     }
 
 
-COLORIZE_OPENAPI = _photo_operation(
-    _COLORIZE_FIELDS,
-    "the colorized photo, PNG, of exactly the input's dimensions",
-    ((422, "bad temperature, size, hints (malformed, a point outside the photo) or strength"),),
-)
+def colorize_openapi(size: int, temperature: float) -> dict[str, Any]:
+    """OpenAPI for /api/colorize, whose examples work on any photo as /docs' "Try it out"
+    pre-fills them: the served weights' own size and temperature (a size of their own cannot be
+    combined with hints), a hint at pixel (0, 0), which every photo has, and strength 1."""
+    fields = {name: dict(spec) for name, spec in _COLORIZE_FIELDS.items()}
+    fields["size"]["example"] = size
+    fields["temperature"]["example"] = temperature
+    fields["hints"]["example"] = '[{"x": 0, "y": 0, "color": "#8a3b2a"}]'
+    fields["reference_strength"]["example"] = 1
+    return _photo_operation(
+        fields,
+        "the colorized photo, PNG, of exactly the input's dimensions",
+        ((422, "bad temperature, size, hints (malformed, a point outside the photo) or strength"),),
+    )
 
 
 UNCERTAINTY_OPENAPI = _photo_operation(
@@ -268,6 +302,13 @@ SUGGEST_OPENAPI = _photo_operation(
         "image": _IMAGE_FIELD,
         "x": {"type": "number", "description": "the point's column, pixels from the left"},
         "y": {"type": "number", "description": "the point's row, pixels from the top"},
+        "preview": {
+            "type": "integer",
+            "minimum": MIN_PREVIEW,
+            "description": "look on a copy this many pixels a side (quicker on a large photo; "
+            "x and y stay in the photo's own pixels)",
+            "example": 1600,
+        },
     },
     "",
     ((422, "x or y missing, not a number, or outside the photo"),),
@@ -316,5 +357,6 @@ __all__ = [
     "json_errors_protocol",
     "one_line",
     "parse_coordinate",
+    "parse_preview",
     "plain_reason",
 ]

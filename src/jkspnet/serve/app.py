@@ -29,17 +29,19 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MissingExtraError, require_extra
 from ..pipeline.spec import check_reference_strength
 from .api import (
-    COLORIZE_OPENAPI,
     MAX_REFERENCE_STRENGTH,
     NOTE_HEADER,
+    SIZE_HEADER,
     SUGGEST_OPENAPI,
     UNCERTAINTY_OPENAPI,
     ApiError,
     GuidedOptions,
+    colorize_openapi,
     is_not_image,
     parse_coordinate,
     parse_hints_field,
     parse_number,
+    parse_preview,
     parse_size,
     parse_temperature,
 )
@@ -303,7 +305,8 @@ def create_app(
     def photo_field(form, name: str, what: str, required: bool = True):
         """The uploaded file in field ``name``, checked; None if optional and absent."""
         upload = form.get(name)
-        if upload is None and not required:
+        empty = upload in (None, "") or (isinstance(upload, UploadFile) and not upload.filename)
+        if empty and not required:  # a form's empty file field (Swagger's) counts as absent
             return None
         if not isinstance(upload, UploadFile):
             raise ApiError(400, f"no {what}: send it as a file in the form field '{name}'")
@@ -374,8 +377,10 @@ def create_app(
         finally:
             await form.close()
 
-    def png_response(png: bytes, note: str | None = None):
+    def png_response(png: bytes, note: str | None = None, size: tuple[int, int] | None = None):
         headers = {"Cache-Control": "no-store"}
+        if size:
+            headers[SIZE_HEADER] = "{}x{}".format(*size)
         if note:
             headers[NOTE_HEADER] = note
         return Response(png, media_type="image/png", headers=headers)
@@ -388,7 +393,7 @@ def create_app(
         "to take) with `reference_strength`. Returns a PNG of exactly the photo's dimensions "
         '(with its alpha, if it had one). Errors are JSON `{"error": "..."}`.',
         response_class=Response,
-        openapi_extra=COLORIZE_OPENAPI,
+        openapi_extra=colorize_openapi(colorizer.config.size, colorizer.config.temperature),
     )
     async def colorize(request: Request):
         loop = asyncio.get_running_loop()
@@ -408,22 +413,25 @@ def create_app(
                     0.0,
                     MAX_REFERENCE_STRENGTH,
                 ),
+                preview=parse_preview(form.get("preview")),
             )
             guided = bool(options.hints) or reference is not None
             if guided and size != colorizer.config.size:
                 raise ApiError(422, "size cannot be combined with hints or a reference photo")
             if guided:
-                png, note = await loop.run_in_executor(
+                png, note, full = await loop.run_in_executor(
                     app.state.pool, work.guided, upload.file, reference and reference.file, options
                 )
-                return png_response(png, note)
-            prepared = await loop.run_in_executor(app.state.pool, work.prepare, upload.file, size)
+                return png_response(png, note, full)
+            prepared, full = await loop.run_in_executor(
+                app.state.pool, work.prepare, upload.file, size, options.preview
+            )
             await upload.close()
             ab = await asyncio.wrap_future(
                 app.state.batcher.submit(prepared.network_input, temperature)
             )
             png = await loop.run_in_executor(app.state.pool, work.finish, prepared, ab)
-            return png_response(png, prepared.note)
+            return png_response(png, prepared.note, full)
 
     @app.post(
         "/api/uncertainty",
@@ -456,8 +464,9 @@ def create_app(
         async with admitted(request) as form:
             upload = photo_field(form, "image", "photo")
             x, y = parse_coordinate(form.get("x"), "x"), parse_coordinate(form.get("y"), "y")
+            preview = parse_preview(form.get("preview"))
             answer = await asyncio.get_running_loop().run_in_executor(
-                app.state.pool, work.suggest, upload.file, x, y
+                app.state.pool, work.suggest, upload.file, x, y, preview
             )
             return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 

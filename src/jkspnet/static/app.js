@@ -1,8 +1,46 @@
-// JKSPNet's page: a small editor. Each photo goes to /api/colorize with its colour points (hints)
-// and reference photo; the result re-renders (debounced) after every change. The uncertainty map
-// comes from /api/uncertainty. Points are kept in the photo's own pixels (as displayed, after its
-// EXIF orientation), whatever the scale on screen.
+// JKSPNet's page: a small editor. Each photo goes to /api/colorize with its hints (colour points
+// and brush strokes, marks.js) and reference photo; the result re-renders (debounced) after every
+// change (render.js). The uncertainty map comes from /api/uncertainty. Hints are kept in the
+// photo's own pixels (as displayed, after its EXIF orientation), whatever the scale on screen.
 "use strict";
+
+import { OFFLINE, clamp, post, saveBlob, showError, smallCanvas, toSaturation } from "./common.js";
+import {
+  clearMarks,
+  loadHints,
+  paint,
+  placePoint,
+  redo,
+  removeMark,
+  resize,
+  saveHints,
+  showSize,
+  undo,
+  updateCount,
+} from "./marks.js";
+import {
+  closePicker,
+  makeSwatches,
+  moveAmongSwatches,
+  openPicker,
+  pickFromReference,
+  pickFromResult,
+  rove,
+  setColor,
+  startEyedropper,
+  stopEyedropper,
+} from "./picker.js";
+import {
+  downloadFull,
+  fullResult,
+  onResult,
+  render,
+  schedule,
+  setPhotoSize,
+  toPhoto,
+} from "./render.js";
+import { applyView, wireView } from "./view.js";
+import { zipOf } from "./zip.js";
 
 const drop = document.getElementById("drop");
 const fileInput = document.getElementById("file");
@@ -13,439 +51,10 @@ const template = document.getElementById("card-template");
 const clearAll = document.getElementById("clear-all");
 const help = document.getElementById("help");
 const serverStatus = document.getElementById("server-status");
+const downloadAll = document.getElementById("download-all");
+const zipNote = document.getElementById("zip-note");
 const cards = [];
 const namesSeen = new Map();
-
-const RENDER_DELAY_MS = 250; // wait this long after the last change before re-rendering
-const SAMPLE_SIDE = 1024; // the longest side of the canvases that sample colours and draw maps
-const OFFLINE = "Cannot reach the JKSPNet server: is jkspnet serve still running?";
-// Quick colours for a point; "Other colour" opens the browser's own picker. Grey says "no colour".
-const SWATCHES = [
-  ["sky blue", "#7ea6d8"],
-  ["deep blue", "#2f4f8f"],
-  ["foliage green", "#4f7a3a"],
-  ["grass green", "#7fa347"],
-  ["water teal", "#3f8a8a"],
-  ["purple", "#6a4a8a"],
-  ["brick red", "#9a4a32"],
-  ["red", "#b52a2a"],
-  ["orange", "#d9822b"],
-  ["yellow", "#e2c044"],
-  ["skin, light", "#e0b594"],
-  ["skin, dark", "#8d5a3c"],
-  ["wood brown", "#7a5230"],
-  ["sand", "#d6c49a"],
-  ["olive", "#77773a"],
-  ["pink", "#d98aa0"],
-  ["stone", "#a59b8c"],
-  ["grey (no colour)", "#808080"],
-];
-
-// Saturation 0..100 maps to the model's temperature 1.0 (plain mean) .. 0.2 (vivid).
-const toTemperature = (s) => Math.round((1.0 - 0.8 * (s / 100)) * 1000) / 1000;
-const toSaturation = (t) => Math.round(Math.min(100, Math.max(0, ((1.0 - t) / 0.8) * 100)));
-const clamp = (v, low, high) => Math.min(high, Math.max(low, v));
-const hex = (r, g, b) => "#" + [r, g, b].map((v) => v.toString(16).padStart(2, "0")).join("");
-
-// ------------------------------------------------------------------------------ requests
-class Failure extends Error {
-  constructor(message, retry) {
-    super(message);
-    this.retry = retry; // true: trying again may work (server gone, busy, or broken)
-  }
-}
-
-// POST a form; the response on success, else a Failure with the server's one-line message.
-async function post(url, form, signal) {
-  let response;
-  try {
-    response = await fetch(url, { method: "POST", body: form, signal });
-  } catch (error) {
-    if (error.name === "AbortError") throw error;
-    throw new Failure(OFFLINE, true); // not the browser's "Failed to fetch"
-  }
-  if (response.ok) return response;
-  let message = `the server answered ${response.status}`;
-  try {
-    message = (await response.json()).error || message;
-  } catch (_) {
-    /* not JSON: keep the status line */
-  }
-  const failure = new Failure(message, response.status === 503 || response.status >= 500);
-  failure.status = response.status;
-  throw failure;
-}
-
-function showError(card, error, retry) {
-  card.message.textContent = error.message;
-  card.retryButton.hidden = !error.retry;
-  card.retry = retry;
-  card.error.hidden = false;
-}
-
-// ------------------------------------------------------------------------------- rendering
-function updateDownload(card) {
-  const ready = card.resultUrl && !card.timer && !card.controller;
-  const fresh = ready && card.renderedVersion === card.version;
-  if (fresh) {
-    card.download.href = card.resultUrl;
-    card.download.removeAttribute("aria-disabled");
-    card.download.title = "";
-    if (card.pendingDownload) {
-      card.pendingDownload = false;
-      card.note.hidden = true;
-      card.download.click();
-    }
-  } else {
-    card.download.removeAttribute("href"); // a stale result is never saved
-    card.download.setAttribute("aria-disabled", "true");
-    card.download.title = card.resultUrl ? "Wait for the new result" : "";
-  }
-  card.el.dataset.state = fresh ? "ready" : card.unusable ? "failed" : "rendering";
-}
-
-// Something changed: the result is stale now, and re-renders once changes stop for a moment.
-function schedule(card, delay = RENDER_DELAY_MS) {
-  if (card.unusable) return;
-  card.version += 1;
-  clearTimeout(card.timer);
-  card.timer = setTimeout(() => {
-    card.timer = null;
-    render(card);
-  }, delay);
-  updateDownload(card);
-}
-
-function renderForm(card) {
-  const form = new FormData();
-  form.append("image", card.file, card.file.name);
-  form.append("temperature", String(toTemperature(Number(saturation.value))));
-  if (card.points.length) {
-    const hints = card.points.map((p) => ({ x: p.x, y: p.y, color: p.color }));
-    form.append("hints", JSON.stringify(hints));
-  }
-  if (card.reference) {
-    form.append("reference", card.reference, card.reference.name);
-    form.append("reference_strength", card.strength.value);
-  }
-  return form;
-}
-
-async function render(card) {
-  if (card.controller) card.controller.abort();
-  const controller = new AbortController();
-  const version = card.version;
-  card.controller = controller;
-  card.el.classList.add("busy");
-  card.error.hidden = true;
-  card.note.hidden = true;
-  updateDownload(card);
-  try {
-    const response = await post("/api/colorize", renderForm(card), controller.signal);
-    const note = response.headers.get("X-JKSPNet-Note");
-    const blob = await response.blob();
-    card.note.textContent = note || "";
-    card.note.hidden = !note;
-    if (card.resultUrl) URL.revokeObjectURL(card.resultUrl);
-    card.resultUrl = URL.createObjectURL(blob);
-    card.renderedVersion = version;
-    card.after.src = card.resultUrl;
-    card.el.classList.add("has-result");
-    card.renders += 1;
-    card.el.dataset.renders = String(card.renders);
-    if (card.scrollOnResult) {
-      card.scrollOnResult = false; // the first of the photos just added: show it, whole
-      card.el.scrollIntoView({ block: "start" });
-    }
-    serverStatus.hidden = true; // it answers again
-  } catch (error) {
-    if (error.name === "AbortError") return;
-    // the photo itself cannot be used (not a bad reference, not a passing failure)
-    const refused = [400, 413, 415].includes(error.status);
-    card.unusable = refused && !card.resultUrl && !card.reference;
-    card.el.classList.toggle("failed", card.unusable);
-    showError(card, error, () => render(card));
-  } finally {
-    if (card.controller === controller) {
-      card.controller = null;
-      card.el.classList.remove("busy");
-    }
-    updateDownload(card);
-  }
-}
-
-// ------------------------------------------------------------------------------ geometry
-function setPhotoSize(card, width, height) {
-  if (!width || !height) return;
-  card.width = width;
-  card.height = height;
-  card.compare.style.setProperty("--aspect", String(width / height));
-  card.points.forEach((point) => placePin(card, point));
-}
-
-// A point on screen to the photo's own pixel coordinates (x right, y down, pixel i covering
-// [i, i + 1)), to a tenth of a pixel, whatever the scale the photo is shown at.
-function toPhoto(card, clientX, clientY) {
-  const box = card.compare.getBoundingClientRect();
-  const at = (offset, side, size) => clamp(Math.round((offset / side) * size * 10) / 10, 0, size - 0.1);
-  return [
-    at(clientX - box.left, box.width, card.width),
-    at(clientY - box.top, box.height, card.height),
-  ];
-}
-
-// The result's colour at a pixel: a new point starts from what the network guessed there.
-function sampleColor(card, x, y) {
-  if (!card.sampler) return null;
-  const { context, scale } = card.sampler;
-  const [r, g, b] = context.getImageData(Math.floor(x * scale), Math.floor(y * scale), 1, 1).data;
-  return hex(r, g, b);
-}
-
-function smallCanvas(card) {
-  const scale = Math.min(1, SAMPLE_SIDE / Math.max(card.width, card.height));
-  const canvas = document.createElement("canvas");
-  canvas.width = Math.max(1, Math.round(card.width * scale));
-  canvas.height = Math.max(1, Math.round(card.height * scale));
-  return { canvas, scale };
-}
-
-function onResult(card) {
-  setPhotoSize(card, card.after.naturalWidth, card.after.naturalHeight);
-  const { canvas, scale } = smallCanvas(card);
-  const context = canvas.getContext("2d", { willReadFrequently: true });
-  context.drawImage(card.after, 0, 0, canvas.width, canvas.height);
-  card.sampler = { context, scale };
-}
-
-// ------------------------------------------------------------------------------- points
-function placePin(card, point) {
-  if (!card.width) return;
-  point.pin.style.left = `${(point.x / card.width) * 100}%`;
-  point.pin.style.top = `${(point.y / card.height) * 100}%`;
-  point.pin.style.setProperty("--pin", point.color);
-  point.pin.setAttribute(
-    "aria-label",
-    `Colour point at ${point.x}, ${point.y}, ${point.color}: arrows move it, Delete removes it`,
-  );
-}
-
-function selectPoint(card, point) {
-  card.selected = point;
-  for (const other of card.points) other.pin.classList.toggle("selected", other === point);
-  if (point) {
-    card.color.value = point.color;
-    for (const swatch of card.picker.querySelectorAll(".swatch")) {
-      swatch.setAttribute("aria-pressed", String(swatch.dataset.color === point.color));
-    }
-  } else {
-    card.picker.hidden = true;
-  }
-}
-
-function setColor(card, color) {
-  if (!card.selected) return;
-  card.selected.color = color;
-  placePin(card, card.selected);
-  selectPoint(card, card.selected);
-  schedule(card);
-}
-
-function updatePointCount(card) {
-  const count = card.points.length;
-  card.pointCount.textContent =
-    count === 0 ? "Click the photo to add a colour point" : `${count} colour point${count > 1 ? "s" : ""}`;
-  card.clearPoints.hidden = count === 0;
-}
-
-// The picker beside the selected point, inside the card, below it (above near the bottom).
-function openPicker(card, focus = false) {
-  const point = card.selected;
-  if (!point) return;
-  const picker = card.picker;
-  picker.hidden = false;
-  loadSuggestions(card, point);
-  const stage = card.compare.parentElement.getBoundingClientRect();
-  const pin = point.pin.getBoundingClientRect();
-  const x = pin.left + pin.width / 2 - stage.left;
-  const y = pin.top + pin.height / 2 - stage.top;
-  const left = clamp(x - picker.offsetWidth / 2, 0, Math.max(0, stage.width - picker.offsetWidth));
-  const below = y + 18 + picker.offsetHeight <= stage.height;
-  picker.style.left = `${left}px`;
-  picker.style.top = `${below ? y + 18 : Math.max(0, y - 18 - picker.offsetHeight)}px`;
-  if (focus) picker.querySelector(".swatch").focus();
-}
-
-function closePicker(card) {
-  card.picker.hidden = true;
-  if (card.selected) card.selected.pin.focus();
-}
-
-function makeSwatch(card, name, color) {
-  const swatch = document.createElement("button");
-  swatch.type = "button";
-  swatch.className = "swatch";
-  swatch.title = name;
-  swatch.dataset.color = color;
-  swatch.setAttribute("aria-label", name);
-  swatch.style.setProperty("--swatch", color);
-  swatch.tabIndex = -1; // one Tab stop for them all (see rove)
-  swatch.addEventListener("click", () => setColor(card, color));
-  return swatch;
-}
-
-function makeSwatches(card) {
-  for (const [name, color] of SWATCHES) card.swatches.append(makeSwatch(card, name, color));
-  card.swatches.firstElementChild.tabIndex = 0;
-}
-
-// The swatches are one Tab stop: the arrows move among them (Up and Down by a row of six).
-function rove(card, current) {
-  for (const swatch of card.picker.querySelectorAll(".swatch")) {
-    swatch.tabIndex = swatch === current ? 0 : -1;
-  }
-}
-
-function moveAmongSwatches(card, event) {
-  const steps = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -6, ArrowDown: 6 };
-  if (!event.target.classList.contains("swatch")) return;
-  const all = [...card.picker.querySelectorAll(".swatch")];
-  const here = all.indexOf(event.target);
-  let next;
-  if (event.key in steps) next = clamp(here + steps[event.key], 0, all.length - 1);
-  else if (event.key === "Home") next = 0;
-  else if (event.key === "End") next = all.length - 1;
-  else return;
-  event.preventDefault();
-  all[next].focus();
-}
-
-// The picker's first row: the colours the network finds likely at the point (/api/suggest),
-// each with its probability. Asked again only when the point has moved.
-async function loadSuggestions(card, point) {
-  const where = `${point.x},${point.y}`;
-  if (card.suggestedFor === where) return;
-  card.suggestedFor = where;
-  const row = card.suggested;
-  row.replaceChildren();
-  row.dataset.state = "loading";
-  const form = new FormData();
-  form.append("image", card.file, card.file.name);
-  form.append("x", String(point.x));
-  form.append("y", String(point.y));
-  try {
-    const answer = await (await post("/api/suggest", form)).json();
-    if (card.suggestedFor !== where) return; // the point moved meanwhile
-    for (const { color, probability } of answer.suggestions) {
-      const percent = Math.round(probability * 100);
-      const swatch = makeSwatch(card, `likely here: ${color}, ${percent} %`, color);
-      swatch.classList.add("suggestion");
-      swatch.setAttribute("aria-pressed", String(card.selected && card.selected.color === color));
-      const share = document.createElement("span");
-      share.className = "share";
-      share.textContent = `${percent}%`;
-      swatch.append(share);
-      row.append(swatch);
-    }
-    row.dataset.state = "ready";
-    if (!card.picker.hidden && card.selected === point) openPicker(card);
-  } catch (error) {
-    if (card.suggestedFor === where) {
-      row.dataset.state = "failed";
-      card.suggestedFor = null;
-    }
-  }
-}
-
-function movePin(card, point, clientX, clientY) {
-  [point.x, point.y] = toPhoto(card, clientX, clientY);
-  placePin(card, point);
-}
-
-function addPoint(card, x, y, color) {
-  const pin = document.createElement("button");
-  pin.type = "button";
-  pin.className = "pin";
-  const point = { x, y, color, pin };
-  pin.addEventListener("pointerdown", (event) => {
-    if (event.button !== 0) return;
-    event.preventDefault();
-    event.stopPropagation();
-    selectPoint(card, point);
-    pin.focus();
-    pin.setPointerCapture(event.pointerId);
-    const start = [event.clientX, event.clientY];
-    let moved = false;
-    const move = (e) => {
-      if (!moved && Math.hypot(e.clientX - start[0], e.clientY - start[1]) < 3) return;
-      moved = true;
-      card.picker.hidden = true;
-      pin.classList.add("dragging");
-      movePin(card, point, e.clientX, e.clientY);
-    };
-    const up = () => {
-      pin.removeEventListener("pointermove", move);
-      pin.removeEventListener("pointerup", up);
-      pin.removeEventListener("pointercancel", up);
-      pin.classList.remove("dragging");
-      if (moved) schedule(card);
-      openPicker(card);
-    };
-    pin.addEventListener("pointermove", move);
-    pin.addEventListener("pointerup", up);
-    pin.addEventListener("pointercancel", up);
-  });
-  pin.addEventListener("click", (event) => event.stopPropagation());
-  pin.addEventListener("contextmenu", (event) => {
-    event.preventDefault();
-    removePoint(card, point);
-  });
-  pin.addEventListener("keydown", (event) => {
-    const step = event.shiftKey ? 10 : 1;
-    const moves = {
-      ArrowLeft: [-step, 0],
-      ArrowRight: [step, 0],
-      ArrowUp: [0, -step],
-      ArrowDown: [0, step],
-    };
-    if (event.key === "Delete" || event.key === "Backspace") {
-      const index = card.points.indexOf(point);
-      removePoint(card, point);
-      // focus stays on the photo: on the next point, else on the photo itself
-      const next = card.points[Math.min(index, card.points.length - 1)];
-      (next ? next.pin : card.compare).focus();
-    } else if (event.key === "Enter" || event.key === " ") {
-      selectPoint(card, point);
-      openPicker(card, true);
-    } else if (moves[event.key]) {
-      const [dx, dy] = moves[event.key];
-      const unit = Math.max(1, Math.round(Math.max(card.width, card.height) / 200));
-      point.x = clamp(point.x + dx * unit, 0, card.width - 0.1);
-      point.y = clamp(point.y + dy * unit, 0, card.height - 0.1);
-      placePin(card, point);
-      if (!card.picker.hidden) openPicker(card);
-      schedule(card);
-    } else {
-      return;
-    }
-    event.preventDefault();
-  });
-  card.points.push(point);
-  card.pins.append(pin);
-  placePin(card, point);
-  updatePointCount(card);
-  return point;
-}
-
-function removePoint(card, point) {
-  const index = card.points.indexOf(point);
-  if (index < 0) return;
-  card.points.splice(index, 1);
-  point.pin.remove();
-  if (card.selected === point) selectPoint(card, null);
-  updatePointCount(card);
-  schedule(card);
-}
 
 // ---------------------------------------------------------------------------- uncertainty
 async function showUncertainty(card) {
@@ -477,7 +86,7 @@ async function showUncertainty(card) {
 const MAP_SHARE = 0.2;
 
 function drawMap(card, bitmap) {
-  const { canvas } = smallCanvas(card);
+  const { canvas } = smallCanvas(card.width, card.height);
   card.map.width = canvas.width;
   card.map.height = canvas.height;
   const context = card.map.getContext("2d", { willReadFrequently: true });
@@ -537,6 +146,109 @@ function acceptDrops(target, onFiles) {
   });
 }
 
+// ---------------------------------------------------------------------------- the photo
+// Point or Brush: what a click or a drag on the photo does.
+function setMode(card, mode) {
+  card.mode = mode;
+  card.el.dataset.mode = mode;
+  card.pointTool.setAttribute("aria-pressed", String(mode === "point"));
+  card.brushTool.setAttribute("aria-pressed", String(mode === "brush"));
+  updateCount(card);
+}
+
+// The before/after divider is dragged on the photo itself, as the slider below it moves it.
+function setSplit(card, percent) {
+  card.split.value = String(percent);
+  card.compare.style.setProperty("--split", `${card.split.value}%`);
+  applyView(card);
+}
+
+// A drag moves it; a click on it without a drag still puts a point there.
+function dragDivider(card, event) {
+  if (event.button !== 0) return;
+  event.preventDefault();
+  event.stopPropagation(); // no brush stroke
+  const divider = card.divider;
+  divider.setPointerCapture(event.pointerId);
+  const start = event.clientX;
+  card.dividerMoved = false;
+  const follow = (e) => {
+    if (!card.dividerMoved && Math.abs(e.clientX - start) < 3) return;
+    card.dividerMoved = true;
+    const box = card.compare.getBoundingClientRect();
+    setSplit(card, clamp(Math.round(((e.clientX - box.left) / box.width) * 200) / 2, 0, 100));
+  };
+  const up = () => {
+    divider.removeEventListener("pointermove", follow);
+    divider.removeEventListener("pointerup", up);
+    divider.removeEventListener("pointercancel", up);
+  };
+  divider.addEventListener("pointermove", follow);
+  divider.addEventListener("pointerup", up);
+  divider.addEventListener("pointercancel", up);
+}
+
+function wirePhoto(card, find) {
+  card.split.addEventListener("input", () => setSplit(card, card.split.value));
+  card.divider.addEventListener("pointerdown", (event) => dragDivider(card, event));
+  card.divider.addEventListener("click", (event) => {
+    if (card.dividerMoved) event.stopPropagation();
+  });
+  card.compare.addEventListener("pointerdown", (event) => {
+    const ready = card.width && !card.unusable && !card.picking;
+    if (ready && card.mode === "brush" && event.button === 0 && !event.target.closest("button")) {
+      paint(card, event);
+    }
+  });
+  card.compare.addEventListener("click", (event) => {
+    if (event.target.closest("button") || !card.width || card.unusable) return;
+    if (card.panned) card.panned = false; // the end of a pan, not a click
+    else if (card.picking) pickFromResult(card, event.clientX, event.clientY);
+    else if (card.mode === "point") placePoint(card, ...toPhoto(card, event.clientX, event.clientY), false);
+  });
+  card.compare.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && card.picking) {
+      stopEyedropper(card); // the eyedropper given up: back to the picker
+      openPicker(card, true);
+    } else if (event.key === "Escape") {
+      closePicker(card);
+    }
+    const own = event.target === card.compare && (event.key === "Enter" || event.key === " ");
+    if (!own || !card.width || card.unusable) return;
+    event.preventDefault(); // a point in the middle: pick its colour, Escape, arrows move it
+    placePoint(card, Math.floor(card.width / 2), Math.floor(card.height / 2), true);
+  });
+  find(".tool-point").addEventListener("click", () => setMode(card, "point"));
+  find(".tool-brush").addEventListener("click", () => setMode(card, "brush"));
+  card.size.addEventListener("input", () => resize(card));
+  card.undo.addEventListener("click", () => undo(card));
+  card.redo.addEventListener("click", () => redo(card));
+  card.saveHints.addEventListener("click", () => saveHints(card));
+  const hintsFile = find(".load-hints");
+  hintsFile.addEventListener("change", () => {
+    if (hintsFile.files.length && card.width) loadHints(card, hintsFile.files[0]);
+    hintsFile.value = "";
+  });
+}
+
+function wirePicker(card, find) {
+  makeSwatches(card);
+  card.color.addEventListener("input", () => setColor(card, card.color.value, "custom"));
+  find(".close-picker").addEventListener("click", () => closePicker(card));
+  card.eyedropper.addEventListener("click", () => startEyedropper(card));
+  card.picker.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") closePicker(card);
+    moveAmongSwatches(card, event);
+  });
+  card.picker.addEventListener("focusin", (event) => {
+    if (event.target.classList.contains("swatch")) rove(card, event.target);
+  });
+  find(".delete-point").addEventListener("click", () => {
+    if (card.selected) removeMark(card, card.selected);
+  });
+  card.clearPoints.addEventListener("click", () => clearMarks(card));
+  card.referenceThumb.addEventListener("click", (event) => pickFromReference(card, event));
+}
 // ---------------------------------------------------------------------------------- cards
 function uniqueName(name) {
   const seen = (namesSeen.get(name) || 0) + 1;
@@ -557,6 +269,7 @@ function removeCard(card) {
 
 function updatePage() {
   clearAll.hidden = cards.length === 0;
+  downloadAll.hidden = cards.length === 0;
   help.hidden = cards.length === 0;
 }
 
@@ -574,13 +287,21 @@ function addPhoto(file, after = null) {
     resultUrl: null,
     width: 0,
     height: 0,
-    points: [],
+    marks: [],
     selected: null,
+    mode: "point",
+    history: { past: [], future: [], key: null },
+    editedAt: 0,
+    picking: false,
     reference: null,
     after: find(".after"),
     before: find(".before"),
     compare: find(".compare"),
+    view: find(".view"),
+    svg: find(".marks"),
     pins: find(".pins"),
+    divider: find(".divider"),
+    split: find(".split"),
     map: find(".uncertainty-map"),
     legend: find(".legend"),
     download: find(".download"),
@@ -590,12 +311,24 @@ function addPhoto(file, after = null) {
     note: find(".note"),
     color: find(".color"),
     picker: find(".picker"),
+    eyedropper: find(".eyedropper"),
     swatches: find(".swatches:not(.suggested)"),
     suggested: find(".suggested"),
     suggestedFor: null,
     pointCount: find(".point-count"),
     clearPoints: find(".clear-points"),
+    pointTool: find(".tool-point"),
+    brushTool: find(".tool-brush"),
+    size: find(".size"),
+    sizeValue: find(".size-value"),
+    undo: find(".undo"),
+    redo: find(".redo"),
+    saveHints: find(".save-hints"),
     showUncertainty: find(".show-uncertainty"),
+    zoomIn: find(".zoom-in"),
+    zoomOut: find(".zoom-out"),
+    zoomFit: find(".zoom-fit"),
+    zoomLevel: find(".zoom-level"),
     strength: find(".reference-strength"),
     referenceSet: find(".reference-set"),
     referenceDrop: find(".reference-drop"),
@@ -610,7 +343,13 @@ function addPhoto(file, after = null) {
   find(".remove").setAttribute("aria-label", `Remove ${name}`);
   card.download.download = file.name.replace(/\.[^.]*$/, "") + "-colour.png";
   card.download.addEventListener("click", (event) => {
-    if (card.download.getAttribute("aria-disabled") !== "true") return;
+    if (card.download.getAttribute("aria-disabled") !== "true") {
+      if (card.resultIsPreview) {
+        event.preventDefault(); // what is shown is a preview: the download is the full size
+        downloadFull(card);
+      }
+      return;
+    }
     event.preventDefault();
     if (card.unusable || (!card.timer && !card.controller)) return;
     // a click during a re-render is kept: the download starts with the new result
@@ -627,46 +366,9 @@ function addPhoto(file, after = null) {
   card.beforeUrl = URL.createObjectURL(file);
   card.before.src = card.beforeUrl;
 
-  find(".split").addEventListener("input", (event) => {
-    card.compare.style.setProperty("--split", `${event.target.value}%`);
-  });
-  const placePoint = (x, y, focus) => {
-    const point = addPoint(card, x, y, sampleColor(card, x, y) || card.color.value);
-    selectPoint(card, point);
-    openPicker(card, focus);
-    schedule(card);
-  };
-  card.compare.addEventListener("click", (event) => {
-    if (event.target.closest(".pin") || !card.width || card.unusable) return;
-    placePoint(...toPhoto(card, event.clientX, event.clientY), false);
-  });
-  card.compare.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") closePicker(card);
-    const own = event.target === card.compare && (event.key === "Enter" || event.key === " ");
-    if (!own || !card.width || card.unusable) return;
-    event.preventDefault(); // a point in the middle: pick its colour, Escape, arrows move it
-    placePoint(Math.floor(card.width / 2), Math.floor(card.height / 2), true);
-  });
-  makeSwatches(card);
-  card.color.addEventListener("input", () => setColor(card, card.color.value));
-  find(".close-picker").addEventListener("click", () => closePicker(card));
-  card.picker.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") closePicker(card);
-    moveAmongSwatches(card, event);
-  });
-  card.picker.addEventListener("focusin", (event) => {
-    if (event.target.classList.contains("swatch")) rove(card, event.target);
-  });
-  find(".delete-point").addEventListener("click", () => {
-    if (card.selected) removePoint(card, card.selected);
-  });
-  card.clearPoints.addEventListener("click", () => {
-    for (const point of card.points) point.pin.remove();
-    card.points = [];
-    selectPoint(card, null);
-    updatePointCount(card);
-    schedule(card, 0);
-  });
+  wirePhoto(card, find);
+  wirePicker(card, find);
+  wireView(card);
   card.showUncertainty.addEventListener("change", () => showUncertainty(card));
   const mapOpacity = find(".map-opacity");
   mapOpacity.addEventListener("input", () => {
@@ -683,7 +385,8 @@ function addPhoto(file, after = null) {
   find(".remove").addEventListener("click", () => removeCard(card));
   card.retryButton.addEventListener("click", () => card.retry && card.retry());
 
-  updatePointCount(card);
+  setMode(card, "point");
+  showSize(card);
   if (after) after.el.after(el); // photos chosen together keep their order, the first on top
   else results.prepend(el);
   cards.push(card);
@@ -711,6 +414,59 @@ clearAll.addEventListener("click", () => [...cards].forEach(removeCard));
 saturation.addEventListener("input", () => {
   saturationValue.textContent = saturation.value;
   for (const card of cards) schedule(card, 300);
+});
+
+// Download all: every result in one zip, named as each photo's Download names it. Clicked while
+// photos re-render, it waits for them (as a photo's Download does).
+let zipWanted = false;
+
+async function saveZip() {
+  if (cards.some((card) => card.timer || card.controller)) {
+    zipWanted = true;
+    zipNote.textContent = "The zip starts as soon as every new result is ready.";
+    zipNote.hidden = false;
+    return;
+  }
+  zipWanted = false;
+  zipNote.hidden = true;
+  const shown = [...results.children].map((el) => cards.find((card) => card.el === el));
+  const named = new Map();
+  for (const card of shown.filter((c) => c && c.el.dataset.state === "ready")) {
+    const name = card.download.download;
+    let unique = name;
+    for (let n = 2; named.has(unique); n++) unique = name.replace(/\.png$/, `-${n}.png`);
+    named.set(unique, card);
+  }
+  if (!named.size) return;
+  zipNote.textContent = "Preparing the zip…";
+  zipNote.hidden = false;
+  try {
+    const files = [];
+    for (const [name, card] of named) files.push({ name, blob: await fullResult(card) });
+    saveBlob(await zipOf(files), "jkspnet-colour.zip");
+    zipNote.hidden = true;
+  } catch (error) {
+    zipNote.textContent = `No zip: ${error.message}`;
+  }
+}
+
+downloadAll.addEventListener("click", saveZip);
+document.addEventListener("jkspnet:state", () => {
+  if (zipWanted && !cards.some((card) => card.timer || card.controller)) saveZip();
+});
+
+// Ctrl+Z undoes the last change to the photo in focus (else the one last edited), Ctrl+Shift+Z
+// and Ctrl+Y redo it.
+document.addEventListener("keydown", (event) => {
+  if (!(event.ctrlKey || event.metaKey) || event.altKey) return;
+  const key = event.key.toLowerCase();
+  if (key !== "z" && key !== "y") return;
+  const inside = cards.find((card) => card.el.contains(document.activeElement));
+  const card = inside || [...cards].sort((a, b) => b.editedAt - a.editedAt)[0];
+  if (!card) return;
+  event.preventDefault();
+  if (key === "y" || event.shiftKey) redo(card);
+  else undo(card);
 });
 
 // ---------------------------------------------------------------------------- the server

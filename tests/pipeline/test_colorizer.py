@@ -254,3 +254,17 @@ def test_the_guided_path_decodes_as_the_automatic_one(fresh_weights, astronaut):
     base, correction = colorizer.guide(prepared, logits)
     assert correction is None
     assert float((base - automatic).abs().max()) < 1.0
+
+
+def test_from_pretrained_takes_the_specs_options_and_refuses_others(fresh_weights):
+    """The inference options are ColorizerSpec's, written once (issue 24): from_pretrained and
+    from_model pass them through, checked there, so every spec option works and a misspelt one
+    is an error, not silently dropped."""
+    colorizer = Colorizer.from_pretrained(fresh_weights, device="cpu", size=32, neutral=3)
+    assert (colorizer.config.size, colorizer.neutral, colorizer.spec.device) == (32, 3.0, "cpu")
+    with pytest.raises(TypeError, match="neutrl"):
+        Colorizer.from_pretrained(fresh_weights, device="cpu", neutrl=3)
+    with pytest.raises(TypeError, match="no weights, no backend"):
+        Colorizer.from_model(JKSPNet(), backend="onnxruntime")
+    with pytest.raises(JKSPNetError, match="shape must be one of"):
+        Colorizer.from_pretrained(fresh_weights, device="cpu", shape="round")

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from ..colour.spaces import normalize_l
 from ..colour.upsample import grid_shape, guided_coefficients
 from ..errors import JKSPNetError, check_choice
 from ..media.hints import ABTarget, Hint
-from ..media.photos import DEFAULT_MAX_PIXELS, Photo, load_photo
+from ..media.photos import Photo, load_photo
 from ..nn.backends.base import Network
 from ..nn.backends.torch_network import TorchNetwork, load_model
 from ..nn.model import JKSPNet
@@ -131,66 +132,35 @@ class Colorizer:
     # ------------------------------------------------------------------ weights
     @classmethod
     def from_pretrained(
-        cls,
-        path: str | os.PathLike[str] | None = None,
-        device: str | torch.device = "auto",
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        precision: str = "auto",
-        upsample: str = "guided",
-        shape: str | None = None,
-        confidence: float | None = None,
-        neutral: float | None = None,
+        cls, path: str | os.PathLike[str] | None = None, **options: Any
     ) -> Colorizer:
         """Load weights from a ``save_pretrained`` folder or a weights file.
 
         ``path=None`` takes the default weights bundled with the package, where they ship.
-        ``precision``: the network's arithmetic, ``auto`` (see
-        :func:`~jkspnet.nn.backends.torch_network.resolve_precision`), ``fp32`` or ``bf16``.
-        ``upsample``: ``guided`` (edge-aware, see :mod:`jkspnet.colour.upsample`) or
-        ``bilinear``. ``shape``: the network's input, ``square`` (the photo squashed to size x
-        size, as trained) or ``aspect`` (short side ``size``, the photo's aspect ratio; see
-        :func:`jkspnet.colour.decoding.aspect_shape`). ``confidence``: the strength of
-        confidence-aware decoding (:func:`jkspnet.colour.decoding.confident_ab`), 0 = off.
-        ``neutral``: the chroma taken off every pixel so that pale casts become grey
-        (:func:`jkspnet.colour.decoding.neutral_ab`), 0 = off. ``shape``, ``confidence`` and
-        ``neutral`` default to the values stored with the weights.
+        ``options`` are :class:`~jkspnet.pipeline.spec.ColorizerSpec`'s, checked there:
+        ``device``, ``precision`` (``auto``, ``fp32`` or ``bf16``), ``size``, ``max_pixels``,
+        ``upsample`` (``guided`` or ``bilinear``), ``shape`` (``square`` or ``aspect``),
+        ``confidence`` (confidence-aware decoding, 0 = off) and ``neutral`` (the chroma taken
+        off every pixel, 0 = off). ``size``, ``shape``, ``confidence`` and ``neutral`` default
+        to the values stored with the weights. PyTorch runs the network; for another backend,
+        ``ColorizerSpec(weights=..., backend=...).load()``.
+
+        >>> Colorizer.from_pretrained(device="cpu", neutral=0)    # doctest: +SKIP
         """
-        return cls.from_model(
-            *load_model(None if path is None else os.fspath(path)),
-            device=device,
-            max_pixels=max_pixels,
-            precision=precision,
-            upsample=upsample,
-            shape=shape,
-            confidence=confidence,
-            neutral=neutral,
-        )
+        return cls.from_model(*load_model(None if path is None else os.fspath(path)), **options)
 
     @classmethod
     def from_model(
-        cls,
-        model: JKSPNet,
-        config: ModelConfig | None = None,
-        device: str | torch.device = "auto",
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        precision: str = "auto",
-        upsample: str = "guided",
-        shape: str | None = None,
-        confidence: float | None = None,
-        neutral: float | None = None,
+        cls, model: JKSPNet, config: ModelConfig | None = None, **options: Any
     ) -> Colorizer:
         """A Colorizer around a JKSPNet in memory (fresh, or being trained), run by PyTorch;
-        the options as :meth:`from_pretrained`'s."""
-        spec = ColorizerSpec(
-            device=str(device),
-            max_pixels=max_pixels,
-            precision=precision,
-            upsample=upsample,
-            shape=shape,
-            confidence=confidence,
-            neutral=neutral,
-        )
-        return cls(TorchNetwork(model, config, device=spec.device, precision=precision), spec)
+        ``config`` as stored with weights (default: the seed's), ``options`` as
+        :meth:`from_pretrained`'s."""
+        if {"weights", "backend"} & options.keys():
+            raise TypeError("from_model runs a JKSPNet in memory: no weights, no backend")
+        spec = ColorizerSpec(**options)
+        network = TorchNetwork(model, config, device=spec.device, precision=spec.precision)
+        return cls(network, spec)
 
     def save_pretrained(
         self, folder: str | os.PathLike[str], dtype: torch.dtype = torch.float32

@@ -152,6 +152,13 @@ def _load(job: Job, max_pixels: int) -> Photo | PhotoError:
         return error
 
 
+def _finish_and_save(colorizer: Colorizer, prepared, ab, target: Path, overwrite: bool) -> None:
+    """Finish one photo at full resolution and write it: a pool task, so that on two cores one
+    photo's per-pixel work (OpenCV, Pillow: both release the GIL) runs beside the next's
+    decoding, L and network."""
+    save_photo(colorizer.finish(prepared, ab), target, overwrite)
+
+
 def photo_batches(jobs: list[Job], size: int, pixels: int) -> Iterator[list[Job]]:
     """Jobs in batches of at most ``size`` photos and ``pixels`` pixels (a bigger photo alone),
     from header sizes read as the batches are needed."""
@@ -331,8 +338,9 @@ class _Run(Reporter):
         for (job, item), ab_one in zip(prepared, ab, strict=True):
             if not self.options.metadata:
                 item.metadata = {}
+            height, width = item.lightness.shape
             try:
-                image = self._colour(colorizer, job, item, ab_one, guidance)
+                image = self._guided_colour(colorizer, job, item, ab_one, guidance)
             except HintError as error:
                 if guidance.hints.given is not None:
                     raise  # the command line's hints: a usage error, nothing written
@@ -340,13 +348,21 @@ class _Run(Reporter):
                 failed.set_exception(error)
                 writes.append((job, failed, 0))
                 continue
-            write = pool.submit(save_photo, image, job.target, self.options.overwrite)
-            writes.append((job, write, image.width * image.height))
+            if image is None:  # the network's colour: finished in the pool, beside the next
+                write = pool.submit(_finish_and_save, colorizer, item, ab_one, job.target,
+                                    self.options.overwrite)  # fmt: skip
+            else:
+                write = pool.submit(save_photo, image, job.target, self.options.overwrite)
+            writes.append((job, write, height * width))
 
-    def _colour(self, colorizer, job: Job, item, ab_one, guidance: Guidance):
-        """One photo's colour: the network's, or guided by hints and a reference palette."""
+    def _guided_colour(self, colorizer, job: Job, item, ab_one, guidance: Guidance):
+        """One photo's colour guided by hints and a reference palette, with its uncertainty map
+        if asked for; None where the network's own colour is all there is to do (then
+        :func:`_finish_and_save` does it in the pool)."""
         hints = guidance.hints.hints_for(job.source)
         palette = guidance.palette(colorizer)
+        if not hints and palette is None and guidance.uncertainty_map is None:
+            return None
         if hints or palette is not None:
             image = colorizer.colorize_guided(
                 item, hints, palette, guidance.strength, self.options.temperature

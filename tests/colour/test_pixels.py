@@ -98,6 +98,7 @@ def test_the_opencv_finish_is_within_one_code_of_the_torch_finish(
 ):
     monkeypatch.setattr(colorizer, "upsample", upsample_)
     monkeypatch.setattr(pixels, "BAND_PIXELS", 30_000)  # many bands, one partial
+    monkeypatch.setattr(torch_pixels, "DEVICE_BAND_PIXELS", 30_000)  # on both paths
     grey = Image.fromarray(coffee).convert("L")
     for photo in (Image.fromarray(astronaut), grey, grey.convert("LA")):
         prepared = colorizer.prepare(photo)

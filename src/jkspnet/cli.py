@@ -1,11 +1,25 @@
 """The ``jkspnet`` command's old home, kept so that ``jkspnet.cli:main`` and ``from jkspnet.cli
 import main`` go on working; the command line lives in :mod:`jkspnet.commands`."""
 
-from .commands import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, build_parser, main
+from .commands import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    build_parser,
+    main,
+    run_program,
+)
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+    "run_program",
+]
 
 if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())
+    run_program()

@@ -10,6 +10,7 @@ A command module has ``add_parser(commands)``, which registers its sub-parser wi
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import os
 import signal
@@ -17,6 +18,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
+from typing import NoReturn
 
 from .. import __version__
 from ..errors import Interrupted, JKSPNetError
@@ -66,6 +68,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+QUICK_EXIT_COMMANDS = frozenset({"colorize"})
+"""Commands after which the ``jkspnet`` program ends without the interpreter's teardown."""
+
+
+def run_program(argv: Sequence[str] | None = None) -> NoReturn:
+    """The ``jkspnet`` program (and ``python -m jkspnet``): :func:`main`, then the process ends.
+
+    After a command of :data:`QUICK_EXIT_COMMANDS` it ends at once, once the exit handlers have
+    run (``atexit``: Ray's shutdown, tempfile's clean-up...) and the standard streams are
+    flushed. The interpreter's teardown only frees memory that the system takes back anyway,
+    and with torch loaded it costs about half a second of CPU (``python -c "import torch"``
+    against the same ending in ``os._exit``): a tenth of a fresh ``jkspnet colorize``'s CPU on
+    a small photo. The command closes every file it writes before it returns."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    status = main(arguments)
+    if arguments[:1] and arguments[0] in QUICK_EXIT_COMMANDS:
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):  # a closed or broken stream: nothing to flush
+                stream.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 INTERRUPTING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 """Signals a command takes as it takes Ctrl-C (SIGINT): ``kill``, a closed terminal, a job
 scheduler's stop."""
@@ -106,7 +132,9 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "INTERRUPTING_SIGNALS",
+    "QUICK_EXIT_COMMANDS",
     "build_parser",
     "main",
+    "run_program",
     "signals_as_interrupts",
 ]

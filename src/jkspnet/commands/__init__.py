@@ -79,8 +79,8 @@ def run_program(argv: Sequence[str] | None = None) -> NoReturn:
     run (``atexit``: Ray's shutdown, tempfile's clean-up...) and the standard streams are
     flushed. The interpreter's teardown only frees memory that the system takes back anyway,
     and with torch loaded it costs about half a second of CPU (``python -c "import torch"``
-    against the same ending in ``os._exit``): a tenth of a fresh ``jkspnet colorize``'s CPU on
-    a small photo. The command closes every file it writes before it returns."""
+    against the same ending in ``os._exit``). The command closes every file it writes before
+    it returns."""
     arguments = sys.argv[1:] if argv is None else list(argv)
     status = main(arguments)
     if arguments[:1] and arguments[0] in QUICK_EXIT_COMMANDS:

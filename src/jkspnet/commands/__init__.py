@@ -75,15 +75,16 @@ QUICK_EXIT_COMMANDS = frozenset({"colorize"})
 def run_program(argv: Sequence[str] | None = None) -> NoReturn:
     """The ``jkspnet`` program (and ``python -m jkspnet``): :func:`main`, then the process ends.
 
-    After a command of :data:`QUICK_EXIT_COMMANDS` it ends at once, once the exit handlers have
-    run (``atexit``: Ray's shutdown, tempfile's clean-up...) and the standard streams are
-    flushed. The interpreter's teardown only frees memory that the system takes back anyway,
+    After a command of :data:`QUICK_EXIT_COMMANDS` run without Ray it ends at once, once the
+    exit handlers have run (``atexit``: tempfile's clean-up...) and the standard streams are
+    flushed (a ``--ray`` run, whose client has threads and sockets of its own, exits as
+    usual). The interpreter's teardown only frees memory that the system takes back anyway,
     and with torch loaded it costs about half a second of CPU (``python -c "import torch"``
     against the same ending in ``os._exit``). The command closes every file it writes before
     it returns."""
     arguments = sys.argv[1:] if argv is None else list(argv)
     status = main(arguments)
-    if arguments[:1] and arguments[0] in QUICK_EXIT_COMMANDS:
+    if arguments[:1] and arguments[0] in QUICK_EXIT_COMMANDS and "ray" not in sys.modules:
         atexit._run_exitfuncs()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):  # a closed or broken stream: nothing to flush

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..colour.pixels import opencv_threads
 from ..errors import JKSPNetError, MissingExtraError, PhotoError, shown
 from ..media import budget
 from ..media.codecs import DEFAULT_CODEC, DEFAULT_CRF, is_video
@@ -283,7 +284,12 @@ class _Run(Reporter):
         options = self.options
         show_bar = len(jobs) > 1 and options.progress
         self.bar = tqdm(total=len(jobs), unit="photo", disable=not show_bar, file=sys.stderr)
-        with self.bar, ThreadPoolExecutor(max_workers=2) as pool:
+        side_by_side = len(jobs) > 1  # the pool finishes photos side by side: 1 thread each
+        with (
+            self.bar,
+            ThreadPoolExecutor(max_workers=2) as pool,
+            opencv_threads(1 if side_by_side else None),
+        ):
 
             def submit(batch: list[Job] | None) -> list[Future]:
                 return [pool.submit(_load, job, colorizer.max_pixels) for job in batch or []]

@@ -10,9 +10,10 @@ scheduler handed out:
 - the outputs' folders are tried for writing first: a folder that cannot be written fails its
   files, one line for the folder, before any of them is decoded;
 - photos go through the network in batches bounded by a count and by full-resolution pixels
-  (read from the headers), while a thread pool decodes the next batch and writes finished
-  photos; writes are atomic (:func:`jkspnet.media.files.write_atomic`) and never clobber an output
-  that appears meanwhile unless ``overwrite``;
+  (read from the headers), while a thread pool of two decodes the next batch and finishes (at
+  full resolution, on one OpenCV thread each) and writes the photos of the one before, so two
+  cores work across photos; writes are atomic (:func:`jkspnet.media.files.write_atomic`) and
+  never clobber an output that appears meanwhile unless ``overwrite``;
 - films (``.mp4 .mkv .mov .avi .webm``, with the ``[video]`` extra) follow, one at a time,
   through :func:`jkspnet.media.video.colorize_video`;
 - a file that fails is reported and counted, never fatal: each file ends as one

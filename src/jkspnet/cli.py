@@ -1,5 +1,6 @@
 """The ``jkspnet`` command's old home, kept so that ``jkspnet.cli:main`` and ``from jkspnet.cli
-import main`` go on working; the command line lives in :mod:`jkspnet.commands`."""
+import main`` go on working; the command line lives in :mod:`jkspnet.commands`. The installed
+``jkspnet`` program is :func:`run_program` (main, then the process's end)."""
 
 from .commands import (
     EXIT_FAILED,

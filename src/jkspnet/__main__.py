@@ -1,7 +1,5 @@
 """``python -m jkspnet``: the same as the ``jkspnet`` command."""
 
-import sys
+from .commands import run_program
 
-from .commands import main
-
-sys.exit(main())
+run_program()

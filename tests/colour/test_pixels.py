@@ -98,6 +98,7 @@ def test_the_opencv_finish_is_within_one_code_of_the_torch_finish(
 ):
     monkeypatch.setattr(colorizer, "upsample", upsample_)
     monkeypatch.setattr(pixels, "BAND_PIXELS", 30_000)  # many bands, one partial
+    monkeypatch.setattr(torch_pixels, "DEVICE_BAND_PIXELS", 30_000)  # on both paths
     grey = Image.fromarray(coffee).convert("L")
     for photo in (Image.fromarray(astronaut), grey, grey.convert("LA")):
         prepared = colorizer.prepare(photo)
@@ -120,3 +121,21 @@ def test_the_hints_correction_is_added_alike_on_both_paths(colorizer, astronaut)
     for correction in corrections:
         got = np.asarray(colorizer.finish(prepared, ab, correction)).astype(int)
         assert np.abs(got - _torch_finish(colorizer, prepared, ab, correction)).max() <= 1
+
+
+def test_opencv_threads_are_set_for_the_block_and_put_back_after():
+    import cv2
+
+    original = cv2.getNumThreads()
+    cv2.setNumThreads(2)  # whatever OMP_NUM_THREADS said: a count that differs from 1
+    try:
+        with pixels.opencv_threads(1):
+            assert cv2.getNumThreads() == 1
+            with pixels.opencv_threads(None):  # left alone
+                assert cv2.getNumThreads() == 1
+        assert cv2.getNumThreads() == 2
+        with pytest.raises(RuntimeError), pixels.opencv_threads(1):
+            raise RuntimeError("put back even so")
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(original)

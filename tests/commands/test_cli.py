@@ -251,6 +251,23 @@ def test_module_entry_point_colorizes_the_example_with_the_bundled_weights(tmp_p
     output = Image.open(tmp_path / "c.jpg")
     assert output.size == Image.open(example).size and output.mode == "RGB"
     assert digest(example) == before
+    # colorize ends without the interpreter's teardown (run_program): what it printed to pipes
+    # still arrives, and a failure's status still is the process's
+    assert result.stdout.strip() == f"wrote {tmp_path / 'c.jpg'}"
+    failed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jkspnet",
+            "colorize",
+            str(tmp_path / "no.jpg"),
+            "-o",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode == 1 and failed.stderr.startswith("error: "), failed.stderr
 
 
 # ------------------------------------------------------------------------ hostile photos

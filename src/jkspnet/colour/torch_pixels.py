@@ -1,8 +1,8 @@
 """The full-resolution, per-pixel stages of :mod:`jkspnet.colour.pixels` in torch, on the
 photo's device: what runs on a GPU (CUDA, MPS), where the tensors already are.
 
-The same contract as the OpenCV functions (bands of :data:`jkspnet.colour.pixels.BAND_PIXELS`
-rows, the same layers of maps), so :class:`~jkspnet.pipeline.colorizer.Colorizer` picks one by
+The same contract as the OpenCV functions (bands of rows, of :data:`DEVICE_BAND_PIXELS`
+here; the same layers of maps), so :class:`~jkspnet.pipeline.colorizer.Colorizer` picks one by
 device and the tests hold the two to one code value of each other.
 """
 
@@ -18,6 +18,9 @@ import torch.nn.functional as F
 from . import pixels
 from .spaces import RGB_TO_Y, lab_to_srgb8, luminance_to_l, srgb_to_linear
 
+DEVICE_BAND_PIXELS = 1 << 20
+"""The bands of rows a device works on: larger than the CPU's (fewer kernel launches)."""
+
 
 @functools.cache
 def _table(name: str, device: str) -> torch.Tensor:
@@ -32,7 +35,7 @@ def lightness(pixels_: np.ndarray, device: torch.device) -> torch.Tensor:
     height, width = pixels_.shape[:2]
     out = torch.empty((height, width), dtype=torch.float32, device=device)
     luma = torch.tensor(RGB_TO_Y, device=device)
-    for top, bottom in pixels.bands(height, width):
+    for top, bottom in pixels.bands(height, width, DEVICE_BAND_PIXELS):
         band = torch.tensor(pixels_[top:bottom], device=device)  # decoded arrays are read-only
         if band.dtype == torch.uint8 and band.dim() == 3:
             out[top:bottom] = luminance_to_l(_table("linear", str(device))[band.long()] @ luma)
@@ -77,7 +80,7 @@ def finish(
     ]
     out = np.empty((height, width, 3 if alpha is None else 4), dtype=np.uint8)
     out_view = torch.from_numpy(out)
-    for top, bottom in pixels.bands(height, width):
+    for top, bottom in pixels.bands(height, width, DEVICE_BAND_PIXELS):
         band_l = lightness_[top:bottom]
         ab = torch.zeros((2, bottom - top, width), device=lightness_.device)
         for rows, scale in upsamplers:
@@ -92,4 +95,4 @@ def finish(
     return out
 
 
-__all__ = ["finish", "lightness", "row_upsampler"]
+__all__ = ["DEVICE_BAND_PIXELS", "finish", "lightness", "row_upsampler"]

@@ -10,9 +10,10 @@ scheduler handed out:
 - the outputs' folders are tried for writing first: a folder that cannot be written fails its
   files, one line for the folder, before any of them is decoded;
 - photos go through the network in batches bounded by a count and by full-resolution pixels
-  (read from the headers), while a thread pool decodes the next batch and writes finished
-  photos; writes are atomic (:func:`jkspnet.media.files.write_atomic`) and never clobber an output
-  that appears meanwhile unless ``overwrite``;
+  (read from the headers), while a thread pool of two decodes the next batch and finishes (at
+  full resolution, on one OpenCV thread each) and writes the photos of the one before, so two
+  cores work across photos; writes are atomic (:func:`jkspnet.media.files.write_atomic`) and
+  never clobber an output that appears meanwhile unless ``overwrite``;
 - films (``.mp4 .mkv .mov .avi .webm``, with the ``[video]`` extra) follow, one at a time,
   through :func:`jkspnet.media.video.colorize_video`;
 - a file that fails is reported and counted, never fatal: each file ends as one
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..colour.pixels import opencv_threads
 from ..errors import JKSPNetError, MissingExtraError, PhotoError, shown
 from ..media import budget
 from ..media.codecs import DEFAULT_CODEC, DEFAULT_CRF, is_video
@@ -150,6 +152,13 @@ def _load(job: Job, max_pixels: int) -> Photo | PhotoError:
         return load_photo(job.source, max_pixels=max_pixels)
     except PhotoError as error:
         return error
+
+
+def _finish_and_save(colorizer: Colorizer, prepared, ab, target: Path, overwrite: bool) -> None:
+    """Finish one photo at full resolution and write it: a pool task, so that on two cores one
+    photo's per-pixel work (OpenCV, Pillow: both release the GIL) runs beside the next's
+    decoding, L and network."""
+    save_photo(colorizer.finish(prepared, ab), target, overwrite)
 
 
 def photo_batches(jobs: list[Job], size: int, pixels: int) -> Iterator[list[Job]]:
@@ -276,7 +285,12 @@ class _Run(Reporter):
         options = self.options
         show_bar = len(jobs) > 1 and options.progress
         self.bar = tqdm(total=len(jobs), unit="photo", disable=not show_bar, file=sys.stderr)
-        with self.bar, ThreadPoolExecutor(max_workers=2) as pool:
+        side_by_side = len(jobs) > 1  # the pool finishes photos side by side: 1 thread each
+        with (
+            self.bar,
+            ThreadPoolExecutor(max_workers=2) as pool,
+            opencv_threads(1 if side_by_side else None),
+        ):
 
             def submit(batch: list[Job] | None) -> list[Future]:
                 return [pool.submit(_load, job, colorizer.max_pixels) for job in batch or []]
@@ -331,8 +345,9 @@ class _Run(Reporter):
         for (job, item), ab_one in zip(prepared, ab, strict=True):
             if not self.options.metadata:
                 item.metadata = {}
+            height, width = item.lightness.shape
             try:
-                image = self._colour(colorizer, job, item, ab_one, guidance)
+                image = self._guided_colour(colorizer, job, item, ab_one, guidance)
             except HintError as error:
                 if guidance.hints.given is not None:
                     raise  # the command line's hints: a usage error, nothing written
@@ -340,13 +355,21 @@ class _Run(Reporter):
                 failed.set_exception(error)
                 writes.append((job, failed, 0))
                 continue
-            write = pool.submit(save_photo, image, job.target, self.options.overwrite)
-            writes.append((job, write, image.width * image.height))
+            if image is None:  # the network's colour: finished in the pool, beside the next
+                write = pool.submit(_finish_and_save, colorizer, item, ab_one, job.target,
+                                    self.options.overwrite)  # fmt: skip
+            else:
+                write = pool.submit(save_photo, image, job.target, self.options.overwrite)
+            writes.append((job, write, height * width))
 
-    def _colour(self, colorizer, job: Job, item, ab_one, guidance: Guidance):
-        """One photo's colour: the network's, or guided by hints and a reference palette."""
+    def _guided_colour(self, colorizer, job: Job, item, ab_one, guidance: Guidance):
+        """One photo's colour guided by hints and a reference palette, with its uncertainty map
+        if asked for; None where the network's own colour is all there is to do (then
+        :func:`_finish_and_save` does it in the pool)."""
         hints = guidance.hints.hints_for(job.source)
         palette = guidance.palette(colorizer)
+        if not hints and palette is None and guidance.uncertainty_map is None:
+            return None
         if hints or palette is not None:
             image = colorizer.colorize_guided(
                 item, hints, palette, guidance.strength, self.options.temperature

@@ -150,8 +150,12 @@ def load_into(model: torch.nn.Module, state: dict[str, torch.Tensor], source: st
             )
         if not (state[key].is_floating_point() or key.endswith("num_batches_tracked")):
             raise WeightsError(f"{source}: layer {key} is not a floating-point tensor")
-    converted = {k: v.to(expected[k].dtype) for k, v in state.items()}
-    model.load_state_dict(converted, strict=True)
+    # A model built on the meta device (no memory, no random initialisation: a fresh
+    # process's start-up is shorter by that) takes the loaded tensors themselves, as copies of
+    # their own: what safetensors read may share memory with the file's mapping.
+    assign = any(tensor.is_meta for tensor in expected.values())
+    converted = {k: v.to(expected[k].dtype, copy=assign) for k, v in state.items()}
+    model.load_state_dict(converted, strict=True, assign=assign)
 
 
 def save_weights(

@@ -142,7 +142,8 @@ def load_model(weights: str | os.PathLike[str] | None) -> tuple[JKSPNet, ModelCo
                 "(a folder written by save_pretrained or a .safetensors file)"
             )
     state, config = load_weights(weights)
-    model = JKSPNet()
+    with torch.device("meta"):  # every tensor is loaded: a random initialisation is wasted
+        model = JKSPNet()
     load_into(model, state, str(weights))
     return model.float().eval(), config
 

@@ -16,7 +16,9 @@ the signal at a moment drawn uniformly between 0.2 s and the length of an uninte
     checkpoint it resumed from) at most one checkpoint interval.
 
 A signal that arrives after the run has ended is not counted as a kill; the trial is drawn
-again. Prints one row per command and signal, and writes the trials as JSON with --out.
+again. That includes a process that exits 0: it had finished its work and was exiting (a
+process is alive until the system has torn it down, and a signal then has no one to act on it).
+Prints one row per command and signal, and writes the trials as JSON with --out.
 
     python benchmarks/bench_faults.py --kills 20 --out bench-faults.json
 """
@@ -279,10 +281,13 @@ def table(trials: list[dict], attempts: dict[tuple[str, str], int] | None = None
     """One row per command and signal, in the order met; printed as a Markdown table."""
     rows = []
     for name, signal_name in dict.fromkeys((t["command"], t["signal"]) for t in trials):
-        mine = [t for t in trials if t["command"] == name and t["signal"] == signal_name]
+        drawn = [t for t in trials if t["command"] == name and t["signal"] == signal_name]
+        mine = [t for t in drawn if t["status"] != 0]  # logs from before exit 0 was redrawn
         row = {"command": name, "signal": signal_name, "kills": len(mine)}
+        ended = len(drawn) - len(mine)
         if attempts is not None:
-            row["ended_before_the_signal"] = attempts[(name, signal_name)] - len(mine)
+            ended += attempts[(name, signal_name)] - len(drawn)
+        row["ended_before_the_signal"] = ended
         row.update(
             {
                 "exit_status_ok": sum(t["status_ok"] for t in mine),
@@ -349,7 +354,7 @@ def main() -> None:
                 target = subject.prepare(attempt)
                 moment = draw.uniform(0.2, full)
                 status, killed, _ = run_until(subject.command(target), moment, signum)
-                if not killed:  # it ended first: no kill
+                if not killed or status == 0:  # it ended first (or was exiting): no kill
                     subject.after_rerun(target, status)
                     continue
                 kills += 1

@@ -126,6 +126,33 @@ def test_a_signal_mid_run_is_handled_like_ctrl_c(tmp_path, fresh_weights, signum
         assert Image.open(path).size == (640, 480)
 
 
+def test_a_signal_wrapped_by_the_code_it_interrupted_is_still_an_interruption(
+    capsys, monkeypatch, tmp_path
+):
+    """A SIGTERM raised while a lazily imported module builds a dataclass reaches main as
+    Python 3.11's RuntimeError('Error calling __set_name__ ...'): it ends as an interruption
+    (one line, 143), not a traceback with exit 1. Other errors still propagate: they are bugs."""
+    from jkspnet.commands import colorize
+    from jkspnet.errors import Interrupted
+
+    def interrupted_inside_an_import(args):
+        try:
+            raise Interrupted(signal.SIGTERM)
+        except KeyboardInterrupt as error:
+            raise RuntimeError("Error calling __set_name__ on 'Field' instance") from error
+
+    monkeypatch.setattr(colorize, "run", interrupted_inside_an_import)
+    assert main(["colorize", str(tmp_path / "x.jpg"), "-o", str(tmp_path / "o")]) == 143
+    assert capsys.readouterr().err.splitlines() == ["interrupted (SIGTERM)"]
+
+    def a_bug(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(colorize, "run", a_bug)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["colorize", str(tmp_path / "x.jpg"), "-o", str(tmp_path / "o")])
+
+
 # ----------------------------------------------------------------------------- special files
 def test_a_fifo_beside_a_good_photo_is_refused_and_the_batch_goes_on(tmp_path, fresh_weights):
     photos = tmp_path / "in"

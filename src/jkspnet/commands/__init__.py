@@ -65,9 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: {error}\n")
         return EXIT_USAGE
     except KeyboardInterrupt as interruption:  # Ctrl-C, SIGTERM, SIGHUP
-        signum = getattr(interruption, "signum", signal.SIGINT)
-        sys.stderr.write(f"interrupted ({signal.Signals(signum).name})\n")
-        return EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum
+        return _interrupted(interruption)
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
@@ -75,6 +73,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{error.filename}: " if error.filename else ""
         sys.stderr.write(f"error: {where}{error.strerror or error}\n")
         return EXIT_FAILED
+    except Exception as error:
+        interruption = _interruption_behind(error)
+        if interruption is None:
+            raise
+        return _interrupted(interruption)
+
+
+def _interrupted(interruption: KeyboardInterrupt) -> int:
+    signum = getattr(interruption, "signum", signal.SIGINT)
+    sys.stderr.write(f"interrupted ({signal.Signals(signum).name})\n")
+    return EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum
+
+
+def _interruption_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or signal that ``error`` wraps, if any. A signal's exception is raised
+    wherever the main thread is, and some places wrap what they catch: Python 3.11 turns one
+    raised while a lazily imported module defines a dataclass into ``RuntimeError: Error
+    calling __set_name__`` (a SIGTERM there used to end in that traceback, exit 1)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 QUICK_EXIT_COMMANDS = frozenset({"colorize"})

@@ -153,6 +153,21 @@ def test_a_signal_wrapped_by_the_code_it_interrupted_is_still_an_interruption(
         main(["colorize", str(tmp_path / "x.jpg"), "-o", str(tmp_path / "o")])
 
 
+def test_rays_crash_handler_is_off_before_ray_is_first_imported():
+    """Ray reads RAY_DISABLE_FAILURE_SIGNAL_HANDLER when it is first imported; set later, its
+    crash handler took a SIGTERM during ray.init and aborted the driver (status -6)."""
+    pytest.importorskip("ray")
+    code = (
+        "import os; os.environ.pop('RAY_DISABLE_FAILURE_SIGNAL_HANDLER', None)\n"
+        "from jkspnet.cluster.driver import import_ray; import_ray()\n"
+        "from ray._private import ray_constants\n"
+        "assert ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_DISABLE_FAILURE_SIGNAL_HANDLER"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 # ----------------------------------------------------------------------------- special files
 def test_a_fifo_beside_a_good_photo_is_refused_and_the_batch_goes_on(tmp_path, fresh_weights):
     photos = tmp_path / "in"

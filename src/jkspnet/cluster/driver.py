@@ -66,7 +66,12 @@ _LOCAL_OBJECT_STORE = 256 << 20  # only paths and outcomes go through it
 
 
 def import_ray():
-    """Ray and Ray Data, or one line saying which extra brings them."""
+    """Ray and Ray Data, or one line saying which extra brings them.
+
+    Ray's C++ core installs absl's failure signal handler, which takes SIGTERM too: the driver
+    would then print a stack and abort (status -6) instead of stopping as Ctrl-C does. The
+    switch is read when Ray is first imported, so it is set here, before that."""
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     return require_extra("cluster", "--ray needs Ray Data", "ray", "ray.data")
 
 
@@ -118,9 +123,6 @@ def _keeping_signal_handlers():
 
 
 def _init(ray, address: str | None, num_cpus: int | None) -> bool:
-    # Ray's C++ core installs absl's crash handler, which takes SIGTERM too: the driver would
-    # then die by SIGTERM (or abort) instead of stopping as Ctrl-C does.
-    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         if address in (None, "local"):
             # Workers at this process's priority, as in a run without Ray (Ray's default: +15).

@@ -100,6 +100,8 @@ def _interruption_behind(error: BaseException) -> KeyboardInterrupt | None:
     return None
 
 
+_INTERRUPTED_STATUSES = frozenset({EXIT_INTERRUPTED, 128 + signal.SIGTERM, 128 + signal.SIGHUP})
+
 QUICK_EXIT_COMMANDS = frozenset({"colorize"})
 """Commands after which the ``jkspnet`` program ends without the interpreter's teardown."""
 
@@ -109,14 +111,18 @@ def run_program(argv: Sequence[str] | None = None) -> NoReturn:
 
     After a command of :data:`QUICK_EXIT_COMMANDS` run without Ray it ends at once, once the
     exit handlers have run (``atexit``: tempfile's clean-up...) and the standard streams are
-    flushed (a ``--ray`` run, whose client has threads and sockets of its own, exits as
-    usual). The interpreter's teardown only frees memory that the system takes back anyway,
+    flushed. The interpreter's teardown only frees memory that the system takes back anyway,
     and with torch loaded it costs about half a second of CPU (``python -c "import torch"``
     against the same ending in ``os._exit``). The command closes every file it writes before
-    it returns."""
+    it returns. A ``--ray`` run, whose client has threads and sockets of its own, exits as
+    usual, unless it was interrupted: a Ray driver stopped while Ray starts or runs could crash
+    in that teardown after its summary (status -11, or -6 through Ray's crash handler), about
+    one SIGTERM in five in ``benchmarks/bench_faults.py``'s reproduction.
+    """
     arguments = sys.argv[1:] if argv is None else list(argv)
     status = main(arguments)
-    if arguments[:1] and arguments[0] in QUICK_EXIT_COMMANDS and "ray" not in sys.modules:
+    quick = "ray" not in sys.modules or status in _INTERRUPTED_STATUSES
+    if arguments[:1] and arguments[0] in QUICK_EXIT_COMMANDS and quick:
         atexit._run_exitfuncs()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):  # a closed or broken stream: nothing to flush

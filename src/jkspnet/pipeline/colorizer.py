@@ -300,13 +300,13 @@ class Colorizer:
 
     def _decoded(self, log_p: torch.Tensor, temperature: float) -> torch.Tensor:
         """ab (2, s, s) from log-probabilities (1, 313, s, s) decoded as the automatic path
-        decodes (annealed mean, confidence, neutrals), so that no hint gives exactly its colour."""
-        from ..nn.distribution import MAX_ENTROPY, entropy, expected_ab
+        decodes (annealed mean, confidence, neutrals), so that hints correct the automatic
+        colour rather than another decoding of the same distribution."""
+        from ..nn.distribution import expected_ab, normalized_entropy
 
         ab = expected_ab(log_p, temperature)
-        if self.confidence:
-            flatness = entropy(torch.log_softmax(log_p / temperature, dim=1)) / MAX_ENTROPY
-            ab = confident_ab(ab, flatness, self.confidence)
+        if self.confidence:  # the flatness the network's head gives: the entropy at T
+            ab = confident_ab(ab, normalized_entropy(log_p / temperature), self.confidence)
         return neutral_ab(ab, self.neutral)[0]
 
     def guide(

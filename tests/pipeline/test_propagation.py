@@ -12,6 +12,7 @@ from jkspnet.pipeline.propagation import (
     affinity_matrix,
     correction_coefficients,
     hint_grid,
+    hint_reach,
     propagate,
 )
 
@@ -50,6 +51,50 @@ def test_no_hint_no_correction_and_a_confident_prior_holds():
     sure = propagate(lightness, prior, np.ones((30, 30)), [target])
     assert sure[0, 2, 2] > 45 and unsure[0, 2, 2] > 45  # the hint holds where it is given
     assert sure[0, -1, -1] < 0.5 * unsure[0, -1, -1]  # and spreads less where the net is sure
+
+
+def _textured_regions(height: int = 48, width: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    """Issue 21's brick wall above a lawn, side by side: one texture of L over the whole photo
+    (no edge of L between the halves), and what the network sees differing between them."""
+    rng = np.random.default_rng(0)
+    lightness = 50.0 + 12.0 * rng.standard_normal((height, width))
+    seen = np.zeros((4, height, width))
+    seen[0, :, : width // 2] = 1.0  # the left half's distribution
+    seen[1, :, width // 2 :] = 1.0  # the right half's
+    return lightness, seen
+
+
+def test_the_network_s_features_keep_a_hint_in_its_textured_region():
+    lightness, seen = _textured_regions()
+    prior, unsure = np.zeros((2, *lightness.shape)), np.zeros(lightness.shape)
+    target = [ABTarget(x=20, y=24, a=60.0, b=40.0)]
+    plain = propagate(lightness, prior, unsure, target, regions=False)
+    aware = propagate(lightness, prior, unsure, target, features=seen)
+    far = (slice(None), slice(None), slice(60, None))
+    assert np.abs(plain[far]).mean() > 20  # L alone: the hint floods the other half
+    assert np.abs(aware[far]).mean() < 1  # the network's view stops it at the boundary
+    own = (0, slice(None), slice(0, 40))
+    assert aware[own].mean() > 50  # and it still fills its own half
+
+
+def test_hint_reach_is_whole_near_a_hint_and_fades_with_distance_and_edges():
+    flat = np.full((40, 200), 50.0)
+    reach = hint_reach(flat, [ABTarget(x=5, y=20, a=0, b=0)])
+    assert reach[20, 5] > 0.999 and reach[20, 30] > 0.99
+    assert reach[20, 199] < 0.01  # 190 grid pixels away
+    edged = flat.copy()
+    edged[:, 40:] = 90.0
+    across = hint_reach(edged, [ABTarget(x=5, y=20, a=0, b=0)])
+    assert across[20, 60] < 0.7 * reach[20, 60]  # an edge of L costs distance
+    assert across[20, 100] < 0.5 * reach[20, 100]
+
+
+def test_many_hints_cover_the_photo():
+    flat = np.full((60, 120), 50.0)
+    rng = np.random.default_rng(1)
+    targets = [ABTarget(x=x, y=y, a=0, b=0) for x, y in rng.uniform((0, 0), (120, 60), (50, 2))]
+    assert hint_reach(flat, targets).min() > 0.99
+    assert not hint_reach(flat, []).any()
 
 
 def test_guided_coefficients_reproduce_a_field_that_follows_the_guide():

@@ -342,12 +342,14 @@ class Colorizer:
             return F.interpolate(x, size=grid, mode="bilinear", antialias=antialias)[0]
 
         lightness = on_grid(prepared.lightness[None], antialias=True)[0]
+        seen = on_grid(log_p[0].exp().sqrt())  # what the network sees: its distributions
         correction = propagate(
             lightness.cpu().numpy(),
             on_grid(ab).cpu().numpy(),
             on_grid(confidence)[0].cpu().numpy(),
             targets,
             scale=(grid[0] / height, grid[1] / width),
+            features=seen.cpu().numpy(),
         )
         values = torch.from_numpy(correction).float()
         if grid == (height, width):

@@ -24,14 +24,14 @@ from .bins import NUM_BINS, ab_bins, gaussian_spread
 MAX_ENTROPY = math.log(NUM_BINS)
 """The entropy (nats) of a flat distribution over the 313 bins: the most a pixel can have."""
 
-PALETTE_SIGMA = 15.0
+PALETTE_SIGMA = 12.0
 """Gaussian smoothing (ab units) of a reference's palette before it re-weights: a colour within
 about this of one the reference has counts as the reference's (its histogram alone is sharp, each
 pixel on its 5 nearest bins, 10 units apart)."""
 
-PALETTE_FLOOR = 0.05
+PALETTE_FLOOR = 0.03
 """A colour the reference lacks keeps this share of the weight of one it has: at strength 1 the
-reference multiplies its colours by at most 1 / 0.05 = 20 against the others."""
+reference multiplies its colours by at most 1 / 0.03, about 33, against the others."""
 
 PLAUSIBLE_SHARE = 0.1
 """A bin with at least this share of the pixel's most likely bin's probability is plausible and
@@ -72,7 +72,7 @@ def reweight(log_p: torch.Tensor, histogram: torch.Tensor, strength: float = 1.0
 
     ``boost`` is ``(f + (1 - f) r) / f``: ``r`` the palette smoothed by :data:`PALETTE_SIGMA`
     over its largest bin, ``f`` :data:`PALETTE_FLOOR`, so between 1 (a colour the reference
-    lacks) and 20 (its main colour). ``plausible`` is the bin's probability over the pixel's
+    lacks) and about 33 (its main colour). ``plausible`` is the bin's probability over the pixel's
     most likely bin's, over :data:`PLAUSIBLE_SHARE`, at most 1. Why, rather than Zhang et al.'s
     ``p * h ** strength``: ``h`` is near zero for every colour the reference lacks, so where the
     network is sure of one (a blue sky under a red-flower reference) that rule kept only the

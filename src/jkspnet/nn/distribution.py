@@ -66,7 +66,15 @@ def expected_ab(log_p: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     return torch.einsum("nkhw,kc->nchw", weights, bins)
 
 
-def reweight(log_p: torch.Tensor, histogram: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+def reweight(
+    log_p: torch.Tensor,
+    histogram: torch.Tensor,
+    strength: float = 1.0,
+    *,
+    floor: float = PALETTE_FLOOR,
+    sigma: float = PALETTE_SIGMA,
+    plausible_share: float = PLAUSIBLE_SHARE,
+) -> torch.Tensor:
     """Each pixel's distribution leaned toward a reference's palette ``histogram`` (313,), as
     log-probabilities: ``p(bin) * (boost(bin) ** (strength * plausible(bin)))``, renormalised.
 
@@ -80,13 +88,14 @@ def reweight(log_p: torch.Tensor, histogram: torch.Tensor, strength: float = 1.0
     sky turned red-orange and the rest drained grey), and strengths 1 and 2 both saturated. Here
     the reference chooses among the colours a pixel finds plausible, a pixel sure of a colour
     the reference lacks keeps it, and each strength multiplies the lean (0: unchanged; 1, 2 and
-    4 move a torn pixel further each time)."""
+    4 move a torn pixel further each time). ``floor``, ``sigma`` and ``plausible_share`` are
+    there to measure others (``benchmarks/bench_reference.py``)."""
     if strength == 0:
         return log_p
-    palette = gaussian_spread(histogram.detach().cpu().double(), ab_bins().double(), PALETTE_SIGMA)
+    palette = gaussian_spread(histogram.detach().cpu().double(), ab_bins().double(), sigma)
     share = palette / palette.max().clamp(min=1e-300)
-    boost = torch.log1p(share * (1 / PALETTE_FLOOR - 1)).float().to(log_p.device)
-    plausible = (log_p - log_p.amax(dim=1, keepdim=True)).exp().div(PLAUSIBLE_SHARE).clamp(max=1)
+    boost = torch.log1p(share * (1 / floor - 1)).float().to(log_p.device)
+    plausible = (log_p - log_p.amax(dim=1, keepdim=True)).exp().div(plausible_share).clamp(max=1)
     lean = strength * plausible * boost.view(1, -1, *([1] * (log_p.dim() - 2)))
     return torch.log_softmax(log_p + lean, dim=1)
 

@@ -282,6 +282,15 @@ def test_bad_references_are_usage_errors(tmp_path, photo_dir, flags):
     assert caught.value.code == 2
 
 
+def test_a_reference_strength_without_a_reference_is_one_line(capsys, tmp_path, photo_dir):
+    args = ["eval", "--data", photo_dir, "--out", tmp_path / "r", "--reference-strength", "2"]
+    code, _, err = run(capsys, *args)
+    assert code == 2 and err.strip().splitlines() == [
+        "error: --reference-strength needs --reference (self, shuffled or both)"
+    ]
+    assert not (tmp_path / "r").exists()
+
+
 def test_evaluate_api_returns_what_it_writes(tmp_path, photo_dir, colorizer):
     photos = sorted(photo_dir.iterdir())
     summary = evaluate(colorizer, photos, [0.5], tmp_path / "r", grid_count=1, progress=False)

@@ -119,9 +119,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     guided.add_argument(
         "--reference-strength",
         type=_strengths,
-        default=[1.0],
         metavar="S[,S...]",
-        help="the reference strengths to score, e.g. 1,2,4 (default 1)",
+        help="the reference strengths to score, e.g. 1,2,4 (default 1; needs --reference)",
     )
     parser.add_argument(
         "--groups",
@@ -151,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
     from ..engines import evaluate as evaluation
     from ..engines.report import format_group_table, format_table
 
+    if args.reference_strength and not args.reference:
+        raise JKSPNetError("--reference-strength needs --reference (self, shuffled or both)")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise JKSPNetError(f"{out}: exists and is not a folder")
@@ -177,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         weights="bundled" if args.weights is None else str(args.weights),
         hint_counts=args.hints,
         references=args.reference,
-        reference_strengths=args.reference_strength,
+        reference_strengths=args.reference_strength or [1.0],
         groups=args.groups,
     )
     notes = [f"{summary['n']} photo(s) scored"]

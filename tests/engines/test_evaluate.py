@@ -268,6 +268,29 @@ def test_bad_temperatures_are_usage_errors(tmp_path, photo_dir, value):
     assert caught.value.code == 2
 
 
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--reference", "other"],
+        ["--reference", ","],
+        ["--reference", "self", "--reference-strength", "1,-1"],
+    ],
+)
+def test_bad_references_are_usage_errors(tmp_path, photo_dir, flags):
+    with pytest.raises(SystemExit) as caught:
+        main(["eval", "--data", str(photo_dir), "--out", str(tmp_path), *flags])
+    assert caught.value.code == 2
+
+
+def test_a_reference_strength_without_a_reference_is_one_line(capsys, tmp_path, photo_dir):
+    args = ["eval", "--data", photo_dir, "--out", tmp_path / "r", "--reference-strength", "2"]
+    code, _, err = run(capsys, *args)
+    assert code == 2 and err.strip().splitlines() == [
+        "error: --reference-strength needs --reference (self, shuffled or both)"
+    ]
+    assert not (tmp_path / "r").exists()
+
+
 def test_evaluate_api_returns_what_it_writes(tmp_path, photo_dir, colorizer):
     photos = sorted(photo_dir.iterdir())
     summary = evaluate(colorizer, photos, [0.5], tmp_path / "r", grid_count=1, progress=False)
@@ -351,3 +374,33 @@ def test_groups_from_the_manifest(capsys, tmp_path, photo_dir, fresh_weights):
     code, out, err = run(capsys, *eval_args(photo_dir, fresh_weights, report2, "--groups"))
     assert code == 0, err
     assert set(json.loads((report2 / "summary.json").read_text())["groups"]) == {"photos"}
+
+
+def test_eval_with_a_mismatched_reference_at_several_strengths(
+    capsys, tmp_path, photo_dir, fresh_weights, colorizer
+):
+    """``--reference shuffled`` gives each photo another's palette (of two, the other one), and
+    each strength is its own variant; the astronaut's score is that of colorizing it with the
+    coffee as the reference."""
+    report = tmp_path / "r"
+    code, out, err = run(
+        capsys,
+        *eval_args(photo_dir, fresh_weights, report, "--reference", "self,shuffled"),
+        *("--reference-strength", "1,2"),
+    )
+    assert code == 0, err
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["reference_strength"] == [1.0, 2.0]
+    for kind in ("self", "shuffled"):
+        assert set(summary[f"reference_{kind}"]) == {"1", "2"}
+        assert set(summary[f"reference_{kind}"]["2"]) == BLOCK_KEYS
+        assert f"reference={kind}@2" in out
+    assert "PSNR against T=" in out and "reference=shuffled@1 " in out
+    rows = {(Path(r["file"]).name, r["variant"]): r for r in rows_of(report)}
+    expected = colorizer.colorize(
+        photo_dir / "astronaut.jpg", reference=photo_dir / "coffee.webp", reference_strength=2
+    )
+    truth = truth_of(photo_dir / "astronaut.jpg")
+    psnr = float(rows["astronaut.jpg", "reference=shuffled@2"]["psnr"])
+    assert psnr == pytest.approx(metrics.psnr(np.asarray(expected), truth), abs=1e-3)
+    assert psnr != pytest.approx(float(rows["astronaut.jpg", "reference=self@2"]["psnr"]))

@@ -61,6 +61,39 @@ def test_reweighting_moves_the_mean_toward_the_palette():
     assert torch.equal(unchanged, log_probabilities(logits))
 
 
+def _two_colours(blue: float, red: float) -> tuple[torch.Tensor, int, int]:
+    """One pixel's log-probabilities (1, 313, 1, 1) with ``blue`` on a sky blue bin, ``red`` on
+    a red one (100 ab units apart) and 1 % over every bin; and the two bins."""
+    bins = ab_bins()
+    nearest = lambda a, b: int((bins - torch.tensor([a, b])).norm(dim=1).argmin())  # noqa: E731
+    red_bin, blue_bin = nearest(55, 45), nearest(-5, -40)
+    p = torch.full((NUM_BINS,), 0.01 / NUM_BINS)
+    p[blue_bin] += blue
+    p[red_bin] += red
+    return (p / p.sum()).log().view(1, -1, 1, 1), blue_bin, red_bin
+
+
+def _mass_near(log_p: torch.Tensor, index: int, radius: float = 30.0) -> float:
+    bins = ab_bins()
+    return float(log_p.exp()[0, :, 0, 0][(bins - bins[index]).norm(dim=1) <= radius].sum())
+
+
+def test_a_reference_leans_plausible_colours_and_never_forces_an_implausible_one():
+    """Issue 21's spill: a red-only reference must not turn a pixel sure of blue (a sky) red;
+    a pixel that finds red plausible (a tenth of its mass, the rest blue) leans red, further
+    with each strength, and strength 1 leans rather than replaces (the former
+    ``p * h ** strength`` turned both fully red at every strength, so 1 and 2 looked the same)."""
+    sure, blue, red = _two_colours(blue=0.98, red=0.01)
+    palette = soft_histogram(ab_bins()[red].view(2, 1, 1))
+    for strength in (1.0, 2.0, 4.0):
+        assert _mass_near(reweight(sure, palette, strength), blue) > 0.9
+    torn, *_ = _two_colours(blue=0.9, red=0.1)
+    leaned = [_mass_near(reweight(torn, palette, s), red) for s in (0.0, 1.0, 2.0, 4.0)]
+    assert leaned[0] == pytest.approx(_mass_near(torn, red))
+    assert 0.5 < leaned[1] < 0.95
+    assert leaned[2] > leaned[1] + 0.1 and leaned[3] >= leaned[2]
+
+
 def _flatness(probabilities: torch.Tensor) -> torch.Tensor:
     """normalized_entropy of distributions given as probabilities (313, H, W)."""
     return normalized_entropy(probabilities.clamp(min=1e-12).log()[None])[0]

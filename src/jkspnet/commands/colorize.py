@@ -25,6 +25,7 @@ from .options import (
     colorizer_from_options,
     crf,
     positive_int,
+    reference_strength_type,
     spec_from_options,
     temperature_type,
 )
@@ -121,7 +122,7 @@ def _add_guided_options(parser: argparse.ArgumentParser) -> None:
     )
     guided.add_argument(
         "--reference-strength",
-        type=_strength,
+        type=reference_strength_type,
         default=1.0,
         metavar="S",
         help="how strongly the reference's palette weighs (default 1; 0: not at all)",
@@ -131,16 +132,6 @@ def _add_guided_options(parser: argparse.ArgumentParser) -> None:
         metavar="OUT.png",
         help="also write where the network is unsure (bright: a guess) for the one input photo",
     )
-
-
-def _strength(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (value >= 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
 
 
 def guidance_from_options(args: argparse.Namespace, pairs) -> Guidance | None:

@@ -16,6 +16,7 @@ from .options import (
     colorizer_from_options,
     count,
     positive_int,
+    reference_strength_type,
     temperature_type,
 )
 
@@ -24,6 +25,27 @@ def _temperatures(text: str) -> list[float]:
     values = [temperature_type(part.strip()) for part in text.split(",") if part.strip()]
     if not values:
         raise argparse.ArgumentTypeError(f"no temperature given in {text!r}")
+    return values
+
+
+def _references(text: str) -> list[str]:
+    from ..engines.references import REFERENCE_KINDS  # torch-free
+
+    values = [part.strip() for part in text.split(",") if part.strip()]
+    for value in values:
+        if value not in REFERENCE_KINDS:
+            raise argparse.ArgumentTypeError(
+                f"must be {' or '.join(REFERENCE_KINDS)} (comma-separated), got {value!r}"
+            )
+    if not values:
+        raise argparse.ArgumentTypeError(f"no reference given in {text!r}")
+    return values
+
+
+def _strengths(text: str) -> list[float]:
+    values = [reference_strength_type(part.strip()) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"no reference strength given in {text!r}")
     return values
 
 
@@ -87,8 +109,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     guided.add_argument(
         "--reference",
-        choices=["self"],
-        help="self: also score with each photo's own palette as the reference (an oracle)",
+        type=_references,
+        default=[],
+        metavar="KIND[,KIND]",
+        help="also score with a reference palette: self, each photo's own (an oracle); "
+        "shuffled, another photo's of the set whose colours differ (the next in the list that "
+        "shares less than half its palette): what a mismatched reference costs",
+    )
+    guided.add_argument(
+        "--reference-strength",
+        type=_strengths,
+        metavar="S[,S...]",
+        help="the reference strengths to score, e.g. 1,2,4 (default 1; needs --reference)",
     )
     parser.add_argument(
         "--groups",
@@ -118,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
     from ..engines import evaluate as evaluation
     from ..engines.report import format_group_table, format_table
 
+    if args.reference_strength and not args.reference:
+        raise JKSPNetError("--reference-strength needs --reference (self, shuffled or both)")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise JKSPNetError(f"{out}: exists and is not a folder")
@@ -143,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         weights="bundled" if args.weights is None else str(args.weights),
         hint_counts=args.hints,
-        reference_self=args.reference == "self",
+        references=args.reference,
+        reference_strengths=args.reference_strength or [1.0],
         groups=args.groups,
     )
     notes = [f"{summary['n']} photo(s) scored"]

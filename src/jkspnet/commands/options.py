@@ -17,6 +17,7 @@ from ..pipeline.spec import (
     ColorizerSpec,
     check_confidence,
     check_neutral,
+    check_reference_strength,
     check_size,
     check_temperature,
     read_number,
@@ -79,6 +80,7 @@ size_type = checked("size", check_size, whole=True)
 temperature_type = checked("temperature", check_temperature)
 confidence_type = checked("confidence", check_confidence)
 neutral_type = checked("neutral", check_neutral)
+reference_strength_type = checked("reference strength", check_reference_strength)
 
 
 def spec_from_options(args: argparse.Namespace) -> ColorizerSpec:

@@ -17,8 +17,10 @@ colourfulness 0, so colour metrics mean nothing for them: they are counted and s
 Guided colour (issue 15), the field's way (Zhang, Zhu et al. 2017): with ``hint_counts``, each
 photo is also colorized from N hints sampled from its truth (random positions, seeded by the
 photo's file name, each hint the mean ab of a small patch; the first N of one sequence, so the
-hints at 10 include those at 5), at the first temperature; ``reference_self`` re-weights the
-distribution by the photo's own ab histogram, an oracle upper bound for a reference photo.
+hints at 10 include those at 5), at the first temperature; ``references`` re-weight the
+distribution by a reference palette at each of ``reference_strengths``: the photo's own
+(``self``, an oracle upper bound) or another photo's of another palette (``shuffled``, what a
+mismatched reference costs; :mod:`jkspnet.engines.references`).
 With hints, each photo also gets one hint on a coloured pixel, whose leak, harm and gain
 (:mod:`jkspnet.engines.leak`, issue 21) say whether a hint stays in its region.
 
@@ -44,20 +46,21 @@ import torch
 from PIL import Image
 
 from ..colour.spaces import NO_COLOUR, is_grey
-from ..errors import JKSPNetError, PhotoError
+from ..errors import JKSPNetError, PhotoError, check_choice
 from ..media.files import write_atomic
 from ..media.photos import Photo, load_photo
-from ..media.sources import photo_group
 from ..nn.bins import hard_histogram
 from . import leak as leaks
 from . import metrics
+from .references import REFERENCE_KINDS, reference_palettes
 from .report import (
     GRAY,
-    REFERENCE_SELF,
     finite,
     grid,
+    group_blocks,
     hints_variant,
     per_image_csv,
+    reference_variant,
     summary_block,
     temperature_key,
     thumbnail,
@@ -145,9 +148,12 @@ class _Checked:
     grey: bool = False
     error: PhotoError | None = None
     note: str | None = None
+    palette: torch.Tensor | JKSPNetError | None = None  # as a reference (with --reference)
 
 
-def _check(path: Path, size: int, max_pixels: int) -> _Checked:
+def _check(
+    path: Path, size: int, max_pixels: int, palette: Callable[[Photo], torch.Tensor] | None = None
+) -> _Checked:
     try:
         photo = load_photo(path, max_pixels=max_pixels)
     except PhotoError as error:
@@ -161,7 +167,13 @@ def _check(path: Path, size: int, max_pixels: int) -> _Checked:
     # float64, exactly as scores.score_image computes the truth's ab, so that every truth
     # pixel scored later falls in a bin this prior has seen.
     truth_ab = metrics.ab_of(_small(photo.pixels, size), torch.float64)
-    return _Checked(path, prior=hard_histogram([truth_ab]), note=photo.note)
+    checked = _Checked(path, prior=hard_histogram([truth_ab]), note=photo.note)
+    if palette is not None:
+        try:
+            checked.palette = palette(photo)
+        except JKSPNetError as error:  # too grey to be a reference
+            checked.palette = error
+    return checked
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,7 +195,9 @@ class _Run:
     prior: torch.Tensor
     size: int
     hint_counts: list[int] = field(default_factory=list)
-    reference_self: bool = False
+    references: list[str] = field(default_factory=list)
+    strengths: list[float] = field(default_factory=list)
+    palettes: dict[tuple[str, Path], torch.Tensor] = field(default_factory=dict)  # kind, photo
     guided_temperature: float | None = None
     scored: list[_Scored] = field(default_factory=list)
     grid_rows: list[list[Image.Image]] = field(default_factory=list)
@@ -216,7 +230,8 @@ def evaluate(
     weights: str | None = None,
     report: Callable[[str], None] | None = None,
     hint_counts: Sequence[int] = (),
-    reference_self: bool = False,
+    references: Sequence[str] = (),
+    reference_strengths: Sequence[float] = (1.0,),
     groups: bool = False,
 ) -> dict:
     """Score ``colorizer`` on ``photos`` and write the report into ``out_dir``; return the summary.
@@ -230,7 +245,8 @@ def evaluate(
 
     ``hint_counts``: also score each photo guided by that many hints sampled from its truth
     (:func:`sample_hints`; 0 is the automatic result, already scored), at the first temperature;
-    ``reference_self``: also score it with its own palette as the reference (an oracle).
+    ``references``: also score it with a reference palette (``self``: its own, an oracle;
+    ``shuffled``: another photo's whose colours differ), at each of ``reference_strengths``.
     With hint counts, the ``one_hint`` block gives one colour hint's leak, harm and gain
     (:mod:`jkspnet.engines.leak`).
     ``groups``: also score each group of photos apart (:func:`jkspnet.media.sources.photo_group`:
@@ -238,7 +254,7 @@ def evaluate(
     """
     from tqdm import tqdm
 
-    from ..pipeline.spec import check_temperature
+    from ..pipeline.spec import check_reference_strength, check_temperature
 
     temperatures = list(temperatures) or [colorizer.config.temperature]
     unique: dict[str, float] = {}
@@ -246,6 +262,10 @@ def evaluate(
         unique.setdefault(temperature_key(check_temperature(t)), float(t))
     temperatures = list(unique.values())
     hint_counts = sorted({int(n) for n in hint_counts if int(n) > 0})
+    references = [check_choice("reference", k, REFERENCE_KINDS) for k in dict.fromkeys(references)]
+    strengths = list(dict.fromkeys(map(check_reference_strength, reference_strengths)))
+    if references and not strengths:
+        raise JKSPNetError("no reference strength given")
     size = colorizer.config.size
     out_dir = Path(out_dir)
     reporter = Reporter(report)
@@ -259,7 +279,8 @@ def evaluate(
         # Pass 1: readable? coloured? and the truths' ab prior at size x size.
         bar = reporter.bar = tqdm(total=len(photos), desc="reading", unit="photo", disable=not show)
         with bar:
-            check = lambda path: _check(path, size, colorizer.max_pixels)  # noqa: E731
+            palette = colorizer.reference_histogram if references else None
+            check = lambda path: _check(path, size, colorizer.max_pixels, palette)  # noqa: E731
             for item in _in_order(pool, check, photos, ahead=2 * _WORKERS):
                 bar.update()
                 if item.error is not None:
@@ -285,9 +306,12 @@ def evaluate(
             )
         # Every small truth has size * size pixels, so the set's prior is the mean of the photos'.
         variants = [GRAY, *map(variant_name, temperatures), *map(hints_variant, hint_counts)]
-        variants += [REFERENCE_SELF] if reference_self else []
-        run = _Run(variants, prior_sum / len(checked), size, hint_counts, reference_self)
+        several = len(strengths) > 1
+        variants += [reference_variant(k, s, several) for k in references for s in strengths]
+        run = _Run(variants, prior_sum / len(checked), size, hint_counts, references, strengths)
         run.guided_temperature = temperatures[0]
+        palettes = [item.palette for item in checked]
+        run.palettes = reference_palettes(references, [item.path for item in checked], palettes)
 
         # Pass 2: colorize each batch once per temperature, score every variant.
         bar = reporter.bar = tqdm(
@@ -330,11 +354,16 @@ def evaluate(
         summary["hint_patch"] = f"{2 * HINT_PATCH_RADIUS + 1}x{2 * HINT_PATCH_RADIUS + 1}"
         measured = [photo.leak for photo in run.scored if photo.leak is not None]
         summary["one_hint"] = leaks.summarise(measured, run.without_colour_hint)
-    if reference_self:
-        summary["reference_self"] = summary_block(guided[-1])
+    if references:
+        summary["reference_strength"] = strengths if several else strengths[0]
+        by_reference = iter(guided[len(hint_counts) :])
+        for kind in references:
+            blocks = [summary_block(next(by_reference)) for _ in strengths]
+            keyed = dict(zip(map(temperature_key, strengths), blocks, strict=True))
+            summary[f"reference_{kind}"] = keyed if several else blocks[0]
     summary["truth"] = {"cf": finite(sets[0]["cf_truth"], 4)}
     if groups:
-        summary["groups"] = _group_blocks(run, temperatures)
+        summary["groups"] = group_blocks(run, temperatures)
     summary.update(
         weights=weights,
         size=size,
@@ -368,30 +397,6 @@ def _load_batch(max_pixels: int) -> Callable[[list[Path]], list[Photo | PhotoErr
     return load
 
 
-def _group_blocks(run: _Run, temperatures: Sequence[float]) -> dict[str, dict]:
-    """Per group of photos: its count, the grey baseline's and each temperature's block."""
-    members: dict[str, list[_Scored]] = {}
-    for photo in run.scored:
-        members.setdefault(photo_group(photo.path), []).append(photo)
-    out: dict[str, dict] = {}
-    for name in sorted(members):
-        photos = members[name]
-        sets = [
-            aggregate_scores([photo.scores[i] for photo in photos])
-            for i in range(1 + len(temperatures))
-        ]
-        out[name] = {
-            "n": len(photos),
-            "gray": summary_block(sets[0]),
-            "model": {
-                temperature_key(t): summary_block(s)
-                for t, s in zip(temperatures, sets[1:], strict=True)
-            },
-            "truth": {"cf": finite(sets[0]["cf_truth"], 4)},
-        }
-    return out
-
-
 def _run_batch(
     colorizer: Colorizer,
     temperatures: list[float],
@@ -416,7 +421,7 @@ def _run_batch(
         return
     abs_by_t = colorizer.predict_ab_list_at([p.network_input for *_, p in items], temperatures)
     logits = None
-    if run.hint_counts or run.reference_self:  # per photo: aspect-shaped inputs differ
+    if run.hint_counts or run.references:  # per photo: aspect-shaped inputs differ
         logits = [colorizer.predict_logits(p.network_input[None])[0] for *_, p in items]
     zeros = torch.zeros((2, run.size, run.size), device=colorizer.device)
     jobs = []
@@ -443,17 +448,19 @@ def _run_batch(
 
 
 def _guided_outputs(colorizer, prepared, logits, truth, path: Path, run: _Run) -> list[Image.Image]:
-    """The photo guided by each count of sampled hints, then by its own palette."""
+    """The photo guided by each count of sampled hints, then by each reference palette at each
+    strength."""
     temperature = run.guided_temperature
     outputs = []
     hints = sample_hints(truth, max(run.hint_counts), seed=path.name) if run.hint_counts else []
     for count in run.hint_counts:
         ab, correction = colorizer.guide(prepared, logits, hints[:count], temperature=temperature)
         outputs.append(colorizer.finish(prepared, ab, correction))
-    if run.reference_self:
-        histogram = colorizer.reference_histogram(Photo(truth))
-        ab, _ = colorizer.guide(prepared, logits, histogram=histogram, temperature=temperature)
-        outputs.append(colorizer.finish(prepared, ab))
+    for kind in run.references:
+        histogram = run.palettes[kind, path]
+        for strength in run.strengths:
+            ab, _ = colorizer.guide(prepared, logits, (), histogram, strength, temperature)
+            outputs.append(colorizer.finish(prepared, ab))
     return outputs
 
 

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from ..media.sources import photo_group
 from . import scores
+from .references import REFERENCE_KINDS
 
 GRID_CELL_HEIGHT = 160
 """Height in pixels of every cell of ``grid.png``; widths keep each photo's aspect ratio."""
@@ -20,7 +22,6 @@ GRID_GAP = 4
 """White gap in pixels between the cells and rows of ``grid.png``."""
 
 GRAY = "gray"
-REFERENCE_SELF = "reference=self"
 ONE_HINT = "one hint"
 """The variant of ``per_image.csv``'s rows that give one colour hint's leak, harm and gain."""
 
@@ -46,6 +47,26 @@ def variant_name(temperature: float) -> str:
 
 def hints_variant(count: int) -> str:
     return f"hints={count}"
+
+
+def reference_variant(kind: str, strength: float, several: bool = False) -> str:
+    """A reference palette's variant: ``reference=self``, or ``reference=self@2`` when the run
+    scores several strengths."""
+    return f"reference={kind}" + (f"@{temperature_key(strength)}" if several else "")
+
+
+def reference_blocks(summary: dict) -> list[tuple[str, dict]]:
+    """Each reference variant's block of a summary, named as :func:`reference_variant` names it:
+    ``summary["reference_<kind>"]`` is one block, or one per strength (``--reference-strength``
+    with several values)."""
+    out = []
+    for kind in REFERENCE_KINDS:
+        found = summary.get(f"reference_{kind}")
+        if found is not None and "psnr" in found:
+            out.append((reference_variant(kind, 0.0), found))
+        elif found is not None:
+            out += [(reference_variant(kind, float(s), True), b) for s, b in found.items()]
+    return out
 
 
 def finite(value: float | None, digits: int) -> float | None:
@@ -111,6 +132,31 @@ def per_image_csv(run) -> bytes:
     return stream.getvalue().encode("utf-8")
 
 
+def group_blocks(run, temperatures: Sequence[float]) -> dict[str, dict]:
+    """``summary.json``'s ``groups``: per group of photos of an evaluation ``run`` (its
+    ``scored``), its count, the grey baseline's and each temperature's block."""
+    members: dict[str, list] = {}
+    for photo in run.scored:
+        members.setdefault(photo_group(photo.path), []).append(photo)
+    out: dict[str, dict] = {}
+    for name in sorted(members):
+        photos = members[name]
+        sets = [
+            scores.aggregate_scores([photo.scores[i] for photo in photos])
+            for i in range(1 + len(temperatures))
+        ]
+        out[name] = {
+            "n": len(photos),
+            "gray": summary_block(sets[0]),
+            "model": {
+                temperature_key(t): summary_block(s)
+                for t, s in zip(temperatures, sets[1:], strict=True)
+            },
+            "truth": {"cf": finite(sets[0]["cf_truth"], 4)},
+        }
+    return out
+
+
 def align(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A plain text table: the first column left-aligned, the others right-aligned."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
@@ -155,8 +201,7 @@ def format_table(summary: dict) -> str:
     else:
         blocks += [(f"T={key}", block) for key, block in model.items()]
     blocks += [(hints_variant(int(n)), block) for n, block in summary.get("hints", {}).items()]
-    if "reference_self" in summary:
-        blocks.append((REFERENCE_SELF, summary["reference_self"]))
+    blocks += reference_blocks(summary)
 
     def cell(value: float | None, digits: int) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
@@ -173,6 +218,11 @@ def format_table(summary: dict) -> str:
             f"leak {cell(one_hint['leak'], 2)} ab, harm {cell(one_hint['harm'], 2)} dB, "
             f"gain {cell(one_hint['gain'], 2)} dB"
         )
+    automatic, base = blocks[1]  # the first temperature's, which guidance decodes at
+    references = reference_blocks(summary)
+    if references and None not in (base["psnr"], *(b["psnr"] for _, b in references)):
+        gains = [f"{name} {b['psnr'] - base['psnr']:+.2f}" for name, b in references]
+        lines.append(f"PSNR against {automatic} (dB): {', '.join(gains)}")
     return "\n".join(lines)
 
 
@@ -184,9 +234,12 @@ __all__ = [
     "align",
     "format_group_table",
     "format_table",
+    "group_blocks",
     "hints_variant",
     "per_image_csv",
     "per_image_fields",
+    "reference_blocks",
+    "reference_variant",
     "summary_block",
     "temperature_key",
     "variant_name",

@@ -147,8 +147,10 @@ def soft_histogram(ab: torch.Tensor, sigma: float = HISTOGRAM_SIGMA) -> torch.Te
     return histogram / histogram.sum().clamp(min=1e-12)
 
 
-def _gaussian_spread(p: Tensor, bins: Tensor, sigma: float) -> Tensor:
-    """Spread each bin's mass over the bins with a Gaussian of std sigma between centres.
+def gaussian_spread(p: Tensor, bins: Tensor, sigma: float) -> Tensor:
+    """Spread each bin's mass over the bins with a Gaussian of std sigma between centres: the
+    training prior's smoothing, and a reference palette's before it re-weights (a palette is a
+    region of the ab plane, so a colour near the reference's counts as in it).
 
     Each source bin's kernel column is normalised to 1, so mass is moved, never created or
     lost: a bin at the gamut's edge (fewer neighbours) keeps as much of its mass as it spreads.
@@ -183,7 +185,7 @@ def smoothed_prior(
         raise ValueError("smoothed_prior needs at least one pixel")
     p = counts / total
     if sigma > 0:
-        p = _gaussian_spread(p, bins.detach().cpu().double(), sigma)
+        p = gaussian_spread(p, bins.detach().cpu().double(), sigma)
         p = p / p.sum()
     return p.to(device=bins.device, dtype=torch.float32)
 
@@ -194,6 +196,7 @@ __all__ = [
     "ab_bins",
     "check_ab_batch",
     "check_bins",
+    "gaussian_spread",
     "hard_histogram",
     "nearest_bin",
     "nearest_bins",

@@ -97,6 +97,20 @@ def test_many_hints_cover_the_photo():
     assert not hint_reach(flat, []).any()
 
 
+def test_many_stroke_points_are_merged_yet_each_hint_pixel_takes_the_whole_correction():
+    """Long brush strokes give hundreds of hint pixels: past REACH_SOURCES they start from one
+    pixel per cell, counted as many, and each hint pixel still takes all of its correction."""
+    rng = np.random.default_rng(2)
+    lightness = 50.0 + 3.0 * rng.standard_normal((96, 128))
+    points = rng.uniform((0, 0), (60, 96), (600, 2))
+    targets = [ABTarget(x=x, y=y, a=0, b=0) for x, y in points]
+    exact = hint_reach(lightness, targets, max_sources=10**6)
+    merged = hint_reach(lightness, targets)
+    assert np.abs(exact - merged).max() < 0.1
+    rows, cols = points[:, 1].astype(int), points[:, 0].astype(int)
+    assert merged[rows, cols].min() > 0.999
+
+
 def test_guided_coefficients_reproduce_a_field_that_follows_the_guide():
     guide = torch.from_numpy(_two_regions()).float()
     values = torch.stack([(guide - 30) * 2, torch.zeros_like(guide)])  # 0 left, 90 right

@@ -181,21 +181,33 @@ def affinity_matrix(
     ``w_rs`` proportional to ``exp(-(L_r - L_s)^2 / (2 sigma_r^2))``, times
     ``exp(-(c_r - c_s)^2 / (2 sigma_c^2))`` for a ``confidence`` map c when ``sigma_c`` > 0, times
     ``exp(-|f_r - f_s|^2 / (2 sigma_f^2))`` for ``features`` f (C, H, W) when ``sigma_f`` > 0."""
+    use_features = features is not None and sigma_features > 0
+    distances = _neighbour_distances(features) if use_features else None
+    return _affinities(lightness, confidence, sigma_confidence, distances, sigma_features)
+
+
+def _affinities(
+    lightness: np.ndarray,
+    confidence: np.ndarray | None,
+    sigma_confidence: float,
+    feature_distances: list[np.ndarray] | None,
+    sigma_features: float,
+):
+    """:func:`affinity_matrix` from the features' neighbour distances (no feature term when None
+    or ``sigma_features`` is 0), which :func:`propagate` computes once for it and the reach."""
     sparse, _ = _scipy()
     height, width = lightness.shape
     flat = lightness.astype(np.float64).ravel()
     sigma2 = _local_sigma2(lightness)
     use_confidence = confidence is not None and sigma_confidence > 0
     flat_confidence = confidence.astype(np.float64).ravel() if use_confidence else None
-    use_features = features is not None and sigma_features > 0
-    feature_distances = _neighbour_distances(features) if use_features else None
     rows, cols, values = [], [], []
     for direction, (r, s) in enumerate(_neighbour_pairs(height, width)):
         difference = np.square(flat[r] - flat[s])
         other = 0.0
         if flat_confidence is not None:
             other = np.square(flat_confidence[r] - flat_confidence[s]) / (2 * sigma_confidence**2)
-        if feature_distances is not None:
+        if feature_distances is not None and sigma_features > 0:
             other = other + feature_distances[direction] / (2 * sigma_features**2)
         for a, b in ((r, s), (s, r)):  # both directions, each with its own row's sigma
             rows.append(a)
@@ -238,13 +250,29 @@ def hint_reach(
     to 5.54 dB, and the PSNR at 10 and 50 hints from 25.84 / 28.47 to 25.86 / 28.73 dB; at one
     hint the PSNR fell from 23.12 to 22.49 dB: a lone hint no longer shifts the whole photo's
     colour, which on these photos was right more often than wrong."""
+    distances = _neighbour_distances(features) if features is not None else None
+    options = (length, floor, edge_lightness, edge_features, max_sources)
+    return _reach(lightness, targets, scale, distances, *options)
+
+
+def _reach(
+    lightness: np.ndarray,
+    targets: Sequence[ABTarget],
+    scale: tuple[float, float],
+    distances: list[np.ndarray] | None,
+    length: float,
+    floor: float,
+    edge_lightness: float,
+    edge_features: float,
+    max_sources: int,
+) -> np.ndarray:
+    """:func:`hint_reach` from the features' neighbour distances (None: L alone)."""
     from scipy.sparse.csgraph import dijkstra
 
     sparse, _ = _scipy()
     height, width = lightness.shape
     smooth = torch.from_numpy(lightness.astype(np.float64))[None, None]
     smooth = F.avg_pool2d(smooth, 3, 1, 1, count_include_pad=False)[0, 0].numpy().ravel()
-    distances = _neighbour_distances(features) if features is not None else None
     rows, cols, costs = [], [], []
     for direction, (r, s) in enumerate(_neighbour_pairs(height, width)):
         cost = 1.0 + np.square((smooth[r] - smooth[s]) / edge_lightness)
@@ -352,7 +380,8 @@ def propagate(
     prior = prior_ab.astype(np.float64).reshape(2, -1)
     mu, colours = hint_mask(targets, height, width, scale)
     lam = prior_floor + prior_weight * np.clip(confidence, 0, 1).ravel() ** prior_power
-    weights = affinity_matrix(lightness, confidence, sigma_confidence, features, sigma_features)
+    distances = _neighbour_distances(features) if features is not None else None  # for both
+    weights = _affinities(lightness, confidence, sigma_confidence, distances, sigma_features)
     system = sparse.diags(1.0 + lam + mu) - weights
     # The minimum-degree ordering of A + A^T fills in half what the default does here (the
     # affinities are nearly symmetric).
@@ -362,7 +391,8 @@ def propagate(
     correction = spread - reach * prior  # so that the result is (1 - reach) prior + spread
     correction = correction.reshape(2, height, width)
     if regions:
-        correction = correction * hint_reach(lightness, targets, scale, features)[None]
+        options = (REACH_LENGTH, REACH_FLOOR, EDGE_LIGHTNESS, EDGE_FEATURES, REACH_SOURCES)
+        correction = correction * _reach(lightness, targets, scale, distances, *options)[None]
     return correction
 
 

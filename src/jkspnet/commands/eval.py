@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import JKSPNetError
 from ..media.files import remove_stale_temporaries, unwritable_reason
@@ -20,40 +22,35 @@ from .options import (
     temperature_type,
 )
 
+T = TypeVar("T")
 
-def _temperatures(text: str) -> list[float]:
-    values = [temperature_type(part.strip()) for part in text.split(",") if part.strip()]
-    if not values:
-        raise argparse.ArgumentTypeError(f"no temperature given in {text!r}")
+
+def _comma_list(parse: Callable[[str], T], what: str) -> Callable[[str], list[T]]:
+    """An argparse type for ``A[,B...]``: each part through ``parse``, at least one."""
+
+    def values(text: str) -> list[T]:
+        parsed = [parse(part.strip()) for part in text.split(",") if part.strip()]
+        if not parsed:
+            raise argparse.ArgumentTypeError(f"no {what} given in {text!r}")
+        return parsed
+
     return values
 
 
-def _references(text: str) -> list[str]:
+def _reference_kind(text: str) -> str:
     from ..engines.references import REFERENCE_KINDS  # torch-free
 
-    values = [part.strip() for part in text.split(",") if part.strip()]
-    for value in values:
-        if value not in REFERENCE_KINDS:
-            raise argparse.ArgumentTypeError(
-                f"must be {' or '.join(REFERENCE_KINDS)} (comma-separated), got {value!r}"
-            )
-    if not values:
-        raise argparse.ArgumentTypeError(f"no reference given in {text!r}")
-    return values
+    if text not in REFERENCE_KINDS:
+        raise argparse.ArgumentTypeError(
+            f"must be {' or '.join(REFERENCE_KINDS)} (comma-separated), got {text!r}"
+        )
+    return text
 
 
-def _strengths(text: str) -> list[float]:
-    values = [reference_strength_type(part.strip()) for part in text.split(",") if part.strip()]
-    if not values:
-        raise argparse.ArgumentTypeError(f"no reference strength given in {text!r}")
-    return values
-
-
-def _hint_counts(text: str) -> list[int]:
-    values = [count(part.strip()) for part in text.split(",") if part.strip()]
-    if not values:
-        raise argparse.ArgumentTypeError(f"no hint count given in {text!r}")
-    return values
+_temperatures = _comma_list(temperature_type, "temperature")
+_references = _comma_list(_reference_kind, "reference")
+_strengths = _comma_list(reference_strength_type, "reference strength")
+_hint_counts = _comma_list(count, "hint count")
 
 
 HELP = "score colorizations of a photo set against the originals"

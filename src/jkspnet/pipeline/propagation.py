@@ -107,8 +107,10 @@ EDGE_FEATURES = 0.05
 REACH_SOURCES = 64
 """Up to this many distinct hint pixels, :func:`hint_reach` runs one Dijkstra from each. Beyond
 (a few long brush strokes give hundreds), hint pixels sharing a :data:`REACH_CELL` cell start
-from one of them, counted as many: 2,000 pixels took 6 s and 200 MB exactly; merged, at most 192
-runs on the 128-pixel grid."""
+from one of them, counted as many, at most 192 runs on the 128-pixel grid; each hint pixel keeps
+its own distance. ``python benchmarks/bench_reach.py``: 2,000 hint pixels 0.68 s merged against
+10.4 s exactly (whose distances fill a 197 MB matrix); the merged reach differed from the exact
+one by up to 0.25 at 500 random hint pixels (0 at 50 and 2,000)."""
 
 REACH_CELL = 8
 """Grid pixels on a side of the cells in which :func:`hint_reach` merges many hint pixels: their

@@ -732,7 +732,8 @@ def test_points_save_as_the_cli_sidecar_and_load_back(
     assert card.locator(".pin").count() == 1 and len(app.forms()) == forms
     bad.write_text(json.dumps([{"x": 5, "y": 5, "color": "#ff0000", "size": 3}]))
     card.locator(".load-hints").set_input_files(str(bad))
-    assert "hint 1: unknown key(s) size" in card.locator(".error .message").inner_text()
+    # the page reads the file asynchronously; the previous error stays shown until it has
+    sync_api.expect(card.locator(".error .message")).to_contain_text("hint 1: unknown key(s) size")
     with pytest.raises(HintError, match="unknown key"):  # as the CLI refuses it
         read_hints_file(bad)
     assert card.locator(".pin").count() == 1 and len(app.forms()) == forms

@@ -98,7 +98,14 @@ PACKAGE_GROUPS = {
     "soft-ui-design-system": "people",
     "material-kit": "people",
     "admin-lte": "people",
+    # Issue 22, more training photos of interiors and people (all three train).
+    "material-dashboard": "interiors",
+    "argon-design-system-free": "people",
+    "paper-kit-2": "scenes",
 }
+
+# The three npm UI kits of Creative Tim added for issue 22 state the same licence.
+_NPM_KIT_MIT = "MIT (package.json, LICENSE.md); photos unattributed in the package"
 
 # Per-package licence summaries, as given in the project's shared data notes
 # (data/README.md). opencv-doc's entry there has no licence; the one below is from
@@ -125,6 +132,9 @@ LICENCES = {
     "soft-ui-design-system": "MIT (package.json); photos unattributed in the package",
     "material-kit": "MIT (package.json); photos unattributed in the package",
     "admin-lte": "MIT (package.json)",
+    "material-dashboard": _NPM_KIT_MIT,
+    "argon-design-system-free": _NPM_KIT_MIT,
+    "paper-kit-2": _NPM_KIT_MIT,
 }
 
 # Packages that are not Debian's: registry and pinned version. Everything else is a Debian
@@ -138,6 +148,9 @@ SOURCES: dict[str, tuple[str, str]] = {
     "soft-ui-design-system": ("npm", "1.0.4"),
     "material-kit": ("npm", "2.0.4"),
     "admin-lte": ("npm", "4.10.0"),
+    "material-dashboard": ("npm", "3.1.0"),
+    "argon-design-system-free": ("npm", "1.2.0"),
+    "paper-kit-2": ("npm", "2.1.0"),
 }
 
 # Packages never to fetch: kept for independent evaluation (the project's shared data notes).

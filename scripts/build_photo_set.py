@@ -102,10 +102,14 @@ PACKAGE_GROUPS = {
     "material-dashboard": "interiors",
     "argon-design-system-free": "people",
     "paper-kit-2": "scenes",
+    "startbootstrap-landing-page": "people",
+    "startbootstrap-one-page-wonder": "people",
 }
 
-# The three npm UI kits of Creative Tim added for issue 22 state the same licence.
+# The npm UI kits added for issue 22: MIT in package.json and in the licence file (Creative
+# Tim's three: LICENSE.md; Start Bootstrap's two: LICENSE); no photo credited.
 _NPM_KIT_MIT = "MIT (package.json, LICENSE.md); photos unattributed in the package"
+_NPM_SB_MIT = "MIT (package.json, LICENSE); photos unattributed in the package"
 
 # Per-package licence summaries, as given in the project's shared data notes
 # (data/README.md). opencv-doc's entry there has no licence; the one below is from
@@ -135,6 +139,8 @@ LICENCES = {
     "material-dashboard": _NPM_KIT_MIT,
     "argon-design-system-free": _NPM_KIT_MIT,
     "paper-kit-2": _NPM_KIT_MIT,
+    "startbootstrap-landing-page": _NPM_SB_MIT,
+    "startbootstrap-one-page-wonder": _NPM_SB_MIT,
 }
 
 # Packages that are not Debian's: registry and pinned version. Everything else is a Debian
@@ -151,6 +157,8 @@ SOURCES: dict[str, tuple[str, str]] = {
     "material-dashboard": ("npm", "3.1.0"),
     "argon-design-system-free": ("npm", "1.2.0"),
     "paper-kit-2": ("npm", "2.1.0"),
+    "startbootstrap-landing-page": ("npm", "6.0.6"),
+    "startbootstrap-one-page-wonder": ("npm", "6.0.6"),
 }
 
 # Packages never to fetch: kept for independent evaluation (the project's shared data notes).

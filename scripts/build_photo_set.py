@@ -98,7 +98,18 @@ PACKAGE_GROUPS = {
     "soft-ui-design-system": "people",
     "material-kit": "people",
     "admin-lte": "people",
+    # Issue 22, more training photos of interiors and people (all three train).
+    "material-dashboard": "interiors",
+    "argon-design-system-free": "people",
+    "paper-kit-2": "scenes",
+    "startbootstrap-landing-page": "people",
+    "startbootstrap-one-page-wonder": "people",
 }
+
+# The npm UI kits added for issue 22: MIT in package.json and in the licence file (Creative
+# Tim's three: LICENSE.md; Start Bootstrap's two: LICENSE); no photo credited.
+_NPM_KIT_MIT = "MIT (package.json, LICENSE.md); photos unattributed in the package"
+_NPM_SB_MIT = "MIT (package.json, LICENSE); photos unattributed in the package"
 
 # Per-package licence summaries, as given in the project's shared data notes
 # (data/README.md). opencv-doc's entry there has no licence; the one below is from
@@ -125,6 +136,11 @@ LICENCES = {
     "soft-ui-design-system": "MIT (package.json); photos unattributed in the package",
     "material-kit": "MIT (package.json); photos unattributed in the package",
     "admin-lte": "MIT (package.json)",
+    "material-dashboard": _NPM_KIT_MIT,
+    "argon-design-system-free": _NPM_KIT_MIT,
+    "paper-kit-2": _NPM_KIT_MIT,
+    "startbootstrap-landing-page": _NPM_SB_MIT,
+    "startbootstrap-one-page-wonder": _NPM_SB_MIT,
 }
 
 # Packages that are not Debian's: registry and pinned version. Everything else is a Debian
@@ -138,6 +154,11 @@ SOURCES: dict[str, tuple[str, str]] = {
     "soft-ui-design-system": ("npm", "1.0.4"),
     "material-kit": ("npm", "2.0.4"),
     "admin-lte": ("npm", "4.10.0"),
+    "material-dashboard": ("npm", "3.1.0"),
+    "argon-design-system-free": ("npm", "1.2.0"),
+    "paper-kit-2": ("npm", "2.1.0"),
+    "startbootstrap-landing-page": ("npm", "6.0.6"),
+    "startbootstrap-one-page-wonder": ("npm", "6.0.6"),
 }
 
 # Packages never to fetch: kept for independent evaluation (the project's shared data notes).

@@ -475,6 +475,17 @@ def test_read_list_groups(tmp_path: Path) -> None:
         bps.read_list(lst)
 
 
+def test_shipped_list_names_a_licence_and_group_for_every_package() -> None:
+    # The builder falls back quietly (a copyright path, an empty group) for a package missing
+    # from its tables, so a package added to the list alone would build with a wrong manifest.
+    packages = {p.package for p in bps.read_list(bps.DEFAULT_LIST)}
+    assert packages - bps.LICENCES.keys() == set()
+    assert packages - bps.PACKAGE_GROUPS.keys() == set()
+    assert {g for g in bps.PACKAGE_GROUPS.values()} <= set(bps.GROUPS)
+    assert set(bps.DEFAULT_VAL_SOURCES) <= packages
+    assert packages & bps.RESERVED == set()
+
+
 def test_archives_are_taken_from_the_cache_or_fail_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -253,8 +253,17 @@ def hint_reach(
     hint the PSNR fell from 23.12 to 22.49 dB: a lone hint no longer shifts the whole photo's
     colour, which on these photos was right more often than wrong."""
     distances = _neighbour_distances(features) if features is not None else None
-    options = (length, floor, edge_lightness, edge_features, max_sources)
-    return _reach(lightness, targets, scale, distances, *options)
+    return _reach(
+        lightness,
+        targets,
+        scale,
+        distances,
+        length=length,
+        floor=floor,
+        edge_lightness=edge_lightness,
+        edge_features=edge_features,
+        max_sources=max_sources,
+    )
 
 
 def _reach(
@@ -262,13 +271,14 @@ def _reach(
     targets: Sequence[ABTarget],
     scale: tuple[float, float],
     distances: list[np.ndarray] | None,
-    length: float,
-    floor: float,
-    edge_lightness: float,
-    edge_features: float,
-    max_sources: int,
+    length: float = REACH_LENGTH,
+    floor: float = REACH_FLOOR,
+    edge_lightness: float = EDGE_LIGHTNESS,
+    edge_features: float = EDGE_FEATURES,
+    max_sources: int = REACH_SOURCES,
 ) -> np.ndarray:
-    """:func:`hint_reach` from the features' neighbour distances (None: L alone)."""
+    """:func:`hint_reach` from the features' neighbour distances (None: L alone), with the same
+    defaults, so :func:`propagate` can pass the distances it already has."""
     from scipy.sparse.csgraph import dijkstra
 
     sparse, _ = _scipy()
@@ -393,8 +403,7 @@ def propagate(
     correction = spread - reach * prior  # so that the result is (1 - reach) prior + spread
     correction = correction.reshape(2, height, width)
     if regions:
-        options = (REACH_LENGTH, REACH_FLOOR, EDGE_LIGHTNESS, EDGE_FEATURES, REACH_SOURCES)
-        correction = correction * _reach(lightness, targets, scale, distances, *options)[None]
+        correction = correction * _reach(lightness, targets, scale, distances)[None]
     return correction
 
 

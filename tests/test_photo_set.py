@@ -481,7 +481,7 @@ def test_shipped_list_names_a_licence_and_group_for_every_package() -> None:
     packages = {p.package for p in bps.read_list(bps.DEFAULT_LIST)}
     assert packages - bps.LICENCES.keys() == set()
     assert packages - bps.PACKAGE_GROUPS.keys() == set()
-    assert {g for g in bps.PACKAGE_GROUPS.values()} <= set(bps.GROUPS)
+    assert set(bps.PACKAGE_GROUPS.values()) <= set(bps.GROUPS)
     assert set(bps.DEFAULT_VAL_SOURCES) <= packages
     assert packages & bps.RESERVED == set()
 

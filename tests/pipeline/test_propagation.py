@@ -53,6 +53,21 @@ def test_no_hint_no_correction_and_a_confident_prior_holds():
     assert sure[0, -1, -1] < 0.5 * unsure[0, -1, -1]  # and spreads less where the net is sure
 
 
+def test_a_hint_colours_its_own_region_where_the_network_is_sure_and_not_the_one_beyond():
+    """A hint says the network is wrong where it falls, however sure it was (0.4's confidence
+    on grain was 0.75): its region follows it, while the region across an edge keeps its hold."""
+    lightness = _two_regions()
+    prior = np.zeros((2, *lightness.shape))
+    sure = np.full(lightness.shape, 0.75)
+    target = [ABTarget(x=10, y=20, a=60.0, b=40.0)]
+    held = propagate(lightness, prior, sure, target, regions=False)
+    lifted = propagate(lightness, prior, sure, target)
+    near = (0, slice(10, 30), slice(0, 25))
+    assert held[near].mean() < 20  # the confidence alone: the hint fades within a few pixels
+    assert lifted[near].mean() > 50  # within its reach, the hint overrules it
+    assert np.abs(lifted[:, :, 31:]).max() < 1.0  # and stops at the edge
+
+
 def _textured_regions(height: int = 48, width: int = 96) -> tuple[np.ndarray, np.ndarray]:
     """Issue 21's brick wall above a lawn, side by side: one texture of L over the whole photo
     (no edge of L between the halves), and what the network sees differing between them."""

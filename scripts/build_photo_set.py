@@ -104,12 +104,28 @@ PACKAGE_GROUPS = {
     "paper-kit-2": "scenes",
     "startbootstrap-landing-page": "people",
     "startbootstrap-one-page-wonder": "people",
+    # More npm kits (issue 22, surveyed after 0.4): each row of data/train-photos.csv names its
+    # group; these are the packages' defaults.
+    "startbootstrap-agency": "people",
+    "startbootstrap-business-casual": "objects",
+    "startbootstrap-clean-blog": "people",
+    "startbootstrap-creative": "interiors",
+    "startbootstrap-coming-soon": "scenes",
+    "startbootstrap-resume": "people",
+    "material-dashboard-react": "scenes",
+    "material-kit-react": "scenes",
+    "light-bootstrap-dashboard-react": "scenes",
+    "paper-dashboard-react": "scenes",
+    "shards-ui": "people",
+    "notus-js": "people",
 }
 
-# The npm UI kits added for issue 22: MIT in package.json and in the licence file (Creative
-# Tim's three: LICENSE.md; Start Bootstrap's two: LICENSE); no photo credited.
+# The npm UI kits added for issue 22: MIT in package.json and in the licence file (LICENSE.md
+# or LICENSE, as named); no photo credited.
 _NPM_KIT_MIT = "MIT (package.json, LICENSE.md); photos unattributed in the package"
 _NPM_SB_MIT = "MIT (package.json, LICENSE); photos unattributed in the package"
+# Three Creative Tim React kits state MIT only in their LICENSE.md (no licence in package.json).
+_NPM_LICENCE_FILE_MIT = "MIT (LICENSE.md); photos unattributed in the package"
 
 # Per-package licence summaries, as given in the project's shared data notes
 # (data/README.md). opencv-doc's entry there has no licence; the one below is from
@@ -141,6 +157,18 @@ LICENCES = {
     "paper-kit-2": _NPM_KIT_MIT,
     "startbootstrap-landing-page": _NPM_SB_MIT,
     "startbootstrap-one-page-wonder": _NPM_SB_MIT,
+    "startbootstrap-agency": _NPM_SB_MIT,
+    "startbootstrap-business-casual": _NPM_SB_MIT,
+    "startbootstrap-clean-blog": _NPM_SB_MIT,
+    "startbootstrap-creative": _NPM_SB_MIT,
+    "startbootstrap-coming-soon": _NPM_SB_MIT,
+    "startbootstrap-resume": _NPM_SB_MIT,
+    "material-dashboard-react": _NPM_KIT_MIT,
+    "material-kit-react": _NPM_LICENCE_FILE_MIT,
+    "light-bootstrap-dashboard-react": _NPM_LICENCE_FILE_MIT,
+    "paper-dashboard-react": _NPM_LICENCE_FILE_MIT,
+    "shards-ui": _NPM_SB_MIT,
+    "notus-js": _NPM_KIT_MIT,
 }
 
 # Packages that are not Debian's: registry and pinned version. Everything else is a Debian
@@ -159,6 +187,18 @@ SOURCES: dict[str, tuple[str, str]] = {
     "paper-kit-2": ("npm", "2.1.0"),
     "startbootstrap-landing-page": ("npm", "6.0.6"),
     "startbootstrap-one-page-wonder": ("npm", "6.0.6"),
+    "startbootstrap-agency": ("npm", "7.0.12"),
+    "startbootstrap-business-casual": ("npm", "7.0.9"),
+    "startbootstrap-clean-blog": ("npm", "6.0.9"),
+    "startbootstrap-creative": ("npm", "7.0.7"),
+    "startbootstrap-coming-soon": ("npm", "6.0.7"),
+    "startbootstrap-resume": ("npm", "7.0.6"),
+    "material-dashboard-react": ("npm", "1.10.0"),
+    "material-kit-react": ("npm", "1.10.0"),
+    "light-bootstrap-dashboard-react": ("npm", "2.0.0"),
+    "paper-dashboard-react": ("npm", "1.3.0"),
+    "shards-ui": ("npm", "3.0.0"),
+    "notus-js": ("npm", "1.1.0"),
 }
 
 # Packages never to fetch: kept for independent evaluation (the project's shared data notes).

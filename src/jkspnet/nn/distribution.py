@@ -57,12 +57,16 @@ def normalized_entropy(logits: torch.Tensor) -> torch.Tensor:
     return (entropy(log_probabilities(logits)) / MAX_ENTROPY).clamp(0.0, 1.0)
 
 
-def expected_ab(log_p: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+def expected_ab(
+    log_p: torch.Tensor, temperature: float = 1.0, bins: torch.Tensor | None = None
+) -> torch.Tensor:
     """The annealed mean ab (N, 2, H, W) of a distribution given as log-probabilities:
-    ``E[ab]`` under ``p^(1/T)`` renormalised, the same as the automatic path's
-    ``out(softmax(logits / T))`` when ``log_p`` is the network's own."""
+    ``E[ab]`` under ``p^(1/T)`` renormalised, each bin standing for ``bins`` (313, 2), by
+    default the bin centres. With the network's own projection (``ab_projection()`` of the
+    PyTorch backend) and its own ``log_p`` this is the automatic path's ``out(softmax(logits /
+    T))``; with the centres it is off by as much as training moved that projection."""
     weights = torch.softmax(log_p / temperature, dim=1)
-    bins = ab_bins().to(weights.device)
+    bins = (ab_bins() if bins is None else bins).to(weights.device, weights.dtype)
     return torch.einsum("nkhw,kc->nchw", weights, bins)
 
 

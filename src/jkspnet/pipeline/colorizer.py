@@ -304,7 +304,7 @@ class Colorizer:
         colour rather than another decoding of the same distribution."""
         from ..nn.distribution import expected_ab, normalized_entropy
 
-        ab = expected_ab(log_p, temperature)
+        ab = expected_ab(log_p, temperature, self.network.ab_projection())
         if self.confidence:  # the flatness the network's head gives: the entropy at T
             ab = confident_ab(ab, normalized_entropy(log_p / temperature), self.confidence)
         return neutral_ab(ab, self.neutral)[0]

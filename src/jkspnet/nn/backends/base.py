@@ -38,6 +38,11 @@ class Network(Protocol):
         """The 313 logits (N, 313, h, w) at T = 1."""
         ...
 
+    def ab_projection(self) -> torch.Tensor:
+        """The network's map from bin probabilities to ab (313, 2), with :meth:`logits`: a
+        distribution decoded with it has the automatic colour."""
+        ...
+
     def save_pretrained(
         self, folder: str | os.PathLike[str], config: ModelConfig, dtype: torch.dtype
     ) -> Path:

@@ -91,6 +91,9 @@ class OnnxNetwork:
     def logits(self, network_input: torch.Tensor) -> torch.Tensor:
         raise JKSPNetError("the onnxruntime backend gives ab only, not the distribution")
 
+    def ab_projection(self) -> torch.Tensor:
+        raise JKSPNetError("the onnxruntime backend gives ab only, not the distribution")
+
     def save_pretrained(self, folder, config=None, dtype=torch.float32) -> Path:
         raise JKSPNetError("an ONNX model cannot be saved as PyTorch weights")
 

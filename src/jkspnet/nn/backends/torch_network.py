@@ -121,6 +121,12 @@ class TorchNetwork:
     def logits(self, network_input: torch.Tensor) -> torch.Tensor:
         return self.inference_net().logits(self._input(network_input))
 
+    def ab_projection(self) -> torch.Tensor:
+        """The network's own map from bin probabilities to ab, (313, 2) float32: its bias-free
+        1x1 convolution, which training moves away from the bin centres it starts at (0.4's by
+        3 ab units on average). Decoding a distribution with it gives the automatic colour."""
+        return self.model.out.weight.detach().reshape(2, -1).t().float().cpu()
+
     def save_pretrained(
         self,
         folder: str | os.PathLike[str],

@@ -124,8 +124,9 @@ class TorchNetwork:
     def ab_projection(self) -> torch.Tensor:
         """The network's own map from bin probabilities to ab, (313, 2) float32: its bias-free
         1x1 convolution, which training moves away from the bin centres it starts at (0.4's by
-        3 ab units on average). Decoding a distribution with it gives the automatic colour."""
-        return self.model.out.weight.detach().reshape(2, -1).t().float().cpu()
+        3 ab units on average). Decoding a distribution with it gives the automatic colour: it
+        is the inference head's own copy, the one the automatic path decodes with."""
+        return self.inference_net().head.bins.cpu()
 
     def save_pretrained(
         self,

@@ -41,7 +41,6 @@ from jkspnet.colour.spaces import normalize_l
 from jkspnet.engines import metrics
 from jkspnet.media.photos import load_photo
 from jkspnet.nn.distribution import MAX_ENTROPY, entropy
-from jkspnet.nn.model import ab_bins
 from jkspnet.pipeline.colorizer import Colorizer
 from jkspnet.training.data import list_photos
 
@@ -92,7 +91,7 @@ def main() -> None:
     colorizer = Colorizer.from_pretrained(args.weights, precision="fp32")
     size = args.size or colorizer.config.size
     net = colorizer.network.model.float().eval()
-    bins = ab_bins()
+    bins = colorizer.network.ab_projection()  # the automatic path's own ab head
     variants = [
         Variant(float(t), up, shape, tta, float(g), float(n))
         for t, up, shape, tta, g, n in itertools.product(

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from jkspnet import Colorizer, JKSPNet
 from jkspnet.errors import JKSPNetError
@@ -250,3 +251,38 @@ def test_init_weights_start_from_trained_weights(capsys, tmp_path, photos):
 
     code, err = _train(capsys, *args, "--out", tmp_path / "bad", "--init-weights", tmp_path / "no")
     assert code == 2 and "no such file or folder" in err and "Traceback" not in err
+
+
+def test_a_moving_average_is_what_a_run_saves_and_it_resumes_exactly(capsys, tmp_path, photos):
+    common = ["--data", photos, "--max-steps", "6", "--checkpoint-every", "1", *TINY]
+    plain, averaged = tmp_path / "plain", tmp_path / "averaged"
+    assert _train(capsys, *common, "--out", plain)[0] == 0
+    assert _train(capsys, *common, "--out", averaged, "--ema-decay", "0.6")[0] == 0
+    assert "ema_decay = 0.6" in (averaged / "config.toml").read_text()
+
+    def checkpoint(step: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        folder = averaged / "checkpoints" / f"step_{step:07d}"
+        state = torch.load(folder / "training_state.pt", weights_only=True)
+        return load_file(str(folder / "model.safetensors")), state["raw_weights"]
+
+    (average_5, _), (average_6, raw_6) = checkpoint(5), checkpoint(6)
+    learned = [k for k in raw_6 if "running_" not in k and "num_batches" not in k]
+    for key in learned:  # the optimizer's weights are those of the same run without an average
+        torch.testing.assert_close(raw_6[key], _weights(plain)[key], rtol=0, atol=1e-6, msg=key)
+        expected = 0.6 * average_5[key] + 0.4 * raw_6[key]  # the saved weights: their average
+        torch.testing.assert_close(average_6[key], expected, rtol=1e-5, atol=1e-6, msg=key)
+    assert max((average_6[k] - raw_6[k]).abs().max().item() for k in learned) > 1e-4
+    assert (averaged / "best" / "model.safetensors").is_file()
+
+    split = tmp_path / "split"
+    args = [*common, "--out", split, "--ema-decay", "0.6", "--stop-at", "3"]
+    assert _train(capsys, *args)[0] == 0
+    code, err = _train(capsys, "--resume", split)
+    assert code == 0 and "at step 3" in err
+    resumed = torch.load(split / "last" / "training_state.pt", weights_only=True)
+    for key in learned:  # both the average and the raw weights go on as in one stretch
+        torch.testing.assert_close(_weights(split)[key], average_6[key], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(resumed["raw_weights"][key], raw_6[key], rtol=1e-5, atol=1e-6)
+
+    code, err = _train(capsys, *common, "--out", tmp_path / "bad", "--ema-decay", "1")
+    assert code == 2 and "ema_decay must be in [0, 1)" in err and "Traceback" not in err

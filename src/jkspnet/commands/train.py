@@ -57,6 +57,7 @@ _FLAGS = {
     "batch_size": ("--batch-size", {"type": int}),
     "crop_size": ("--crop-size", {"type": int}),
     "lr": ("--lr", {"type": float}),
+    "ema_decay": ("--ema-decay", {"type": float}),
     "seed": ("--seed", {"type": int}),
     "device": ("--device", {}),
     "amp": ("--amp", {"choices": AMP_MODES}),

@@ -107,8 +107,20 @@ class Checkpoints:
             return f"{path} still points to {Path(os.readlink(path)).name}"
         return f"{path} is kept as it was" if path.exists() else f"nothing is in {path} yet"
 
-    def save(self, step: int, net: nn.Module, optimizer, scheduler, best_val: float) -> Path:
-        """The checkpoint of ``step``, linked as ``last``; older ones beyond ``keep`` pruned."""
+    def save(
+        self,
+        step: int,
+        net: nn.Module,
+        optimizer,
+        scheduler,
+        best_val: float,
+        raw: nn.Module | None = None,
+    ) -> Path:
+        """The checkpoint of ``step``, linked as ``last``; older ones beyond ``keep`` pruned.
+
+        ``net`` is written as the checkpoint's weights. ``raw``, when given, is the network the
+        optimizer trains, whose weights differ from ``net`` (a moving average of them): it goes
+        into the training state, for ``resume``."""
         _check_finite(net, step, "checkpoint")
         folder = self.run / "checkpoints"
         final = folder / f"step_{step:07d}"
@@ -122,6 +134,8 @@ class Checkpoints:
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "best_val": best_val,
         }
+        if raw is not None:
+            state["raw_weights"] = {k: v.detach().cpu() for k, v in raw.state_dict().items()}
         with _keeping_the_previous(temp, f"the checkpoint of step {step}", self._previous("last")):
             self._write(net, state, temp, final)
         kept = sorted(p for p in folder.glob("step_*") if p.is_dir() and p != final)
@@ -162,18 +176,25 @@ class Checkpoints:
         shutil.rmtree(old, ignore_errors=True)
         return best
 
-    def resume(self, net: nn.Module, optimizer, scheduler) -> tuple[int, float]:
+    def resume(
+        self, net: nn.Module, optimizer, scheduler, average: nn.Module | None = None
+    ) -> tuple[int, float]:
         """Load ``last`` into ``net``, ``optimizer``, ``scheduler`` and the RNGs; return its step
-        and best validation loss."""
+        and best validation loss. ``average`` (a moving average of ``net``) takes the
+        checkpoint's weights, and ``net`` the raw ones saved beside them; a checkpoint written
+        without an average starts it from its weights."""
         last = self.run / "last"
         if not last.exists():
             raise TrainingError(f"{self.run}: no checkpoint to resume from")
         state_dict, _ = load_weights(last)
-        load_into(net, state_dict, str(last))
         try:
             state = torch.load(last / STATE_NAME, map_location="cpu", weights_only=True)
         except Exception as error:
             raise TrainingError(f"{last / STATE_NAME}: cannot read ({error})") from None
+        raw = state.get("raw_weights")
+        load_into(net, state_dict if raw is None else raw, str(last))
+        if average is not None:
+            load_into(average, state_dict, str(last))
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng_cpu"])

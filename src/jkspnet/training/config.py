@@ -67,6 +67,13 @@ class TrainConfig:
     warmup_steps: int = 200
     min_lr_ratio: float = 0.05
     grad_clip: float = 1.0
+    ema_decay: float = field(
+        default=0.0,
+        metadata=_flag(
+            "keep an exponential moving average of the weights with this decay (e.g. 0.999), "
+            "validated and saved in their place; 0 = off ({default})"
+        ),
+    )  # averages out the last steps' noise; the raw weights go on training (training_state.pt)
     # A field <term>_weight is the weight of ColorizationLoss's term <term> (loss_weights).
     ce_weight: float = 1.0
     ab_weight: float = 0.02
@@ -145,6 +152,8 @@ class TrainConfig:
         check_choice("cutouts", self.cutouts, CUTOUT_MODES)
         if not 0 < self.crop_scale_min <= 1:
             raise JKSPNetError(f"crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
+        if not 0 <= self.ema_decay < 1:
+            raise JKSPNetError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.keep_checkpoints < 1:
             raise JKSPNetError(f"keep_checkpoints must be at least 1, got {self.keep_checkpoints}")
 

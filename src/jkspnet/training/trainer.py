@@ -11,7 +11,9 @@ A run lives in one folder (RUN):
   installed;
 - ``checkpoints/step_NNNNNNN/``: ``model.safetensors`` + ``config.json`` (loadable by
   ``Colorizer.from_pretrained``) and ``training_state.pt`` (optimizer, scheduler, scaler, RNG,
-  step); written to a temporary folder, flushed and renamed, so a kill never leaves half of one;
+  step; with ``ema_decay``, the raw weights the optimizer trains, while ``model.safetensors``
+  holds their moving average); written to a temporary folder, flushed and renamed, so a kill
+  never leaves half of one;
 - ``last`` (a link to the newest checkpoint) and ``best/`` (the weights with the lowest
   validation loss); :mod:`jkspnet.training.checkpoints` writes, prunes, resumes and tidies these.
 
@@ -32,6 +34,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..errors import JKSPNetError, TrainingError
 from ..media.files import write_atomic
@@ -286,13 +289,31 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, _schedule(config, self.total_steps)
         )
+        # A moving average of the weights (torch's own AveragedModel; BatchNorm's statistics
+        # averaged too) smooths out the noise of the last steps on a small data set. It is what
+        # validation scores and what best/ and each checkpoint hold; the optimizer trains on.
+        self.average: AveragedModel | None = None
+        if config.ema_decay > 0:
+            self.average = AveragedModel(
+                self.net,
+                multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
+                use_buffers=True,
+            ).eval()
+
+    @property
+    def weights(self) -> JKSPNet:
+        """The network validation scores and checkpoints hold: the moving average, if any."""
+        return self.net if self.average is None else self.average.module
 
     # -- checkpoints -----------------------------------------------------------------------
     def _save_checkpoint(self, step: int) -> None:
-        self.checkpoints.save(step, self.net, self.optimizer, self.scheduler, self.best_val)
+        raw = None if self.average is None else self.net
+        self.checkpoints.save(
+            step, self.weights, self.optimizer, self.scheduler, self.best_val, raw=raw
+        )
 
     def _save_best(self, step: int, figures: dict[str, float]) -> None:
-        self.checkpoints.save_best(step, self.net, figures)
+        self.checkpoints.save_best(step, self.weights, figures)
 
     def _init_weights(self, source: str) -> None:
         """Start from trained weights (a warm start): the network only; the optimizer, the
@@ -302,9 +323,12 @@ class Trainer:
         self._log(f"starting from the weights of {source}")
 
     def _resume(self) -> None:
+        average = None if self.average is None else self.average.module
         self.start_step, self.best_val = self.checkpoints.resume(
-            self.net, self.optimizer, self.scheduler
+            self.net, self.optimizer, self.scheduler, average
         )
+        if self.average is not None:  # it holds the checkpoint's average: go on averaging
+            self.average.n_averaged.fill_(max(self.start_step, 1))
         if self.env.main:
             truncate_metrics(self.run / "metrics.jsonl", self.start_step)
         self._log(f"resuming {self.run} at step {self.start_step}")
@@ -324,6 +348,7 @@ class Trainer:
         """Mean losses on the validation crops, and the sample grid."""
         if len(self.val_set) == 0:
             return {}
+        net = self.weights
         self.net.eval()
         totals = {f"val_{key}": 0.0 for key in self.loss.terms}
         count = 0
@@ -331,14 +356,14 @@ class Trainer:
         first = None
         for rgb in loader:
             x, ab_true = lab_batch(rgb.to(self.device))
-            logits = self.net.logits(x)
-            ab = self.net.decode(logits)
+            logits = net.logits(x)
+            ab = net.decode(logits)
             parts = self.loss(logits, ab, ab_true)
             for key in totals:
                 totals[key] += parts[key[4:]].item() * len(rgb)
             count += len(rgb)
             if first is None:
-                first = (x, self.net.decode(logits, self.config.temperature), rgb)
+                first = (x, net.decode(logits, self.config.temperature), rgb)
         self.net.train()
         figures = {key: value / count for key, value in totals.items()}
         if self.writer is not None and first is not None:
@@ -363,6 +388,8 @@ class Trainer:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
         if torch.isfinite(grad_norm):
             self.optimizer.step()
+            if self.average is not None:
+                self.average.update_parameters(self.net)
             window.sums["grad_norm"] += grad_norm.item()
         else:
             window.skipped += 1

@@ -34,7 +34,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..errors import JKSPNetError, TrainingError
 from ..media.files import write_atomic
@@ -42,6 +41,7 @@ from ..nn.backends.torch_network import resolve_device
 from ..nn.bins import smoothed_prior
 from ..nn.model import JKSPNet, ab_bins
 from ..nn.weights import ModelConfig, load_into, load_weights
+from .averaging import WeightAverage
 from .checkpoints import STATE_NAME, Checkpoints
 from .config import TrainConfig
 from .data import (
@@ -289,19 +289,10 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, _schedule(config, self.total_steps)
         )
-        # A moving average of the weights (torch's own AveragedModel; BatchNorm's statistics
-        # averaged too) smooths out the noise of the last steps on a small data set. It is what
-        # validation scores and what best/ and each checkpoint hold; the optimizer trains on.
-        self.average: AveragedModel | None = None
-        if config.ema_decay > 0:
-            self.average = AveragedModel(
-                self.net,
-                multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
-                use_buffers=True,
-            ).eval()
+        self.average = WeightAverage(self.net, config.ema_decay) if config.ema_decay else None
 
     @property
-    def weights(self) -> JKSPNet:
+    def weights(self) -> nn.Module:
         """The network validation scores and checkpoints hold: the moving average, if any."""
         return self.net if self.average is None else self.average.module
 
@@ -328,7 +319,7 @@ class Trainer:
             self.net, self.optimizer, self.scheduler, average
         )
         if self.average is not None:  # it holds the checkpoint's average: go on averaging
-            self.average.n_averaged.fill_(max(self.start_step, 1))
+            self.average.resumed()
         if self.env.main:
             truncate_metrics(self.run / "metrics.jsonl", self.start_step)
         self._log(f"resuming {self.run} at step {self.start_step}")
@@ -389,7 +380,7 @@ class Trainer:
         if torch.isfinite(grad_norm):
             self.optimizer.step()
             if self.average is not None:
-                self.average.update_parameters(self.net)
+                self.average.update(self.net)
             window.sums["grad_norm"] += grad_norm.item()
         else:
             window.skipped += 1

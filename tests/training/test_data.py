@@ -15,6 +15,7 @@ from jkspnet.training.data import (
     lab_batch,
     list_photos,
     photo_source,
+    repeat_groups,
     scan_photos,
     split_by_source,
     split_validation,
@@ -172,3 +173,27 @@ def test_without_keep_alpha_a_cutout_is_flattened(tmp_path):
     scanned = scan_photos(files, cache=True)
     assert [scanned.images[f].shape[2] for f in files] == [3, 3]
     assert scanned.images[files[1]][:, :20].min() == 255  # transparent half: white
+
+
+def test_repeat_groups_lists_a_group_n_times_by_manifest_or_source(tmp_path):
+    root = tmp_path / "set"
+    root.mkdir()
+    files = [root / f"{name}.jpg" for name in ("room", "face", "cup", "hall")]
+    (root / "manifest.csv").write_text(
+        "file,package,group\nroom.jpg,p,interiors\nface.jpg,p,people\ncup.jpg,q,objects\n"
+        "hall.jpg,q,interiors\n"
+    )
+    lines: list[str] = []
+    repeated = repeat_groups(files, {"interiors": 3, "people": 2}, lines.append)
+    assert [p.stem for p in repeated] == ["room"] * 3 + ["face"] * 2 + ["cup"] + ["hall"] * 3
+    assert lines == ["repeated by group (interiors x3, people x2): 4 photos drawn as 9"]
+    assert repeat_groups(files, {}) == files
+    with pytest.raises(JKSPNetError, match=r"group\(s\) faces to repeat .*interiors, objects"):
+        repeat_groups(files, {"faces": 2})
+    # Without a manifest a photo's group is its source: here the part of its name before "__".
+    other = [tmp_path / "kit-a__x.jpg", tmp_path / "kit-b__y.jpg"]
+    assert [p.name for p in repeat_groups(other, {"kit-b": 2})] == [
+        "kit-a__x.jpg",
+        "kit-b__y.jpg",
+        "kit-b__y.jpg",
+    ]

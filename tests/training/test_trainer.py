@@ -161,6 +161,29 @@ def test_config_file_flags_and_errors(capsys, tmp_path, photos):
         TrainConfig(data=["x"], out="y", max_steps=1, keep_checkpoints=0).check()
 
 
+def test_repeat_group_draws_a_group_more_often_and_is_saved(capsys, tmp_path, photos):
+    run = tmp_path / "run"
+    tiny = ["--data", photos, "--val", photos, "--crop-size", "16", "--batch-size", "4"]
+    code, err = _train(capsys, *tiny, "--out", run, "--max-steps", "1", "--repeat-group",
+                       f"{photos.name}=3")  # fmt: skip
+    assert code == 0, err
+    assert "10 photos drawn as 30" in err  # no manifest: the group is the photos' folder
+    assert json.loads((run / "class_weights.json").read_text())["photos"] == 30
+    assert f'repeat_groups = {{"{photos.name}" = 3}}' in (run / "config.toml").read_text()
+    code, err = _train(capsys, "--resume", run, "--max-steps", "2")
+    assert code == 0 and "10 photos drawn as 30" in err  # the saved table is read back
+
+    code, err = _train(capsys, *tiny, "--out", tmp_path / "x", "--max-steps", "1",
+                       "--repeat-group", "faces=2")  # fmt: skip
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("error: no training photos of group(s) faces")
+    with pytest.raises(SystemExit) as exit_:
+        _train(capsys, *tiny, "--out", tmp_path / "y", "--repeat-group", "faces")
+    assert exit_.value.code == 2 and "want GROUP=N" in capsys.readouterr().err
+    with pytest.raises(JKSPNetError, match="repeat_groups: 'people' = 0"):
+        TrainConfig(data=["x"], out="y", max_steps=1, repeat_groups={"people": 0}).check()
+
+
 def test_two_process_torchrun_on_cpu(tmp_path, photos):
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -9,6 +9,15 @@ import argparse
 from ..training.config import AMP_MODES, CUTOUT_MODES, flag_help
 from .options import EXIT_OK
 
+
+def _group_times(text: str) -> tuple[str, int]:
+    """``GROUP=N`` of ``--repeat-group``: a group name and a whole number of times."""
+    group, _, times = text.rpartition("=")
+    if not group.strip() or not times.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"want GROUP=N (e.g. interiors=4), got {text!r}")
+    return group.strip(), int(times)
+
+
 _FLAGS = {
     "data": (
         "--data",
@@ -27,6 +36,10 @@ _FLAGS = {
             "type": lambda text: [name.strip() for name in text.split(",") if name.strip()],
             "metavar": "PKG,PKG",
         },
+    ),
+    "repeat_groups": (
+        "--repeat-group",
+        {"action": "append", "type": _group_times, "metavar": "GROUP=N"},
     ),
     "val_fraction": (
         "--val-fraction",
@@ -97,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
     from ..training.trainer import Trainer  # torch: when the command runs
 
     flags = {name: getattr(args, name) for name in [*_FLAGS, *_SWITCHES]}
+    if flags["repeat_groups"] is not None:
+        flags["repeat_groups"] = dict(flags["repeat_groups"])
     config = resolve_config(args.resume, args.config, flags)
     trainer = Trainer(config, resume=args.resume is not None, progress=not args.quiet)
     trainer.fit()

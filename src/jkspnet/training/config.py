@@ -46,6 +46,13 @@ class TrainConfig:
         default_factory=list,
         metadata=_flag("hold out the photos of these sources (packages) whole for validation"),
     )  # hold out these packages whole
+    repeat_groups: dict[str, int] = field(
+        default_factory=dict,
+        metadata=_flag(
+            "draw the training photos of GROUP N times as often (repeatable); a group is a "
+            "manifest.csv's group column, else the photo's source"
+        ),
+    )  # TOML: repeat_groups = {people = 3, interiors = 6}
     val_fraction: float = field(
         default=0.1, metadata=_flag("share of --data held out when no --val ({default})")
     )
@@ -154,6 +161,12 @@ class TrainConfig:
             raise JKSPNetError(f"crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
         if not 0 <= self.ema_decay < 1:
             raise JKSPNetError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        for group, times in self.repeat_groups.items():
+            if not group or isinstance(times, bool) or not isinstance(times, int) or times < 1:
+                raise JKSPNetError(
+                    f"repeat_groups: {group!r} = {times!r}; want a group name and a whole number "
+                    ">= 1"
+                )
         if self.keep_checkpoints < 1:
             raise JKSPNetError(f"keep_checkpoints must be at least 1, got {self.keep_checkpoints}")
 
@@ -165,6 +178,9 @@ def _toml_value(value: object) -> str:
         return repr(value)
     if isinstance(value, str):
         return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, dict):
+        pairs = ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items())
+        return "{" + pairs + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")

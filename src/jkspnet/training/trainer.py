@@ -50,6 +50,7 @@ from .data import (
     ScanResult,
     lab_batch,
     list_photos,
+    repeat_groups,
     scan_photos,
     split_by_source,
 )
@@ -119,6 +120,7 @@ def _scan(config: TrainConfig, world: int, log: Callable[[str], None]) -> _Photo
         keep_alpha=config.cutouts == "composite",
     )
     log(scanned.report("training set"))
+    scanned.photos = repeat_groups(scanned.photos, config.repeat_groups, log)
     if len(scanned.photos) < config.batch_size * world:
         raise TrainingError(
             f"only {len(scanned.photos)} usable training photos; need at least one batch "

@@ -90,12 +90,11 @@ class Package:
     held_out: bool = False  # held out whole for validation by default (DEFAULT_VAL_SOURCES)
 
 
-# The npm UI kits added for issue 22: MIT in package.json and in the licence file (LICENSE.md
-# or LICENSE, as named); no photo credited.
-_NPM_KIT_MIT = "MIT (package.json, LICENSE.md); photos unattributed in the package"
-_NPM_SB_MIT = "MIT (package.json, LICENSE); photos unattributed in the package"
-# Three Creative Tim React kits state MIT only in their LICENSE.md (no licence in package.json).
-_NPM_LICENCE_FILE_MIT = "MIT (LICENSE.md); photos unattributed in the package"
+# The licences most npm kits state, each where it says so (package.json and the licence file,
+# LICENSE or LICENSE.md, or the licence file alone); no kit credits its photos one by one.
+_MIT_LICENSE = "MIT (package.json, LICENSE); photos unattributed in the package"
+_MIT_LICENSE_MD = "MIT (package.json, LICENSE.md); photos unattributed in the package"
+_MIT_LICENSE_MD_ONLY = "MIT (LICENSE.md); photos unattributed in the package"
 
 # Every package the shipped list draws on. Licences: the first ten as given in the project's
 # shared data notes (data/README.md; opencv-doc's there has none, so its own
@@ -157,42 +156,38 @@ PACKAGES: dict[str, Package] = {
         "people", "MIT (package.json); photos unattributed in the package", "npm", "2.0.4"
     ),
     "admin-lte": Package("people", "MIT (package.json)", "npm", "4.10.0"),
-    "material-dashboard": Package("interiors", _NPM_KIT_MIT, "npm", "3.1.0"),
-    "argon-design-system-free": Package("people", _NPM_KIT_MIT, "npm", "1.2.0"),
-    "paper-kit-2": Package("scenes", _NPM_KIT_MIT, "npm", "2.1.0"),
-    "startbootstrap-landing-page": Package("people", _NPM_SB_MIT, "npm", "6.0.6"),
-    "startbootstrap-one-page-wonder": Package("people", _NPM_SB_MIT, "npm", "6.0.6"),
-    "startbootstrap-agency": Package("people", _NPM_SB_MIT, "npm", "7.0.12"),
-    "startbootstrap-business-casual": Package("objects", _NPM_SB_MIT, "npm", "7.0.9"),
-    "startbootstrap-clean-blog": Package("people", _NPM_SB_MIT, "npm", "6.0.9"),
-    "startbootstrap-creative": Package("interiors", _NPM_SB_MIT, "npm", "7.0.7"),
-    "startbootstrap-coming-soon": Package("scenes", _NPM_SB_MIT, "npm", "6.0.7"),
-    "startbootstrap-resume": Package("people", _NPM_SB_MIT, "npm", "7.0.6"),
-    "material-dashboard-react": Package("scenes", _NPM_KIT_MIT, "npm", "1.10.0"),
-    "material-kit-react": Package("scenes", _NPM_LICENCE_FILE_MIT, "npm", "1.10.0"),
-    "light-bootstrap-dashboard-react": Package("scenes", _NPM_LICENCE_FILE_MIT, "npm", "2.0.0"),
-    "paper-dashboard-react": Package("scenes", _NPM_LICENCE_FILE_MIT, "npm", "1.3.0"),
-    "shards-ui": Package("people", _NPM_SB_MIT, "npm", "3.0.0"),
-    "notus-js": Package("people", _NPM_KIT_MIT, "npm", "1.1.0"),
-    "@creative-tim-official/argon-dashboard": Package("scenes", _NPM_KIT_MIT, "npm", "2.0.4"),
-    "@creative-tim-official/argon-dashboard-free": Package("people", _NPM_KIT_MIT, "npm", "1.2.0"),
+    "material-dashboard": Package("interiors", _MIT_LICENSE_MD, "npm", "3.1.0"),
+    "argon-design-system-free": Package("people", _MIT_LICENSE_MD, "npm", "1.2.0"),
+    "paper-kit-2": Package("scenes", _MIT_LICENSE_MD, "npm", "2.1.0"),
+    "startbootstrap-landing-page": Package("people", _MIT_LICENSE, "npm", "6.0.6"),
+    "startbootstrap-one-page-wonder": Package("people", _MIT_LICENSE, "npm", "6.0.6"),
+    "startbootstrap-agency": Package("people", _MIT_LICENSE, "npm", "7.0.12"),
+    "startbootstrap-business-casual": Package("objects", _MIT_LICENSE, "npm", "7.0.9"),
+    "startbootstrap-clean-blog": Package("people", _MIT_LICENSE, "npm", "6.0.9"),
+    "startbootstrap-creative": Package("interiors", _MIT_LICENSE, "npm", "7.0.7"),
+    "startbootstrap-coming-soon": Package("scenes", _MIT_LICENSE, "npm", "6.0.7"),
+    "startbootstrap-resume": Package("people", _MIT_LICENSE, "npm", "7.0.6"),
+    "material-dashboard-react": Package("scenes", _MIT_LICENSE_MD, "npm", "1.10.0"),
+    "material-kit-react": Package("scenes", _MIT_LICENSE_MD_ONLY, "npm", "1.10.0"),
+    "light-bootstrap-dashboard-react": Package("scenes", _MIT_LICENSE_MD_ONLY, "npm", "2.0.0"),
+    "paper-dashboard-react": Package("scenes", _MIT_LICENSE_MD_ONLY, "npm", "1.3.0"),
+    "shards-ui": Package("people", _MIT_LICENSE, "npm", "3.0.0"),
+    "notus-js": Package("people", _MIT_LICENSE_MD, "npm", "1.1.0"),
+    "@creative-tim-official/argon-dashboard": Package("scenes", _MIT_LICENSE_MD, "npm", "2.0.4"),
+    "@creative-tim-official/argon-dashboard-free": Package(
+        "people", _MIT_LICENSE_MD, "npm", "1.2.0"
+    ),
     # The second npm survey (issue 22, after 0.4): 91 photos from 22 template and UI kits, each
     # licence as the package states it (two say it only in package.json: ISC, MIT).
-    "tailgrids": Package(
-        "people", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "2.4.0"
-    ),
-    "@themesberg/pixel-lite-bootstrap-ui-kit": Package(
-        "people", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "4.0.0"
-    ),
+    "tailgrids": Package("people", _MIT_LICENSE, "npm", "2.4.0"),
+    "@themesberg/pixel-lite-bootstrap-ui-kit": Package("people", _MIT_LICENSE, "npm", "4.0.0"),
     "@themesberg/volt-bootstrap-5-dashboard": Package(
-        "people", "MIT (LICENSE.md); photos unattributed in the package", "npm", "1.4.1"
+        "people", _MIT_LICENSE_MD_ONLY, "npm", "1.4.1"
     ),
-    "@adminkit/core": Package(
-        "scenes", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "3.5.0"
-    ),
+    "@adminkit/core": Package("scenes", _MIT_LICENSE, "npm", "3.5.0"),
     "uikit": Package(
         "people",
-        "MIT (package.json, LICENSE.md); photos unattributed in the package",
+        _MIT_LICENSE_MD,
         "npm",
         "3.25.29",
     ),
@@ -202,12 +197,10 @@ PACKAGES: dict[str, Package] = {
         "npm",
         "1.3.0",
     ),
-    "materialize-css": Package(
-        "scenes", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "0.97.8"
-    ),
+    "materialize-css": Package("scenes", _MIT_LICENSE, "npm", "0.97.8"),
     "@ons/design-system": Package(
         "people",
-        "MIT (package.json, LICENSE); photos unattributed in the package",
+        _MIT_LICENSE,
         "npm",
         "72.11.0",
     ),
@@ -229,39 +222,23 @@ PACKAGES: dict[str, Package] = {
     "gatsby-starter-hero-blog": Package(
         "scenes", "MIT (package.json); photos unattributed in the package", "npm", "2.0.0"
     ),
-    "gatsby-starter-lumen": Package(
-        "objects", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "3.0.3"
-    ),
-    "gatsby-starter-morning-dew": Package(
-        "people", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "3.6.0"
-    ),
-    "gatsby-starter-blog": Package(
-        "people", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "1.0.1"
-    ),
+    "gatsby-starter-lumen": Package("objects", _MIT_LICENSE, "npm", "3.0.3"),
+    "gatsby-starter-morning-dew": Package("people", _MIT_LICENSE, "npm", "3.6.0"),
+    "gatsby-starter-blog": Package("people", _MIT_LICENSE, "npm", "1.0.1"),
     "gatsby-starter-casper": Package(
         "scenes",
         "MIT (package.json, LICENSE); its photo credits picjumbo.com in its file name",
         "npm",
         "1.0.9",
     ),
-    "gatsby-starter-hoodie": Package(
-        "scenes", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "0.2.0"
-    ),
-    "adminator-admin-dashboard": Package(
-        "scenes", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "4.3.0"
-    ),
-    "startbootstrap-new-age": Package(
-        "people", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "5.1.0"
-    ),
-    "startbootstrap-stylish-portfolio": Package(
-        "scenes", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "3.3.7"
-    ),
-    "eleventy-base-blog": Package(
-        "people", "MIT (package.json, LICENSE); photos unattributed in the package", "npm", "5.0.2"
-    ),
+    "gatsby-starter-hoodie": Package("scenes", _MIT_LICENSE, "npm", "0.2.0"),
+    "adminator-admin-dashboard": Package("scenes", _MIT_LICENSE, "npm", "4.3.0"),
+    "startbootstrap-new-age": Package("people", _MIT_LICENSE, "npm", "5.1.0"),
+    "startbootstrap-stylish-portfolio": Package("scenes", _MIT_LICENSE, "npm", "3.3.7"),
+    "eleventy-base-blog": Package("people", _MIT_LICENSE, "npm", "5.0.2"),
     "blk-design-system-react": Package(
         "scenes",
-        "MIT (package.json, LICENSE.md); photos unattributed in the package",
+        _MIT_LICENSE_MD,
         "npm",
         "1.2.0",
     ),
@@ -276,23 +253,10 @@ SPLIT_LISTS = {"train": "train.txt", "val": "val.txt"}
 MAX_NAME_LEN = 200
 
 
-def from_debian(package: str) -> bool:
-    """Whether ``package`` comes from Debian (any package not pinned to PyPI or npm)."""
-    return package not in PACKAGES or PACKAGES[package].registry == "debian"
-
-
-def is_cutout(package: str) -> bool:
-    return package in PACKAGES and PACKAGES[package].cutout
-
-
-def licence_of(package: str) -> str:
-    if package in PACKAGES:
-        return PACKAGES[package].licence
-    return f"see /usr/share/doc/{package}/copyright"
-
-
-def default_group(package: str) -> str:
-    return PACKAGES[package].group if package in PACKAGES else ""
+def package_record(package: str) -> Package:
+    """The record of ``package``; one not in :data:`PACKAGES` is a Debian package with its
+    licence in its copyright file and no default group."""
+    return PACKAGES.get(package) or Package("", f"see /usr/share/doc/{package}/copyright")
 
 
 # --------------------------------------------------------------------------- rcc
@@ -479,7 +443,7 @@ def npm_file_stem(package: str) -> str:
 def output_name(package: str, path: str) -> str:
     """Stable, file-system-safe output name: ``<package>__<sanitised path>.jpg`` (``.png`` for
     the cut-outs, which keep their transparency)."""
-    ext = ".png" if is_cutout(package) else ".jpg"
+    ext = ".png" if package_record(package).cutout else ".jpg"
     rel = re.sub(r"^/?(usr/share/|package/)", "", path)
     stem, _ext = os.path.splitext(rel)
     slug = stem.replace(":", "__").replace("/", "_")
@@ -659,14 +623,14 @@ def fetch_package(package: str, debs: Path, downloads: Path) -> tuple[Path, str]
     """(archive, version) of a listed package, from its registry or the caches."""
     if package in RESERVED:
         raise FetchError(f"{package} is reserved for independent evaluation; never fetched")
-    if not from_debian(package):
+    if package_record(package).registry != "debian":
         return fetch_archive(package, downloads), PACKAGES[package].version
     deb = fetch_deb(package, debs)
     return deb, deb_version(deb)
 
 
 def extract_package(package: str, archive: Path, dest: Path) -> None:
-    if not from_debian(package):
+    if package_record(package).registry != "debian":
         extract_archive(archive, dest)
     else:
         extract_deb(archive, dest)
@@ -940,7 +904,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for p in items:
                 try:
                     data = load_source(root, p.path, rcc_cache)
-                    keep_alpha = is_cutout(package)
+                    keep_alpha = package_record(package).cutout
                     img, (width, height) = convert_photo(data, args.short_side, keep_alpha)
                     total_bytes += save_jpeg(img, out / p.name, args.quality)
                 except (MissingPhoto, RccError, OSError, ValueError) as exc:
@@ -956,9 +920,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "path_in_package": p.path,
                         "width": width,
                         "height": height,
-                        "licence": licence_of(package),
+                        "licence": package_record(package).licence,
                         "split": "val" if package in val_sources else "train",
-                        "group": p.group or default_group(package),
+                        "group": p.group or package_record(package).group,
                     }
                 )
             for outer, bundle in rcc_cache.items():

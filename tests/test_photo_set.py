@@ -507,11 +507,12 @@ def test_shipped_list_names_a_record_for_every_package() -> None:
 
 
 def test_a_package_outside_the_table_is_a_debian_one_with_its_copyright_file() -> None:
-    assert bps.from_debian("some-debian-package") and not bps.is_cutout("some-debian-package")
-    licence = bps.licence_of("some-debian-package")
-    assert licence == "see /usr/share/doc/some-debian-package/copyright"
-    assert bps.default_group("some-debian-package") == ""
-    assert not bps.from_debian("material-kit") and bps.is_cutout("tuxpaint-stamps-default")
+    record = bps.package_record("some-debian-package")
+    assert record.registry == "debian" and not record.cutout
+    assert record.licence == "see /usr/share/doc/some-debian-package/copyright"
+    assert record.group == ""
+    assert bps.package_record("material-kit").registry != "debian"
+    assert bps.package_record("tuxpaint-stamps-default").cutout
 
 
 def test_archives_are_taken_from_the_cache_or_fail_in_one_line(

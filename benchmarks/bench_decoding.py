@@ -14,8 +14,9 @@ Hasler & Suesstrunk). The variants:
 - ``tta``: ``none`` or ``flip`` (the bin distributions averaged with those of the mirrored photo);
 - ``conf``: confidence-aware decoding with strength ``gamma``
   (:func:`jkspnet.colour.decoding.confident_ab`), 0 = off;
-- ``neutral``: the chroma soft-threshold of :func:`jkspnet.colour.decoding.neutral_ab`, 0 = off
-  (``--neutrals``; issue 22).
+- ``neutral``: the chroma threshold of :func:`jkspnet.colour.decoding.neutral_ab`, 0 = off
+  (``--neutrals``; issue 22), in one or both of its shapes, ``soft`` or ``garrote``
+  (``--neutral-shapes``; a garrote variant's name ends in ``garrote``).
 
 It also reports the global colour cast (the mean predicted a and b against the truth's) and the
 *cast* of :func:`jkspnet.engines.metrics.cast` (mean output chroma where the truth's is below 6).
@@ -42,6 +43,7 @@ from jkspnet.engines import metrics
 from jkspnet.media.photos import load_photo
 from jkspnet.nn.distribution import MAX_ENTROPY, entropy
 from jkspnet.pipeline.colorizer import Colorizer
+from jkspnet.pipeline.spec import NEUTRAL_SHAPES
 from jkspnet.training.data import list_photos
 
 
@@ -53,12 +55,17 @@ class Variant:
     tta: str
     gamma: float
     neutral: float = 0.0
+    neutral_shape: str = "soft"
 
     @property
     def name(self) -> str:
         parts = [f"T={self.temperature:g}", self.upsample, self.shape, self.tta]
         parts.append(f"conf={self.gamma:g}")
-        return " ".join([*parts, f"neutral={self.neutral:g}"] if self.neutral else parts)
+        if self.neutral:
+            parts.append(f"neutral={self.neutral:g}")
+            if self.neutral_shape != "soft":
+                parts.append(self.neutral_shape)
+        return " ".join(parts)
 
 
 def _distribution(net, x: torch.Tensor, temperature: float, flip: bool) -> torch.Tensor:
@@ -82,7 +89,10 @@ def main() -> None:
     parser.add_argument("--shapes", default="square,aspect")
     parser.add_argument("--tta", default="none,flip")
     parser.add_argument("--gammas", default="0")
-    parser.add_argument("--neutrals", default="0", help="chroma soft-thresholds (0 = off)")
+    parser.add_argument("--neutrals", default="0", help="chroma thresholds (0 = off)")
+    parser.add_argument(
+        "--neutral-shapes", default="soft", help=f"threshold shapes: {', '.join(NEUTRAL_SHAPES)}"
+    )
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--out", default=None, help="write the table as JSON here")
     args = parser.parse_args()
@@ -92,17 +102,22 @@ def main() -> None:
     size = args.size or colorizer.config.size
     net = colorizer.network.model.float().eval()
     bins = colorizer.network.ab_projection()  # the automatic path's own ab head
-    variants = [
-        Variant(float(t), up, shape, tta, float(g), float(n))
-        for t, up, shape, tta, g, n in itertools.product(
+    for name in args.neutral_shapes.split(","):
+        if name not in NEUTRAL_SHAPES:
+            parser.error(f"--neutral-shapes: {name!r} is not one of {', '.join(NEUTRAL_SHAPES)}")
+    every = [
+        Variant(float(t), up, shape, tta, float(g), float(n), kind if float(n) else "soft")
+        for t, up, shape, tta, g, n, kind in itertools.product(
             args.temperatures.split(","),
             args.upsample.split(","),
             args.shapes.split(","),
             args.tta.split(","),
             args.gammas.split(","),
             args.neutrals.split(","),
+            args.neutral_shapes.split(","),
         )
     ]
+    variants = list({v.name: v for v in every}.values())  # neutral 0 is the same in every shape
     files = list_photos(args.data)
     if args.limit:
         files = files[: args.limit]
@@ -139,7 +154,7 @@ def main() -> None:
             if v.gamma > 0:
                 flatness = entropy(probs.clamp(min=1e-12).log()[None])[0] / MAX_ENTROPY
                 ab = confident_ab(ab, flatness, v.gamma)
-            ab = neutral_ab(ab, v.neutral)
+            ab = neutral_ab(ab, v.neutral, garrote=v.neutral_shape == "garrote")
             colorizer.upsample = v.upsample
             out = colorizer.finish(prepared, ab)
             rgb = np.asarray(out.convert("RGB"))

@@ -1,7 +1,7 @@
 """Copy a training run's weights into the package as the bundled default weights.
 
     python scripts/bundle_weights.py --run runs/default --size 64 --temperature 0.6 \
-        --shape aspect --confidence 0 --neutral 5
+        --shape aspect --confidence 0 --neutral 5 --neutral-shape garrote
 
 Writes src/jkspnet/assets/weights/{model.safetensors, config.json} in float16 (half the size;
 the weights are upcast to float32 at load), with the inference size, temperature, input shape and
@@ -20,6 +20,7 @@ import torch
 from jkspnet import Colorizer
 from jkspnet.errors import check_choice
 from jkspnet.pipeline.spec import (
+    NEUTRAL_SHAPES,
     SHAPES,
     check_confidence,
     check_neutral,
@@ -38,6 +39,7 @@ def main() -> None:
     parser.add_argument("--shape", choices=SHAPES, default="square")
     parser.add_argument("--confidence", type=float, default=0.0, help="0 = off")
     parser.add_argument("--neutral", type=float, default=0.0, help="chroma threshold, 0 = off")
+    parser.add_argument("--neutral-shape", choices=NEUTRAL_SHAPES, default="soft")
     parser.add_argument("--out", type=Path, default=DESTINATION)
     args = parser.parse_args()
 
@@ -47,13 +49,15 @@ def main() -> None:
     colorizer.config.shape = check_choice("shape", args.shape, SHAPES)
     colorizer.config.confidence = check_confidence(args.confidence)
     colorizer.config.neutral = check_neutral(args.neutral)
+    colorizer.config.neutral_shape = args.neutral_shape
     folder = colorizer.save_pretrained(args.out, dtype=torch.float16)
     config = json.loads((folder / "config.json").read_text())
     size_mb = (folder / "model.safetensors").stat().st_size / 1e6
     print(
         f"wrote {folder}: {size_mb:.1f} MB, size {config['size']}, "
         f"temperature {config['temperature']}, shape {config['shape']}, "
-        f"confidence {config['confidence']}, neutral {config['neutral']}, "
+        f"confidence {config['confidence']}, neutral {config['neutral']} "
+        f"({config['neutral_shape']}), "
         f"sha256 {config['sha256'][:16]}..."
     )
 

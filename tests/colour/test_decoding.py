@@ -63,6 +63,20 @@ def test_neutral_ab_takes_a_fixed_chroma_off_and_keeps_the_hue():
         neutral_ab(ab, -1.0)
 
 
+def test_the_garrote_greys_the_same_pale_pixels_and_keeps_vivid_ones_nearly_whole():
+    ab = torch.tensor([[3.0, 30.0, 0.0], [4.0, 40.0, -2.0]]).view(2, 1, 3)  # chroma 5, 50, 2
+    out = neutral_ab(ab, 6.0, garrote=True)
+    assert torch.equal(out[:, 0, 0], torch.zeros(2))  # below the threshold: grey, as soft
+    assert torch.equal(out[:, 0, 2], torch.zeros(2))
+    torch.testing.assert_close(out[:, 0, 1], torch.tensor([29.568, 39.424]))  # 50 - 36/50 = 49.28
+    soft = neutral_ab(ab, 6.0)
+    assert float(out.norm(dim=0)[0, 1]) > float(soft.norm(dim=0)[0, 1]) + 5
+    ramp = torch.stack([torch.linspace(0, 60, 61), torch.zeros(61)]).view(2, 1, 61)
+    chroma = neutral_ab(ramp, 6.0, garrote=True)[0, 0]
+    assert bool((chroma.diff() >= 0).all())  # monotone: a vivider pixel stays vivider
+    assert neutral_ab(ab, 0.0, garrote=True) is ab
+
+
 def test_a_colorizer_with_neutral_greys_pale_pixels_and_stores_the_choice(astronaut, tmp_path):
     """``neutral`` is a decoding option like ``confidence``: applied to every prediction, kept in
     config.json by save_pretrained and read back as the weights' default, overridable."""
@@ -82,3 +96,14 @@ def test_a_colorizer_with_neutral_greys_pale_pixels_and_stores_the_choice(astron
     loaded = Colorizer.from_pretrained(tmp_path, device="cpu", precision="fp32")
     assert loaded.neutral == pytest.approx(threshold)
     assert Colorizer.from_pretrained(tmp_path, device="cpu", neutral=0).neutral == 0.0
+    assert loaded.neutral_shape == "soft"  # weights saved before the garrote read as soft
+
+    garrote = Colorizer(
+        plain.network, plain.spec.replace(neutral=threshold, neutral_shape="garrote")
+    )
+    torch.testing.assert_close(garrote.predict_ab(x, 1.0), neutral_ab(ab, threshold, garrote=True))
+    garrote.save_pretrained(tmp_path / "garrote")
+    loaded = Colorizer.from_pretrained(tmp_path / "garrote", device="cpu", precision="fp32")
+    assert (loaded.neutral_shape, loaded.neutral) == ("garrote", pytest.approx(threshold))
+    soft = Colorizer.from_pretrained(tmp_path / "garrote", device="cpu", neutral_shape="soft")
+    assert soft.neutral_shape == "soft"

@@ -172,7 +172,13 @@ def test_weights_problems_are_one_line(capsys, tmp_path, photo_dir, fresh_weight
 
 
 def test_bad_options(capsys, tmp_path, photo_dir, fresh_weights):
-    bad = (["--size", "100"], ["--temperature", "0"], ["--batch-size", "0"], ["--neutral", "-1"])
+    bad = (
+        ["--size", "100"],
+        ["--temperature", "0"],
+        ["--batch-size", "0"],
+        ["--neutral-shape", "hard"],
+        ["--neutral", "-1"],
+    )
     for extra in bad:
         with pytest.raises(SystemExit) as caught:
             main(["colorize", str(photo_dir), "-o", str(tmp_path), *extra])
@@ -188,6 +194,25 @@ def test_bad_options(capsys, tmp_path, photo_dir, fresh_weights):
         fresh_weights,
     )
     assert code == 2 and "cannot write .gif" in err
+
+
+def test_the_decoding_flags_reach_the_colorizer(capsys, tmp_path, photo_dir, fresh_weights):
+    """--neutral and --neutral-shape override the weights' decoding, as the spec says."""
+    import argparse
+
+    from jkspnet.commands.options import add_model_options, spec_from_options
+
+    parser = argparse.ArgumentParser()
+    add_model_options(parser)
+    args = parser.parse_args(["--neutral", "4", "--neutral-shape", "garrote", "--shape", "aspect"])
+    spec = spec_from_options(args)
+    assert (spec.neutral, spec.neutral_shape, spec.shape) == (4.0, "garrote", "aspect")
+    assert spec_from_options(parser.parse_args([])).neutral_shape is None  # the weights' own
+    source = photo_dir / "astronaut_grey.png"
+    out = tmp_path / "garrote.png"
+    flags = ["--neutral", "4", "--neutral-shape", "garrote", "--weights", fresh_weights]
+    code, _, err = run(capsys, "colorize", source, "-o", out, *flags)
+    assert code == 0 and out.is_file(), err
 
 
 def test_summary_command(capsys):

@@ -247,7 +247,12 @@ def test_the_guided_path_decodes_as_the_automatic_one(fresh_weights, astronaut):
     the bin centres it starts at, 3 ab units on average for 0.4: moved here too, so a base
     decoded with the centres fails."""
     colorizer = Colorizer.from_pretrained(
-        fresh_weights, device="cpu", precision="fp32", confidence=1.0, neutral=2.0
+        fresh_weights,
+        device="cpu",
+        precision="fp32",
+        confidence=1.0,
+        neutral=2.0,
+        neutral_shape="garrote",
     )
     with torch.no_grad():
         colorizer.network.model.out.weight.mul_(0.9).add_(3.0)
@@ -272,3 +277,5 @@ def test_from_pretrained_takes_the_specs_options_and_refuses_others(fresh_weight
         Colorizer.from_model(JKSPNet(), backend="onnxruntime")
     with pytest.raises(JKSPNetError, match="shape must be one of"):
         Colorizer.from_pretrained(fresh_weights, device="cpu", shape="round")
+    with pytest.raises(JKSPNetError, match="neutral shape must be one of soft, garrote"):
+        Colorizer.from_pretrained(fresh_weights, device="cpu", neutral_shape="hard")

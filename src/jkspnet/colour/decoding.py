@@ -10,9 +10,11 @@ Two choices the seed leaves open, each measured on photos whose source the netwo
   mean of a flat distribution is some brownish compromise, the "sepia cast" of an unsure
   colorizer. :func:`confident_ab` shrinks those pixels' chroma toward grey and leaves confident
   pixels as vivid as the temperature makes them.
-- **Neutrals.** :func:`neutral_ab` (measured by ``benchmarks/bench_decoding.py --neutrals``, not
-  yet a command-line option) takes a fixed chroma off every pixel, so a pale wash of a few units
-  over white walls and grey stone becomes grey while vivid colours lose only that much.
+- **Neutrals.** :func:`neutral_ab` (``--neutral``; measured by ``benchmarks/bench_decoding.py
+  --neutrals``) takes a fixed chroma off every pixel, so a pale wash of a few units over white
+  walls and grey stone becomes grey while vivid colours lose only that much. Its ``garrote``
+  shape (``--neutral-shape``; the non-negative garrote, Breiman 1995) also greys every chroma
+  below the threshold but takes ever less off vivid colours, which keep their colourfulness.
 """
 
 from __future__ import annotations
@@ -60,22 +62,36 @@ def confident_ab(ab: torch.Tensor, flatness: torch.Tensor, gamma: float) -> torc
     return ab * (scale[:, None] if batched else scale[None])
 
 
-def neutral_ab(ab: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Soft-threshold the chroma: each pixel's ab keeps its hue, its chroma becomes
-    ``max(0, chroma - threshold)``.
+def neutral_ab(ab: torch.Tensor, threshold: float, garrote: bool = False) -> torch.Tensor:
+    """Shrink small chromas to grey: each pixel's ab keeps its hue, its chroma ``c`` becomes
+    ``max(0, c - threshold)`` (the soft threshold) or, with ``garrote``,
+    ``max(0, c - threshold**2 / c)`` (the option's names: ``pipeline.spec.NEUTRAL_SHAPES``).
 
     ``ab``: (2, h, w) or (N, 2, h, w). A threshold of 0 leaves ab as it is. Why: the annealed
     mean of an unsure pixel is a pale compromise colour, and on pixels that are neutral in truth
-    that pale colour is the cast; taking ``threshold`` off every chroma removes casts below it.
+    that pale colour is the cast; both shapes remove casts below ``threshold``. The soft
+    threshold takes ``threshold`` off vivid colours too; the garrote takes ``threshold**2 / c``,
+    a unit or less off a chroma of 25 at threshold 5, so the photo keeps more of its colour for
+    the same cast (issue 22: on the 144 held-out photos, ``benchmarks/bench_decoding.py
+    --neutral-shapes``).
     """
     if threshold < 0:
         raise ValueError(f"threshold must be >= 0, got {threshold}")
     if threshold == 0:
         return ab
     channel = ab.dim() - 3
-    chroma = torch.linalg.vector_norm(ab, dim=channel, keepdim=True)
-    scale = (chroma - threshold).clamp(min=0) / chroma.clamp(min=1e-6)
+    chroma = torch.linalg.vector_norm(ab, dim=channel, keepdim=True).clamp(min=1e-6)
+    if garrote:
+        scale = (1 - (threshold / chroma) ** 2).clamp(min=0)
+    else:
+        scale = (chroma - threshold).clamp(min=0) / chroma
     return ab * scale
 
 
-__all__ = ["CONFIDENT_QUANTILE", "MAX_ASPECT", "aspect_shape", "confident_ab", "neutral_ab"]
+__all__ = [
+    "CONFIDENT_QUANTILE",
+    "MAX_ASPECT",
+    "aspect_shape",
+    "confident_ab",
+    "neutral_ab",
+]

@@ -11,6 +11,7 @@ from typing import TypeVar
 from ..errors import JKSPNetError
 from ..pipeline.spec import (
     BACKENDS,
+    NEUTRAL_SHAPES,
     PRECISIONS,
     SHAPES,
     UPSAMPLERS,
@@ -97,6 +98,7 @@ def spec_from_options(args: argparse.Namespace) -> ColorizerSpec:
         shape=args.shape,
         confidence=args.confidence,
         neutral=args.neutral,
+        neutral_shape=args.neutral_shape,
     )
 
 
@@ -152,8 +154,14 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "--neutral",
         type=neutral_type,
         metavar="CHROMA",
-        help="take this much chroma (LAB units) off every pixel, so a pale cast over white "
-        "walls and grey stone becomes grey (0 = off; default: weights')",
+        help="turn pixels paler than this chroma (LAB units) grey, so a pale cast over white "
+        "walls and grey stone goes (0 = off; default: weights')",
+    )
+    parser.add_argument(
+        "--neutral-shape",
+        choices=NEUTRAL_SHAPES,
+        help="how --neutral shrinks the colours above it: soft takes CHROMA off every pixel, "
+        "garrote takes CHROMA^2/chroma, next to nothing off vivid colours (default: weights')",
     )
     parser.add_argument(
         "--batch-size",

@@ -42,6 +42,7 @@ class ModelConfig:
         0.0  # confidence-aware decoding's strength; 0 = off (jkspnet.colour.decoding)
     )
     neutral: float = 0.0  # chroma taken off every pixel (jkspnet.colour.decoding.neutral_ab)
+    neutral_shape: str = "soft"  # or "garrote" (jkspnet.pipeline.spec.NEUTRAL_SHAPES)
     sha256: str | None = None  # of the weights file, set at load once it has been checked
 
     @classmethod

@@ -34,6 +34,7 @@ from ..nn.backends.torch_network import TorchNetwork, load_model
 from ..nn.model import JKSPNet
 from ..nn.weights import ModelConfig
 from .spec import (
+    NEUTRAL_SHAPES,
     SHAPES,
     ColorizerSpec,
     check_confidence,
@@ -110,6 +111,9 @@ class Colorizer:
             shape=weights.shape if spec.shape is None else spec.shape,
             confidence=weights.confidence if spec.confidence is None else spec.confidence,
             neutral=weights.neutral if spec.neutral is None else spec.neutral,
+            neutral_shape=(
+                weights.neutral_shape if spec.neutral_shape is None else spec.neutral_shape
+            ),
         )
         check_size(self.config.size)
         check_temperature(self.config.temperature)
@@ -118,6 +122,9 @@ class Colorizer:
         if self.confidence and not network.gives_distribution:
             raise JKSPNetError(f"the {spec.backend} backend has no confidence-aware decoding")
         self.neutral = check_neutral(self.config.neutral)
+        self.neutral_shape = check_choice(
+            "neutral shape", self.config.neutral_shape, NEUTRAL_SHAPES
+        )
         self.upsample = spec.upsample
         self.max_pixels = spec.max_pixels
 
@@ -140,9 +147,10 @@ class Colorizer:
         ``options`` are :class:`~jkspnet.pipeline.spec.ColorizerSpec`'s, checked there:
         ``device``, ``precision`` (``auto``, ``fp32`` or ``bf16``), ``size``, ``max_pixels``,
         ``upsample`` (``guided`` or ``bilinear``), ``shape`` (``square`` or ``aspect``),
-        ``confidence`` (confidence-aware decoding, 0 = off) and ``neutral`` (the chroma taken
-        off every pixel, 0 = off). ``size``, ``shape``, ``confidence`` and ``neutral`` default
-        to the values stored with the weights. PyTorch runs the network; for another backend,
+        ``confidence`` (confidence-aware decoding, 0 = off), ``neutral`` (the chroma below
+        which a pixel turns grey, 0 = off) and ``neutral_shape`` (``soft`` or ``garrote``).
+        ``size``, ``shape``, ``confidence``, ``neutral`` and ``neutral_shape`` default to the
+        values stored with the weights. PyTorch runs the network; for another backend,
         ``ColorizerSpec(weights=..., backend=...).load()``.
 
         >>> Colorizer.from_pretrained(device="cpu", neutral=0)    # doctest: +SKIP
@@ -216,7 +224,11 @@ class Colorizer:
         """ab (N, 2, size, size) at each temperature, from one pass through the network."""
         temperatures = [check_temperature(t) for t in temperatures]
         outputs = self.network.ab_at(network_input, temperatures, self.confidence)
-        return [neutral_ab(ab, self.neutral) for ab in outputs]
+        return [self._neutral_ab(ab) for ab in outputs]
+
+    def _neutral_ab(self, ab: torch.Tensor) -> torch.Tensor:
+        """``ab`` with pale chromas greyed as the options ask (``neutral``, ``neutral_shape``)."""
+        return neutral_ab(ab, self.neutral, garrote=self.neutral_shape == "garrote")
 
     def _full_resolution_maps(self, prepared: PreparedPhoto, ab: torch.Tensor) -> torch.Tensor:
         """What is upsampled bilinearly to full resolution: ab itself, or the guided filter's
@@ -307,7 +319,7 @@ class Colorizer:
         ab = expected_ab(log_p, temperature, self.network.ab_projection())
         if self.confidence:  # the flatness the network's head gives: the entropy at T
             ab = confident_ab(ab, normalized_entropy(log_p / temperature), self.confidence)
-        return neutral_ab(ab, self.neutral)[0]
+        return self._neutral_ab(ab)[0]
 
     def guide(
         self,

@@ -24,7 +24,11 @@ UPSAMPLERS = ("guided", "bilinear")
 """How colour reaches full resolution: edge-aware (:mod:`jkspnet.colour.upsample`) or bilinear."""
 MAX_CONFIDENCE = 10.0
 MAX_NEUTRAL = 30.0
-"""The largest chroma soft-threshold: 30 LAB units greys all but vivid colours."""
+"""The largest chroma threshold: 30 LAB units greys all but vivid colours."""
+NEUTRAL_SHAPES = ("soft", "garrote")
+"""How the neutral threshold t shrinks a chroma c (:func:`jkspnet.colour.decoding.neutral_ab`):
+``soft`` to ``max(0, c - t)``, ``garrote`` to ``max(0, c - t**2 / c)``, which greys the same
+pale pixels and leaves vivid ones nearly whole."""
 
 
 def read_number(text: object, name: str, whole: bool = False) -> float:
@@ -50,7 +54,7 @@ def check_confidence(confidence: float) -> float:
 
 
 def check_neutral(chroma: float) -> float:
-    """The chroma soft-threshold of :func:`jkspnet.colour.decoding.neutral_ab`: 0 (off) to
+    """The chroma threshold of :func:`jkspnet.colour.decoding.neutral_ab`: 0 (off) to
     :data:`MAX_NEUTRAL` LAB units; more would grey out every colour the network paints."""
     if not (math.isfinite(chroma) and 0 <= chroma <= MAX_NEUTRAL):
         raise JKSPNetError(f"neutral must be between 0 (off) and {MAX_NEUTRAL:g}, got {chroma}")
@@ -80,7 +84,8 @@ def check_max_pixels(pixels: int) -> int:
 class ColorizerSpec:
     """A Colorizer's options: which weights, which backend, where and how it runs.
 
-    None leaves a value to the weights (``size``, ``shape``, ``confidence``, ``neutral``: what
+    None leaves a value to the weights (``size``, ``shape``, ``confidence``, ``neutral``,
+    ``neutral_shape``: what
     was stored with them) or the bundled weights (``weights``). Every value is checked on
     construction.
     """
@@ -95,6 +100,7 @@ class ColorizerSpec:
     shape: str | None = None
     confidence: float | None = None
     neutral: float | None = None
+    neutral_shape: str | None = None
 
     def __post_init__(self) -> None:
         if self.weights is not None:
@@ -112,6 +118,8 @@ class ColorizerSpec:
             object.__setattr__(self, "confidence", check_confidence(self.confidence))
         if self.neutral is not None:
             object.__setattr__(self, "neutral", check_neutral(self.neutral))
+        if self.neutral_shape is not None:
+            check_choice("neutral shape", self.neutral_shape, NEUTRAL_SHAPES)
 
     def replace(self, **changes: object) -> ColorizerSpec:
         """This spec with some values changed (and checked)."""
@@ -129,6 +137,7 @@ class ColorizerSpec:
 
 __all__ = [
     "BACKENDS",
+    "NEUTRAL_SHAPES",
     "PRECISIONS",
     "SHAPES",
     "UPSAMPLERS",

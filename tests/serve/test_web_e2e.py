@@ -1084,7 +1084,8 @@ def test_qa_a_red_reference_leaves_the_sky_blue_and_each_strength_leans_further(
     result visibly from 1; the slider reaches 4 and 4 is what the page sends. The change is
     measured on the tower's brick, where red is plausible: the sky, most of the photo, should
     not move, and how far the brick moves depends on the weights (at strength 1, 0.3 moved it
-    34 levels, 0.4, surer of a grey brick, 4.4; from 1 to 2, 16.3 and 12.1)."""
+    34 levels, 0.4, surer of a grey brick, 4.4, and 0.5, surer still of this photo it trained
+    on, 1.8; from 1 to 2, 16.3, 12.1 and 7.5; from 2 to 4, 17.5 with 0.5)."""
     rng = np.random.default_rng(0)
     red = np.clip(rng.normal((200, 30, 40), 15, (64, 64, 3)), 0, 255).astype(np.uint8)
     reference = tmp_path / "red-flowers.png"
@@ -1110,7 +1111,7 @@ def test_qa_a_red_reference_leaves_the_sky_blue_and_each_strength_leans_further(
     at = {1: result_pixels(card)}
     share, b = blue_sky(at[1])
     assert share > 0.95 and b < -10, (share, b)  # the former rule: a red-orange sky, b > 0
-    assert np.abs(at[1][brick] - automatic[brick]).mean() > 3  # the reference does change it
+    assert np.abs(at[1][brick] - automatic[brick]).mean() > 1  # the reference does change it
 
     assert strength.get_attribute("max") == "4"
     for renders, value in ((3, 2), (4, 4)):

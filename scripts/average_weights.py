@@ -67,7 +67,6 @@ def main(argv: list[str] | None = None) -> int:
         models = [load_model(path) for path in args.weights]
         model, config = models[0]
         model.load_state_dict(average([m.state_dict() for m, _ in models], ratio))
-        config.sha256 = None
         save_weights(model, args.out, config)
     except JKSPNetError as error:  # WeightsError included: a missing or unfit input
         print(f"average_weights.py: error: {error}", file=sys.stderr)

@@ -14,6 +14,9 @@ Hasler & Suesstrunk). The variants:
 - ``tta``: ``none`` or ``flip`` (the bin distributions averaged with those of the mirrored photo);
 - ``conf``: confidence-aware decoding with strength ``gamma``
   (:func:`jkspnet.colour.decoding.confident_ab`), 0 = off;
+- ``sat``: the gain on every chroma of :func:`jkspnet.colour.decoding.saturated_ab`, 1 = off
+  (``--saturations``; a variant at 1 carries no ``sat`` in its name), before the neutral
+  threshold;
 - ``neutral``: the chroma threshold of :func:`jkspnet.colour.decoding.neutral_ab`, 0 = off
   (``--neutrals``; issue 22), in one or both of its shapes, ``soft`` or ``garrote``
   (``--neutral-shapes``; a garrote variant's name ends in ``garrote``).
@@ -37,7 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from jkspnet.colour.decoding import aspect_shape, confident_ab, neutral_ab
+from jkspnet.colour.decoding import aspect_shape, confident_ab, neutral_ab, saturated_ab
 from jkspnet.colour.spaces import normalize_l
 from jkspnet.engines import metrics
 from jkspnet.media.photos import load_photo
@@ -56,11 +59,14 @@ class Variant:
     gamma: float
     neutral: float = 0.0
     neutral_shape: str = "soft"
+    saturation: float = 1.0
 
     @property
     def name(self) -> str:
         parts = [f"T={self.temperature:g}", self.upsample, self.shape, self.tta]
         parts.append(f"conf={self.gamma:g}")
+        if self.saturation != 1:
+            parts.append(f"sat={self.saturation:g}")
         if self.neutral:
             parts.append(f"neutral={self.neutral:g}")
             if self.neutral_shape != "soft":
@@ -89,6 +95,7 @@ def main() -> None:
     parser.add_argument("--shapes", default="square,aspect")
     parser.add_argument("--tta", default="none,flip")
     parser.add_argument("--gammas", default="0")
+    parser.add_argument("--saturations", default="1", help="chroma gains (1 = off)")
     parser.add_argument("--neutrals", default="0", help="chroma thresholds (0 = off)")
     parser.add_argument(
         "--neutral-shapes", default="soft", help=f"threshold shapes: {', '.join(NEUTRAL_SHAPES)}"
@@ -106,13 +113,16 @@ def main() -> None:
         if name not in NEUTRAL_SHAPES:
             parser.error(f"--neutral-shapes: {name!r} is not one of {', '.join(NEUTRAL_SHAPES)}")
     every = [
-        Variant(float(t), up, shape, tta, float(g), float(n), kind if float(n) else "soft")
-        for t, up, shape, tta, g, n, kind in itertools.product(
+        Variant(
+            float(t), up, shape, tta, float(g), float(n), kind if float(n) else "soft", float(s)
+        )
+        for t, up, shape, tta, g, s, n, kind in itertools.product(
             args.temperatures.split(","),
             args.upsample.split(","),
             args.shapes.split(","),
             args.tta.split(","),
             args.gammas.split(","),
+            args.saturations.split(","),
             args.neutrals.split(","),
             args.neutral_shapes.split(","),
         )
@@ -154,6 +164,7 @@ def main() -> None:
             if v.gamma > 0:
                 flatness = entropy(probs.clamp(min=1e-12).log()[None])[0] / MAX_ENTROPY
                 ab = confident_ab(ab, flatness, v.gamma)
+            ab = saturated_ab(ab, v.saturation)
             ab = neutral_ab(ab, v.neutral, garrote=v.neutral_shape == "garrote")
             colorizer.upsample = v.upsample
             out = colorizer.finish(prepared, ab)

@@ -1,11 +1,13 @@
-"""Decoding choices: the aspect-shaped input and confidence-aware chroma."""
+"""Decoding choices: the aspect-shaped input, confidence-aware chroma, saturation, neutrals."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import torch
 
-from jkspnet.colour.decoding import aspect_shape, confident_ab, neutral_ab
+from jkspnet.colour.decoding import aspect_shape, confident_ab, neutral_ab, saturated_ab
 
 
 def test_aspect_shape_keeps_the_short_side_and_rounds_the_long_one_to_8():
@@ -107,3 +109,48 @@ def test_a_colorizer_with_neutral_greys_pale_pixels_and_stores_the_choice(astron
     assert (loaded.neutral_shape, loaded.neutral) == ("garrote", pytest.approx(threshold))
     soft = Colorizer.from_pretrained(tmp_path / "garrote", device="cpu", neutral_shape="soft")
     assert soft.neutral_shape == "soft"
+
+
+def test_saturated_ab_scales_every_chroma_and_keeps_the_hue():
+    ab = torch.tensor([[3.0, -30.0, 0.0], [4.0, 40.0, 0.0]]).view(2, 1, 3)  # chroma 5, 50, 0
+    out = saturated_ab(ab, 1.5)
+    torch.testing.assert_close(out.norm(dim=0)[0], torch.tensor([7.5, 75.0, 0.0]))
+    torch.testing.assert_close(torch.atan2(out[1], out[0]), torch.atan2(ab[1], ab[0]))
+    assert saturated_ab(ab, 1.0) is ab
+    assert not saturated_ab(ab, 0.0).any()
+    with pytest.raises(ValueError):
+        saturated_ab(ab, -0.5)
+
+
+def test_a_colorizer_saturates_before_the_neutral_threshold_and_stores_the_gain(
+    astronaut, tmp_path
+):
+    """``saturation`` is applied to every prediction before ``neutral`` (a pale pixel made vivid
+    enough escapes the threshold), kept in config.json and read back, overridable; weights saved
+    before it existed decode at 1."""
+    from PIL import Image
+
+    from jkspnet.nn.model import JKSPNet
+    from jkspnet.pipeline.colorizer import Colorizer
+
+    torch.manual_seed(0)
+    plain = Colorizer.from_model(JKSPNet(), device="cpu", precision="fp32")
+    assert plain.saturation == 1.0
+    x = plain.prepare(Image.fromarray(astronaut), 32).network_input[None]
+    ab = plain.predict_ab(x, 1.0)
+    threshold = float(ab.norm(dim=1).median())
+    spec = plain.spec.replace(saturation=1.7, neutral=threshold, neutral_shape="garrote")
+    vivid = Colorizer(plain.network, spec)
+    expected = neutral_ab(ab * 1.7, threshold, garrote=True)
+    torch.testing.assert_close(vivid.predict_ab(x, 1.0), expected)
+    assert not torch.allclose(expected, neutral_ab(ab, threshold, garrote=True) * 1.7)
+    vivid.save_pretrained(tmp_path)
+    loaded = Colorizer.from_pretrained(tmp_path, device="cpu", precision="fp32")
+    assert loaded.saturation == pytest.approx(1.7)
+    assert Colorizer.from_pretrained(tmp_path, device="cpu", saturation=1).saturation == 1.0
+    config = tmp_path / "config.json"
+    saved = json.loads(config.read_text())
+    del saved["saturation"]
+    config.write_text(json.dumps(saved))
+    older = Colorizer.from_pretrained(tmp_path, device="cpu", precision="fp32")
+    assert older.saturation == 1.0

@@ -178,12 +178,18 @@ def test_bad_options(capsys, tmp_path, photo_dir, fresh_weights):
         ["--batch-size", "0"],
         ["--neutral-shape", "hard"],
         ["--neutral", "-1"],
+        ["--saturation", "-1"],
+        ["--saturation", "9"],
+        ["--saturation", "vivid"],
     )
     for extra in bad:
         with pytest.raises(SystemExit) as caught:
             main(["colorize", str(photo_dir), "-o", str(tmp_path), *extra])
         assert caught.value.code == 2
-    assert "neutral must be between 0 (off) and 30, got -1.0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "neutral must be between 0 (off) and 30, got -1.0" in err
+    assert "saturation must be between 0 and 4 (1 = off), got 9.0" in err
+    assert "saturation must be a number, got 'vivid'" in err
     code, _, err = run(
         capsys,
         "colorize",
@@ -197,21 +203,24 @@ def test_bad_options(capsys, tmp_path, photo_dir, fresh_weights):
 
 
 def test_the_decoding_flags_reach_the_colorizer(capsys, tmp_path, photo_dir, fresh_weights):
-    """--neutral and --neutral-shape override the weights' decoding, as the spec says."""
+    """--saturation, --neutral and --neutral-shape override the weights' decoding, as the spec
+    says."""
     import argparse
 
     from jkspnet.commands.options import add_model_options, spec_from_options
 
     parser = argparse.ArgumentParser()
     add_model_options(parser)
-    args = parser.parse_args(["--neutral", "4", "--neutral-shape", "garrote", "--shape", "aspect"])
-    spec = spec_from_options(args)
+    flags = ["--neutral", "4", "--neutral-shape", "garrote", "--shape", "aspect"]
+    spec = spec_from_options(parser.parse_args([*flags, "--saturation", "1.25"]))
     assert (spec.neutral, spec.neutral_shape, spec.shape) == (4.0, "garrote", "aspect")
-    assert spec_from_options(parser.parse_args([])).neutral_shape is None  # the weights' own
+    assert spec.saturation == 1.25
+    defaults = spec_from_options(parser.parse_args([]))
+    assert defaults.neutral_shape is None and defaults.saturation is None  # the weights' own
     source = photo_dir / "astronaut_grey.png"
     out = tmp_path / "garrote.png"
     flags = ["--neutral", "4", "--neutral-shape", "garrote", "--weights", fresh_weights]
-    code, _, err = run(capsys, "colorize", source, "-o", out, *flags)
+    code, _, err = run(capsys, "colorize", source, "-o", out, *flags, "--saturation", "1.3")
     assert code == 0 and out.is_file(), err
 
 

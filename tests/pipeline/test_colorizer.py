@@ -242,15 +242,16 @@ def test_hints_outside_the_photo_are_an_error(colorizer):
 
 def test_the_guided_path_decodes_as_the_automatic_one(fresh_weights, astronaut):
     """Hints correct the automatic colour; they do not start from another decoding. With
-    confidence-aware decoding and neutrals on, the guided path's base colour (no targets) is the
-    automatic prediction's. Training moves the ab head (the bias-free 1x1 convolution) away from
-    the bin centres it starts at, 3 ab units on average for 0.4: moved here too, so a base
-    decoded with the centres fails."""
+    confidence-aware decoding, saturation and neutrals on, the guided path's base colour (no
+    targets) is the automatic prediction's. Training moves the ab head (the bias-free 1x1
+    convolution) away from the bin centres it starts at, 3 ab units on average for 0.4: moved
+    here too, so a base decoded with the centres fails."""
     colorizer = Colorizer.from_pretrained(
         fresh_weights,
         device="cpu",
         precision="fp32",
         confidence=1.0,
+        saturation=1.3,
         neutral=2.0,
         neutral_shape="garrote",
     )

@@ -19,6 +19,7 @@ from ..pipeline.spec import (
     check_confidence,
     check_neutral,
     check_reference_strength,
+    check_saturation,
     check_size,
     check_temperature,
     read_number,
@@ -80,6 +81,7 @@ def checked(name: str, check: Callable[[T], T], whole: bool = False) -> Callable
 size_type = checked("size", check_size, whole=True)
 temperature_type = checked("temperature", check_temperature)
 confidence_type = checked("confidence", check_confidence)
+saturation_type = checked("saturation", check_saturation)
 neutral_type = checked("neutral", check_neutral)
 reference_strength_type = checked("reference strength", check_reference_strength)
 
@@ -97,6 +99,7 @@ def spec_from_options(args: argparse.Namespace) -> ColorizerSpec:
         upsample=args.upsample,
         shape=args.shape,
         confidence=args.confidence,
+        saturation=args.saturation,
         neutral=args.neutral,
         neutral_shape=args.neutral_shape,
     )
@@ -149,6 +152,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         metavar="GAMMA",
         help="confidence-aware decoding: shrink the colour of pixels where the network is unsure "
         "toward grey, with this strength (0 = off; default: weights')",
+    )
+    parser.add_argument(
+        "--saturation",
+        type=saturation_type,
+        metavar="FACTOR",
+        help="multiply every colour's chroma by this, before --neutral: more than 1 paints more "
+        "vivid colour, less paler (1 = off; default: weights')",
     )
     parser.add_argument(
         "--neutral",

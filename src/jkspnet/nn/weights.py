@@ -41,6 +41,7 @@ class ModelConfig:
     confidence: float = (
         0.0  # confidence-aware decoding's strength; 0 = off (jkspnet.colour.decoding)
     )
+    saturation: float = 1.0  # gain on every decoded chroma (jkspnet.colour.decoding.saturated_ab)
     neutral: float = 0.0  # chroma taken off every pixel (jkspnet.colour.decoding.neutral_ab)
     neutral_shape: str = "soft"  # or "garrote" (jkspnet.pipeline.spec.NEUTRAL_SHAPES)
     sha256: str | None = None  # of the weights file, set at load once it has been checked

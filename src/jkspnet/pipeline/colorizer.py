@@ -23,7 +23,7 @@ from PIL import Image
 
 from ..colour import pixels as pixel_stages
 from ..colour import torch_pixels
-from ..colour.decoding import aspect_shape, confident_ab, neutral_ab
+from ..colour.decoding import aspect_shape, confident_ab, neutral_ab, saturated_ab
 from ..colour.spaces import normalize_l
 from ..colour.upsample import grid_shape, guided_coefficients
 from ..errors import JKSPNetError, check_choice
@@ -40,6 +40,7 @@ from .spec import (
     check_confidence,
     check_neutral,
     check_reference_strength,
+    check_saturation,
     check_size,
     check_temperature,
 )
@@ -110,6 +111,7 @@ class Colorizer:
             size=weights.size if spec.size is None else spec.size,
             shape=weights.shape if spec.shape is None else spec.shape,
             confidence=weights.confidence if spec.confidence is None else spec.confidence,
+            saturation=weights.saturation if spec.saturation is None else spec.saturation,
             neutral=weights.neutral if spec.neutral is None else spec.neutral,
             neutral_shape=(
                 weights.neutral_shape if spec.neutral_shape is None else spec.neutral_shape
@@ -121,6 +123,7 @@ class Colorizer:
         self.confidence = check_confidence(self.config.confidence)
         if self.confidence and not network.gives_distribution:
             raise JKSPNetError(f"the {spec.backend} backend has no confidence-aware decoding")
+        self.saturation = check_saturation(self.config.saturation)
         self.neutral = check_neutral(self.config.neutral)
         self.neutral_shape = check_choice(
             "neutral shape", self.config.neutral_shape, NEUTRAL_SHAPES
@@ -147,10 +150,11 @@ class Colorizer:
         ``options`` are :class:`~jkspnet.pipeline.spec.ColorizerSpec`'s, checked there:
         ``device``, ``precision`` (``auto``, ``fp32`` or ``bf16``), ``size``, ``max_pixels``,
         ``upsample`` (``guided`` or ``bilinear``), ``shape`` (``square`` or ``aspect``),
-        ``confidence`` (confidence-aware decoding, 0 = off), ``neutral`` (the chroma below
-        which a pixel turns grey, 0 = off) and ``neutral_shape`` (``soft`` or ``garrote``).
-        ``size``, ``shape``, ``confidence``, ``neutral`` and ``neutral_shape`` default to the
-        values stored with the weights. PyTorch runs the network; for another backend,
+        ``confidence`` (confidence-aware decoding, 0 = off), ``saturation`` (the gain on every
+        chroma, 1 = off), ``neutral`` (the chroma below which a pixel turns grey, 0 = off) and
+        ``neutral_shape`` (``soft`` or ``garrote``). ``size``, ``shape``, ``confidence``,
+        ``saturation``, ``neutral`` and ``neutral_shape`` default to the values stored with the
+        weights. PyTorch runs the network; for another backend,
         ``ColorizerSpec(weights=..., backend=...).load()``.
 
         >>> Colorizer.from_pretrained(device="cpu", neutral=0)    # doctest: +SKIP
@@ -224,10 +228,12 @@ class Colorizer:
         """ab (N, 2, size, size) at each temperature, from one pass through the network."""
         temperatures = [check_temperature(t) for t in temperatures]
         outputs = self.network.ab_at(network_input, temperatures, self.confidence)
-        return [self._neutral_ab(ab) for ab in outputs]
+        return [self._chroma_ab(ab) for ab in outputs]
 
-    def _neutral_ab(self, ab: torch.Tensor) -> torch.Tensor:
-        """``ab`` with pale chromas greyed as the options ask (``neutral``, ``neutral_shape``)."""
+    def _chroma_ab(self, ab: torch.Tensor) -> torch.Tensor:
+        """``ab`` with its chromas scaled and the pale ones greyed, as the options ask
+        (``saturation``, then ``neutral`` and ``neutral_shape``)."""
+        ab = saturated_ab(ab, self.saturation)
         return neutral_ab(ab, self.neutral, garrote=self.neutral_shape == "garrote")
 
     def _full_resolution_maps(self, prepared: PreparedPhoto, ab: torch.Tensor) -> torch.Tensor:
@@ -319,7 +325,7 @@ class Colorizer:
         ab = expected_ab(log_p, temperature, self.network.ab_projection())
         if self.confidence:  # the flatness the network's head gives: the entropy at T
             ab = confident_ab(ab, normalized_entropy(log_p / temperature), self.confidence)
-        return self._neutral_ab(ab)[0]
+        return self._chroma_ab(ab)[0]
 
     def guide(
         self,

@@ -29,6 +29,8 @@ NEUTRAL_SHAPES = ("soft", "garrote")
 """How the neutral threshold t shrinks a chroma c (:func:`jkspnet.colour.decoding.neutral_ab`):
 ``soft`` to ``max(0, c - t)``, ``garrote`` to ``max(0, c - t**2 / c)``, which greys the same
 pale pixels and leaves vivid ones nearly whole."""
+MAX_SATURATION = 4.0
+"""The largest chroma gain: four times the decoded chroma is out of gamut for most colours."""
 
 
 def read_number(text: object, name: str, whole: bool = False) -> float:
@@ -61,6 +63,16 @@ def check_neutral(chroma: float) -> float:
     return float(chroma)
 
 
+def check_saturation(factor: float) -> float:
+    """The gain on every decoded chroma (:func:`jkspnet.colour.decoding.saturated_ab`): 0 (grey)
+    to :data:`MAX_SATURATION`; 1 leaves the decoding as it is."""
+    if not (math.isfinite(factor) and 0 <= factor <= MAX_SATURATION):
+        raise JKSPNetError(
+            f"saturation must be between 0 and {MAX_SATURATION:g} (1 = off), got {factor}"
+        )
+    return float(factor)
+
+
 def check_reference_strength(strength: float) -> float:
     """How much a reference palette re-weights the distribution: a finite number, 0 or more."""
     if not (math.isfinite(strength) and strength >= 0):
@@ -84,10 +96,9 @@ def check_max_pixels(pixels: int) -> int:
 class ColorizerSpec:
     """A Colorizer's options: which weights, which backend, where and how it runs.
 
-    None leaves a value to the weights (``size``, ``shape``, ``confidence``, ``neutral``,
-    ``neutral_shape``: what
-    was stored with them) or the bundled weights (``weights``). Every value is checked on
-    construction.
+    None leaves a value to the weights (``size``, ``shape``, ``confidence``, ``saturation``,
+    ``neutral``, ``neutral_shape``: what was stored with them) or the bundled weights
+    (``weights``). Every value is checked on construction.
     """
 
     weights: str | None = None
@@ -99,6 +110,7 @@ class ColorizerSpec:
     upsample: str = UPSAMPLERS[0]
     shape: str | None = None
     confidence: float | None = None
+    saturation: float | None = None
     neutral: float | None = None
     neutral_shape: str | None = None
 
@@ -116,6 +128,8 @@ class ColorizerSpec:
             check_choice("shape", self.shape, SHAPES)
         if self.confidence is not None:
             object.__setattr__(self, "confidence", check_confidence(self.confidence))
+        if self.saturation is not None:
+            object.__setattr__(self, "saturation", check_saturation(self.saturation))
         if self.neutral is not None:
             object.__setattr__(self, "neutral", check_neutral(self.neutral))
         if self.neutral_shape is not None:
@@ -137,6 +151,7 @@ class ColorizerSpec:
 
 __all__ = [
     "BACKENDS",
+    "MAX_SATURATION",
     "NEUTRAL_SHAPES",
     "PRECISIONS",
     "SHAPES",
@@ -146,6 +161,7 @@ __all__ = [
     "check_max_pixels",
     "check_neutral",
     "check_reference_strength",
+    "check_saturation",
     "check_size",
     "check_temperature",
     "read_number",

@@ -93,19 +93,28 @@ def _run(capsys, *args) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def _colorize_both(capsys, tmp_path, source, weights, onnx_file, *flags) -> dict[str, np.ndarray]:
+    """``source`` colorized by the torch backend from ``weights`` and by onnxruntime from
+    ``onnx_file`` (fp32, extra ``flags``), as int arrays by backend."""
+    outputs = {}
+    for backend, path in (("torch", weights), ("onnxruntime", onnx_file)):
+        target = tmp_path / f"{backend}.png"
+        code, _out, err = _run(
+            capsys, "colorize", source, "-o", target, "--weights", path, "--backend", backend,
+            "--precision", "fp32", *flags,
+        )  # fmt: skip
+        assert code == 0, err
+        outputs[backend] = np.asarray(Image.open(target)).astype(int)
+    return outputs
+
+
 def test_colorize_with_onnxruntime_matches_torch(
     capsys, tmp_path, photo_dir, fresh_weights, onnx_file
 ):
     source = photo_dir / "astronaut.jpg"
-    outputs = {}
-    for backend, weights in (("torch", fresh_weights), ("onnxruntime", onnx_file)):
-        target = tmp_path / f"{backend}.png"
-        code, _out, err = _run(
-            capsys, "colorize", source, "-o", target, "--weights", weights, "--backend", backend,
-            "--temperature", "0.38", "--precision", "fp32",
-        )  # fmt: skip
-        assert code == 0, err
-        outputs[backend] = np.asarray(Image.open(target)).astype(int)
+    outputs = _colorize_both(
+        capsys, tmp_path, source, fresh_weights, onnx_file, "--temperature", 0.38
+    )
     assert outputs["onnxruntime"].shape == outputs["torch"].shape
     assert outputs["onnxruntime"].shape[:2] == Image.open(source).size[::-1]
     assert np.abs(outputs["onnxruntime"] - outputs["torch"]).max() <= 2
@@ -175,3 +184,29 @@ def test_export_refuses_to_clobber_and_bad_options(capsys, tmp_path, onnx_file, 
     code, _out, err = _run(capsys, "export", "-o", tmp_path / "m.onnx", "--opset", "13")
     assert code == 2 and "opset" in err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_the_decoding_after_the_graph_travels_with_the_export(
+    capsys, tmp_path, photo_dir, fresh_weights
+):
+    """Saturation and the neutral threshold are applied after the exported graph; the file
+    carries them, so the onnxruntime backend decodes at the weights' defaults as torch does (an
+    export of 0.6 read without them came out at T = 1 with no gain: muted)."""
+    from jkspnet.pipeline.colorizer import Colorizer
+    from jkspnet.pipeline.spec import ColorizerSpec
+
+    for name in ("onnx", "onnxscript", "onnxruntime"):
+        pytest.importorskip(name)
+    spec = {"saturation": 1.3, "neutral": 5.0, "neutral_shape": "garrote"}
+    weights = tmp_path / "decoded"
+    Colorizer.from_pretrained(fresh_weights, device="cpu", **spec).save_pretrained(weights)
+    onnx_path, script_path = tmp_path / "decoded.onnx", tmp_path / "decoded.pt"
+    assert main(["export", "-o", str(onnx_path), "--weights", str(weights)]) == 0
+    args = ["export", "--format", "torchscript", "-o", str(script_path), "--weights", str(weights)]
+    assert main(args) == 0
+    _, config = load_torchscript(script_path)
+    assert (config.saturation, config.neutral, config.neutral_shape) == (1.3, 5.0, "garrote")
+    onnx = ColorizerSpec(str(onnx_path), backend="onnxruntime", device="cpu").load()
+    assert (onnx.saturation, onnx.neutral, onnx.neutral_shape) == (1.3, 5.0, "garrote")
+    outputs = _colorize_both(capsys, tmp_path, photo_dir / "astronaut.jpg", weights, onnx_path)
+    assert np.abs(outputs["onnxruntime"] - outputs["torch"]).max() <= 2

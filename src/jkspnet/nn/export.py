@@ -6,7 +6,10 @@ decoding temperature ``temperature`` (shape (1,), float32, > 0); the output ``ab
 float32, is ``out(softmax(logits / T))`` in LAB units. Batch, height and width are dynamic (H and W
 multiples of 8). The weights' config travels with the file: ONNX ``metadata_props``
 (``jkspnet.size``, ``jkspnet.temperature``, ...) or, for TorchScript, the extra file
-``jkspnet.json`` and the same keys as attributes of the scripted module.
+``jkspnet.json`` and the same keys as attributes of the scripted module. The decoding steps
+after the graph (``jkspnet.saturation``, ``jkspnet.neutral``, ``jkspnet.neutral_shape``) travel
+too, so ``--backend onnxruntime`` decodes an exported file as ``torch`` decodes its weights;
+another runtime applies them itself (:mod:`jkspnet.colour.decoding`).
 
     jkspnet export -o jkspnet.onnx --weights weights/
     jkspnet colorize old.jpg -o colour.png --backend onnxruntime --weights jkspnet.onnx
@@ -56,13 +59,27 @@ class ExportWrapper(nn.Module):
         return (probabilities @ out.weight.flatten(1).t()).permute(0, 3, 1, 2)
 
 
+_METADATA_FIELDS = {
+    "jkspnet.architecture": ("architecture", str),
+    "jkspnet.size": ("size", int),
+    "jkspnet.temperature": ("temperature", float),
+    "jkspnet.shape": ("shape", str),
+    "jkspnet.saturation": ("saturation", float),
+    "jkspnet.neutral": ("neutral", float),
+    "jkspnet.neutral_shape": ("neutral_shape", str),
+}
+"""The config fields a file carries, by key, with their types; a missing key keeps the default
+(files exported before a field existed decode as before it)."""
+
+
 def metadata(config: ModelConfig) -> dict[str, str]:
     """The key/value pairs written into an exported file."""
+    fields = {
+        key: repr(float(getattr(config, field))) if kind is float else str(getattr(config, field))
+        for key, (field, kind) in _METADATA_FIELDS.items()
+    }
     return {
-        "jkspnet.architecture": config.architecture,
-        "jkspnet.size": str(config.size),
-        "jkspnet.temperature": repr(float(config.temperature)),
-        "jkspnet.shape": config.shape,
+        **fields,
         "jkspnet.version": __version__,
         "jkspnet.inputs": "l: (N,1,H,W) float32 L-50, H and W multiples of 8; "
         "temperature: (1,) float32 > 0",
@@ -74,14 +91,9 @@ def config_from_metadata(data: dict[str, str], source: str) -> ModelConfig:
     """The ModelConfig stored by :func:`metadata` (defaults for keys that are missing)."""
     config = ModelConfig()
     try:
-        if "jkspnet.architecture" in data:
-            config.architecture = data["jkspnet.architecture"]
-        if "jkspnet.size" in data:
-            config.size = int(data["jkspnet.size"])
-        if "jkspnet.temperature" in data:
-            config.temperature = float(data["jkspnet.temperature"])
-        if "jkspnet.shape" in data:
-            config.shape = data["jkspnet.shape"]
+        for key, (field, kind) in _METADATA_FIELDS.items():
+            if key in data:
+                setattr(config, field, kind(data[key]))
     except ValueError as error:
         raise JKSPNetError(f"{source}: invalid jkspnet metadata ({error})") from None
     if config.architecture != "JKSPNet":

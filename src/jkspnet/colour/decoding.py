@@ -1,6 +1,7 @@
-"""From the network's 313-bin distributions to colour: input shape and confidence.
+"""From the network's 313-bin distributions to colour: input shape, confidence, saturation and
+neutrals.
 
-Two choices the seed leaves open, each measured on photos whose source the network never saw
+Choices the seed leaves open, each measured on photos whose source the network never saw
 (``benchmarks/bench_decoding.py``; figures in MODEL_CARD.md):
 
 - **The input's shape.** Training sees square crops; a photo can be squashed into the square or,
@@ -17,9 +18,10 @@ Two choices the seed leaves open, each measured on photos whose source the netwo
   below the threshold but takes ever less off vivid colours, which keep their colourfulness.
 - **Saturation.** :func:`saturated_ab` (``--saturation``) multiplies every chroma by one gain,
   before the neutral threshold. A lower temperature also makes colour more vivid, but it moves
-  each pixel toward its distribution's mode, hue included; the gain keeps the mean's hue, the
-  estimate nearest the truth on average, and lengthens it, so on the held-out photos it buys
-  more colourfulness for the same PSNR (issue 22, ``bench_decoding.py --saturations``).
+  each pixel toward its distribution's mode, hue included; the gain keeps the decoded colour's
+  hue (at T = 1 the mean, the estimate nearest the truth on average) and lengthens it, so on the
+  held-out photos it buys more colourfulness for the same PSNR (issue 22, ``bench_decoding.py
+  --saturations``).
 """
 
 from __future__ import annotations

@@ -257,6 +257,9 @@ def test_page_colorizes_rerenders_downloads_and_reports_errors(
     card = app.add(photo)
     assert result_pixels(card).shape == (height, width, 3)
     assert len(app.forms()) == 1
+    # the weights' own temperature (1 here, as for the bundled 0.6) sits mid-slider, and is sent
+    assert page.locator("#saturation").input_value() == "50"
+    assert app.forms()[0]["temperature"] == "1"
     # large enough to place points: fitted to the window, not the photo's own 251 px
     shown = card.locator(".compare").bounding_box()
     assert shown["width"] > 1.5 * width

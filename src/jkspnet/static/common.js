@@ -5,9 +5,10 @@ export const RENDER_DELAY_MS = 250; // wait this long after the last change befo
 export const SAMPLE_SIDE = 1024; // the longest side of the canvases that sample colours and draw maps
 export const OFFLINE = "Cannot reach the JKSPNet server: is jkspnet serve still running?";
 
-// Saturation 0..100 maps to the model's temperature 1.0 (plain mean) .. 0.2 (vivid).
-export const toTemperature = (s) => Math.round((1.0 - 0.8 * (s / 100)) * 1000) / 1000;
-export const toSaturation = (t) => Math.round(Math.min(100, Math.max(0, ((1.0 - t) / 0.8) * 100)));
+// Saturation 0..100 maps to the model's temperature 1.8 (paler than the plain mean) .. 0.2
+// (vivid), 50 to T = 1 exactly: the bundled weights' own T sits mid-slider, either way open.
+export const toTemperature = (s) => Math.round((1.8 - 1.6 * (s / 100)) * 1000) / 1000;
+export const toSaturation = (t) => Math.round(Math.min(100, Math.max(0, ((1.8 - t) / 1.6) * 100)));
 export const clamp = (v, low, high) => Math.min(high, Math.max(low, v));
 export const hex = (r, g, b) => "#" + [r, g, b].map((v) => v.toString(16).padStart(2, "0")).join("");
 

@@ -131,6 +131,25 @@ def test_folders_are_made_without_recursion(tmp_path):
         make_folders(tmp_path / "file" / "a" / "b")
 
 
+def test_a_folder_another_writer_makes_meanwhile_is_no_error(tmp_path, monkeypatch):
+    """Writers of one batch make the same output folder at once: one can find it missing, then
+    find it there, made by another, before it looks at what it is. That is no error (CI once
+    failed a folder run with "a file stands in its folder path")."""
+    made = tmp_path / "new" / "out"
+    made.mkdir(parents=True)
+    real_is_dir, looked = Path.is_dir, []
+
+    def is_dir_late(path: Path) -> bool:  # the first look comes just before the other's mkdir
+        if path == made and not looked:
+            looked.append(path)
+            return False
+        return real_is_dir(path)
+
+    monkeypatch.setattr(Path, "is_dir", is_dir_late)
+    make_folders(made)
+    assert looked == [made] and real_is_dir(made)
+
+
 def test_a_file_in_the_folder_path(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError):

@@ -74,7 +74,10 @@ def make_folders(folder: str | os.PathLike[str]) -> None:
     folder = Path(folder)
     missing = []
     while not folder.is_dir():
-        if folder.exists() or folder.is_symlink():  # a file stands where a folder is needed
+        if folder.exists() or folder.is_symlink():
+            if folder.is_dir():  # another writer (a thread of this batch) made it meanwhile
+                break
+            # a file stands where a folder is needed
             raise NotADirectoryError(errno.ENOTDIR, "a file stands in its folder path", str(folder))
         missing.append(folder)
         if folder.parent == folder:

@@ -114,6 +114,16 @@ def test_report_and_grey_baseline(capsys, tmp_path, photo_dir, fresh_weights):
         np.mean([float(r["cast"]) for r in model_rows]), abs=1e-3
     )
 
+    # Each figure the defaults are chosen by has its bootstrap interval, around the figure.
+    spread = summary["intervals"]
+    gain = summary["model"]["psnr"] - summary["gray"]["psnr"]
+    assert spread["psnr_over_grey"][0] - 1e-3 <= gain <= spread["psnr_over_grey"][1] + 1e-3
+    kept = summary["model"]["cf"] / summary["truth"]["cf"]
+    assert spread["cf_share"][0] - 1e-3 <= kept <= spread["cf_share"][1] + 1e-3
+    assert summary["interval"]["level"] == 0.9 and summary["interval"]["resamples"] == 2000
+    assert "90 % intervals (2000 draws of the photos):" in out
+    assert any(line.strip().startswith("T=1: PSNR-grey ") for line in out.splitlines())
+
     for variant in ("gray", "T=1", "truth"):
         assert any(line.split()[:1] == [variant] for line in out.splitlines())
     assert "PSNR" in out and "AuC(rebal)" in out and "cast" in out
@@ -363,10 +373,17 @@ def test_groups_from_the_manifest(capsys, tmp_path, photo_dir, fresh_weights):
         )
         assert group["truth"]["cf"] == pytest.approx(float(mine["gray"]["cf_truth"]), abs=1e-3)
     lines = [line.split() for line in out.splitlines()]
-    assert ["group", "n", "T", "PSNR-grey", "CF", "kept", "cast"] in lines
+    interval = "90%-interval"
+    header = ["group", "n", "T", "PSNR-grey", interval, "CF", "kept", interval, "cast", interval]
+    assert header in lines
     people = [line for line in lines if line[:3] == ["people", "1", "0.5"]]
     gain = groups["people"]["model"]["0.5"]["psnr"] - groups["people"]["gray"]["psnr"]
     assert len(people) == 1 and people[0][3] == f"{gain:+.2f}"
+    # One photo in a group: every draw is that photo, so its interval is its figure.
+    assert groups["people"]["intervals"]["0.5"]["psnr_over_grey"] == pytest.approx(
+        [gain] * 2, abs=1e-3
+    )
+    assert people[0][4] == f"{gain:+.2f}..{gain:+.2f}"
 
     # Without a group column, photos are grouped by source: here the folder's name.
     (photo_dir / "manifest.csv").unlink()

@@ -3,7 +3,8 @@
 Each photo is colorized from its L alone and compared with the original, beside two references:
 the grey baseline (the photo's own L with ab = 0, what "no colour at all" scores) and the truth's
 own colourfulness. Several temperatures share one network pass per batch: the 313 logits are
-computed once and decoded at each temperature.
+computed once and decoded at each temperature. Each temperature's PSNR over grey, colourfulness
+kept and cast come with a bootstrap interval over the photos (:mod:`jkspnet.engines.intervals`).
 
 Resolutions: PSNR, SSIM and colourfulness are measured at the photo's full resolution. The AuC
 (raw and class-rebalanced) is measured at the network's resolution, ``size`` x ``size``, as Zhang
@@ -50,8 +51,8 @@ from ..errors import JKSPNetError, PhotoError, check_choice
 from ..media.files import write_atomic
 from ..media.photos import Photo, load_photo
 from ..nn.bins import hard_histogram
+from . import intervals, metrics
 from . import leak as leaks
-from . import metrics
 from .references import REFERENCE_KINDS, reference_palettes
 from .report import (
     GRAY,
@@ -340,12 +341,17 @@ def evaluate(
         temperature_key(t): summary_block(s) for t, s in zip(temperatures, automatic, strict=True)
     }
     guided = sets[1 + len(temperatures) :]
+    spread_list = intervals.interval_blocks(run.scored, len(temperatures))
+    spreads = dict(zip(blocks, spread_list, strict=True))
     summary: dict = {"n": len(run.scored)}
     if len(temperatures) == 1:
         summary["temperature"] = temperatures[0]
         summary["model"] = next(iter(blocks.values()))
+        summary["intervals"] = next(iter(spreads.values()))
     else:
         summary["model"] = blocks
+        summary["intervals"] = spreads
+    summary["interval"] = intervals.settings()
     summary["gray"] = summary_block(sets[0])
     if hint_counts:
         summary["hints"] = {

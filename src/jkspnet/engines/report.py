@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from ..media.sources import photo_group
-from . import scores
+from . import intervals, scores
 from .references import REFERENCE_KINDS
 
 GRID_CELL_HEIGHT = 160
@@ -134,7 +134,8 @@ def per_image_csv(run) -> bytes:
 
 def group_blocks(run, temperatures: Sequence[float]) -> dict[str, dict]:
     """``summary.json``'s ``groups``: per group of photos of an evaluation ``run`` (its
-    ``scored``), its count, the grey baseline's and each temperature's block."""
+    ``scored``), its count, the grey baseline's and each temperature's block, and each
+    temperature's intervals (:mod:`jkspnet.engines.intervals`)."""
     members: dict[str, list] = {}
     for photo in run.scored:
         members.setdefault(photo_group(photo.path), []).append(photo)
@@ -145,13 +146,12 @@ def group_blocks(run, temperatures: Sequence[float]) -> dict[str, dict]:
             scores.aggregate_scores([photo.scores[i] for photo in photos])
             for i in range(1 + len(temperatures))
         ]
+        keys = [temperature_key(t) for t in temperatures]
         out[name] = {
             "n": len(photos),
             "gray": summary_block(sets[0]),
-            "model": {
-                temperature_key(t): summary_block(s)
-                for t, s in zip(temperatures, sets[1:], strict=True)
-            },
+            "model": {key: summary_block(s) for key, s in zip(keys, sets[1:], strict=True)},
+            "intervals": dict(zip(keys, intervals.interval_blocks(photos, len(keys)), strict=True)),
             "truth": {"cf": finite(sets[0]["cf_truth"], 4)},
         }
     return out
@@ -169,24 +169,65 @@ def align(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     )
 
 
+_INTERVAL_FORMATS = {  # (scale, format, unit) as the figures themselves are shown
+    "psnr_over_grey": (1, "{:+.2f}", ""),
+    "cf_share": (100, "{:.0f}", " %"),
+    "cast": (1, "{:.2f}", ""),
+}
+
+
+def interval_text(spread: dict, figure: str) -> str:
+    """One figure's interval as ``low..high`` (``-`` if it has none)."""
+    ends = spread.get(figure)
+    if ends is None:
+        return "-"
+    scale, form, unit = _INTERVAL_FORMATS[figure]
+    return "..".join(form.format(scale * end) for end in ends) + unit
+
+
+def _interval_lines(summary: dict) -> list[str]:
+    spreads = summary.get("intervals")
+    if not spreads:
+        return []
+    if "temperature" in summary:
+        spreads = {temperature_key(summary["temperature"]): spreads}
+    setting = summary["interval"]
+    level = f"{100 * setting['level']:.0f} %"
+    lines = [f"{level} intervals ({setting['resamples']} draws of the photos):"]
+    for key, spread in spreads.items():
+        figures = (
+            f"PSNR-grey {interval_text(spread, 'psnr_over_grey')} dB",
+            f"CF kept {interval_text(spread, 'cf_share')}",
+            f"cast {interval_text(spread, 'cast')}",
+        )
+        lines.append(f"  T={key}: {', '.join(figures)}")
+    return lines
+
+
 def format_group_table(summary: dict) -> str:
     """Per group and temperature (``jkspnet eval --groups``): PSNR against grey's,
-    colourfulness kept and cast."""
-    header = ("group", "n", "T", "PSNR-grey", "CF kept", "cast")
+    colourfulness kept and cast, each beside its interval (``low..high``)."""
+    level = summary.get("interval", {}).get("level")
+    shown = "interval" if level is None else f"{100 * level:.0f}%-interval"
+    header = ("group", "n", "T", "PSNR-grey", shown, "CF kept", shown, "cast", shown)
     rows = []
     for name, group in summary.get("groups", {}).items():
         grey_psnr, truth_cf = group["gray"]["psnr"], group["truth"]["cf"]
         for key, block in group["model"].items():
             gain = None if grey_psnr is None else block["psnr"] - grey_psnr
             kept = None if not truth_cf else 100 * block["cf"] / truth_cf
+            spread = group.get("intervals", {}).get(key, {})
             rows.append(
                 (
                     name,
                     str(group["n"]),
                     key,
                     "-" if gain is None else f"{gain:+.2f}",
+                    interval_text(spread, "psnr_over_grey"),
                     "-" if kept is None else f"{kept:.0f} %",
+                    interval_text(spread, "cf_share"),
                     "-" if block["cast"] is None else f"{block['cast']:.2f}",
+                    interval_text(spread, "cast"),
                 )
             )
     return align(header, rows)
@@ -218,6 +259,7 @@ def format_table(summary: dict) -> str:
             f"leak {cell(one_hint['leak'], 2)} ab, harm {cell(one_hint['harm'], 2)} dB, "
             f"gain {cell(one_hint['gain'], 2)} dB"
         )
+    lines += _interval_lines(summary)
     automatic, base = blocks[1]  # the first temperature's, which guidance decodes at
     references = reference_blocks(summary)
     if references and None not in (base["psnr"], *(b["psnr"] for _, b in references)):
@@ -236,6 +278,7 @@ __all__ = [
     "format_table",
     "group_blocks",
     "hints_variant",
+    "interval_text",
     "per_image_csv",
     "per_image_fields",
     "reference_blocks",

@@ -421,3 +421,50 @@ def test_eval_with_a_mismatched_reference_at_several_strengths(
     psnr = float(rows["astronaut.jpg", "reference=shuffled@2"]["psnr"])
     assert psnr == pytest.approx(metrics.psnr(np.asarray(expected), truth), abs=1e-3)
     assert psnr != pytest.approx(float(rows["astronaut.jpg", "reference=self@2"]["psnr"]))
+
+
+def test_against_another_report_gives_paired_differences(
+    capsys, tmp_path, photo_dir, fresh_weights
+):
+    first = tmp_path / "first"
+    code, _, err = run(capsys, *eval_args(photo_dir, fresh_weights, first, "--temperature", 1))
+    assert code == 0, err
+    second = tmp_path / "second"
+    args = eval_args(photo_dir, fresh_weights, second, "--temperature", 0.5, "--against", first)
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    block = json.loads((second / "summary.json").read_text())["against"]
+    assert block["report"] == str(first) and block["variant"] == "T=1" and block["photos"] == 2
+    mine = {Path(r["file"]).name: r for r in rows_of(second) if r["variant"] == "T=0.5"}
+    theirs = {Path(r["file"]).name: r for r in rows_of(first) if r["variant"] == "T=1"}
+    psnr = np.mean([float(mine[n]["psnr"]) - float(theirs[n]["psnr"]) for n in mine])
+    assert block["difference"]["psnr_over_grey"] == pytest.approx(psnr, abs=1e-3)
+    cf = np.mean([float(mine[n]["cf"]) - float(theirs[n]["cf"]) for n in mine])
+    truth = np.mean([float(mine[n]["cf_truth"]) for n in mine])
+    assert block["difference"]["cf_share"] == pytest.approx(cf / truth, abs=1e-3)
+    low, high = block["intervals"]["psnr_over_grey"]
+    assert low - 1e-3 <= psnr <= high + 1e-3
+    assert any(line.startswith(f"against {first} (T=1), 2 photos") for line in out.splitlines())
+
+    # Against itself: the same photos at the same setting differ by nothing, every draw.
+    third = tmp_path / "third"
+    args = eval_args(photo_dir, fresh_weights, third, "--temperature", 1, "--against", first)
+    assert run(capsys, *args)[0] == 0
+    same = json.loads((third / "summary.json").read_text())["against"]
+    assert same["difference"]["psnr_over_grey"] == pytest.approx(0, abs=1e-3)
+    assert same["intervals"]["cf_share"] == pytest.approx([0, 0], abs=1e-3)
+
+
+@pytest.mark.parametrize("make", ["missing", "not_a_report"])
+def test_a_bad_against_report_is_one_line_before_scoring(
+    capsys, tmp_path, photo_dir, fresh_weights, make
+):
+    other = tmp_path / "other"
+    if make == "not_a_report":
+        other.mkdir()
+        (other / "per_image.csv").write_text("name,score\na.jpg,1\n")
+    report = tmp_path / "report"
+    code, _, err = run(capsys, *eval_args(photo_dir, fresh_weights, report, "--against", other))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert str(other / "per_image.csv") in err
+    assert not report.exists()

@@ -6,7 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jkspnet.engines.intervals import FIGURES, bootstrap_against_grey
+from jkspnet.engines.intervals import (
+    FIGURES,
+    bootstrap_against_grey,
+    bootstrap_difference,
+    difference,
+)
 from jkspnet.engines.scores import ImageScores
 
 
@@ -86,7 +91,40 @@ def test_bad_settings_raise(kwargs):
 
 
 def test_mismatched_or_empty_scores_raise():
-    with pytest.raises(ValueError, match="2 model scores but 1 grey"):
+    with pytest.raises(ValueError, match="2 scores against 1"):
         bootstrap_against_grey([photo(21.0)] * 2, greys(1))
     with pytest.raises(ValueError, match="no scores"):
         bootstrap_against_grey([], [])
+
+
+def test_a_paired_difference_is_told_from_noise_that_hides_each_figure():
+    """Two settings whose PSNRs differ by 0.1 dB on every photo, over photos whose PSNRs
+    spread by 4 dB: each figure's own interval is wide, the difference's is a point."""
+    rng = np.random.default_rng(3)
+    base = rng.normal(25.0, 4.0, 200)
+    first = [photo(b + 0.1, cf=22.0, cast=5.0) for b in base]
+    second = [photo(b, cf=20.0, cast=6.0) for b in base]
+    own = bootstrap_against_grey(second, [photo(b - 1.0) for b in base])
+    assert own["psnr_over_grey"] == pytest.approx([1.0, 1.0])  # paired with grey: a point too
+    alone = bootstrap_against_grey(second, greys(200))  # grey unpaired: the photos' spread
+    assert alone["psnr_over_grey"][1] - alone["psnr_over_grey"][0] > 0.5
+    points = difference(first, second)
+    assert points == pytest.approx({"psnr_over_grey": 0.1, "cf_share": 0.05, "cast": -1.0})
+    spread = bootstrap_difference(first, second)
+    assert spread["psnr_over_grey"] == pytest.approx([0.1, 0.1])
+    assert spread["cf_share"] == pytest.approx([0.05, 0.05])
+    assert spread["cast"] == pytest.approx([-1.0, -1.0])
+
+
+def test_a_difference_that_varies_by_photo_has_an_interval_around_its_mean():
+    rng = np.random.default_rng(4)
+    gains = rng.normal(0.2, 0.5, 300)
+    first = [photo(20.0 + g) for g in gains]
+    second = [photo(20.0) for _ in gains]
+    low, high = bootstrap_difference(first, second)["psnr_over_grey"]
+    assert difference(first, second)["psnr_over_grey"] == pytest.approx(gains.mean())
+    assert low < gains.mean() < high
+    assert (high - low) / 2 == pytest.approx(1.645 * gains.std(ddof=1) / np.sqrt(300), rel=0.12)
+    no_cast = [photo(20.0, cast=None)] * 3
+    assert difference(no_cast, no_cast)["cast"] is None
+    assert bootstrap_difference(no_cast, no_cast)["cast"] is None

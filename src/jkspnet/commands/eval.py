@@ -127,6 +127,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "cast, each with its interval): the group column of a manifest.csv beside the photos "
         "(people, interiors, scenes, objects), else each photo's source package",
     )
+    parser.add_argument(
+        "--against",
+        metavar="REPORT",
+        help="another eval's report folder, e.g. older weights' on the same photos: also print "
+        "this run's first temperature minus its first model variant (PSNR, colourfulness kept, "
+        "cast), photo by photo, with 90 %% intervals",
+    )
 
 
 def _expand_lists(inputs: list[str]) -> list[str]:
@@ -178,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
         references=args.reference,
         reference_strengths=args.reference_strength or [1.0],
         groups=args.groups,
+        against=None if args.against is None else Path(args.against),
     )
     notes = [f"{summary['n']} photo(s) scored"]
     if summary["failed"]:

@@ -56,11 +56,13 @@ from . import leak as leaks
 from .references import REFERENCE_KINDS, reference_palettes
 from .report import (
     GRAY,
+    against_block,
     finite,
     grid,
     group_blocks,
     hints_variant,
     per_image_csv,
+    read_per_image,
     reference_variant,
     summary_block,
     temperature_key,
@@ -234,6 +236,7 @@ def evaluate(
     references: Sequence[str] = (),
     reference_strengths: Sequence[float] = (1.0,),
     groups: bool = False,
+    against: Path | None = None,
 ) -> dict:
     """Score ``colorizer`` on ``photos`` and write the report into ``out_dir``; return the summary.
 
@@ -252,6 +255,8 @@ def evaluate(
     (:mod:`jkspnet.engines.leak`).
     ``groups``: also score each group of photos apart (:func:`jkspnet.media.sources.photo_group`:
     the manifest's ``group`` column, else the photo's source), in ``summary["groups"]``.
+    ``against``: another report's folder; the first temperature minus its first model variant,
+    photo by photo, with intervals, in ``summary["against"]`` (read before any scoring).
     """
     from tqdm import tqdm
 
@@ -267,6 +272,7 @@ def evaluate(
     strengths = list(dict.fromkeys(map(check_reference_strength, reference_strengths)))
     if references and not strengths:
         raise JKSPNetError("no reference strength given")
+    theirs = None if against is None else read_per_image(Path(against) / PER_IMAGE_NAME)
     size = colorizer.config.size
     out_dir = Path(out_dir)
     reporter = Reporter(report)
@@ -370,6 +376,8 @@ def evaluate(
     summary["truth"] = {"cf": finite(sets[0]["cf_truth"], 4)}
     if groups:
         summary["groups"] = group_blocks(run, temperatures)
+    if theirs is not None:
+        summary["against"] = against_block(run, Path(against), theirs)
     summary.update(
         weights=weights,
         size=size,

@@ -20,7 +20,8 @@ another draw of photos from the same sources, not on other sources.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -48,6 +49,55 @@ def _values(scores: Sequence[ImageScores], key: str) -> np.ndarray:
     return np.array([np.nan if s[key] is None else s[key] for s in scores], dtype=np.float64)
 
 
+def _nanmean(values: np.ndarray) -> np.ndarray:
+    """Row means over the values that are not NaN; NaN for a row with none."""
+    present = ~np.isnan(values)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(present, values, 0.0).sum(axis=1) / present.sum(axis=1)
+
+
+def _check(count: int, other: int, resamples: int, level: float) -> None:
+    if count != other:
+        raise ValueError(f"{count} scores against {other}: one pair per photo is needed")
+    if not count:
+        raise ValueError("no scores to draw from")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
+
+
+def _percentile_intervals(
+    statistics: dict[str, Callable[[np.ndarray], np.ndarray]],
+    count: int,
+    resamples: int,
+    level: float,
+    seed: int,
+) -> dict[str, list[float] | None]:
+    """Each statistic (of a (draws, count) array of photo indices, one value per draw) over
+    ``resamples`` seeded draws, as its ``level`` central range; None where a draw gives an
+    infinite value or every draw NaN. NaN draws (no photo with the value) are left out."""
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[np.ndarray]] = {name: [] for name in statistics}
+    rows = max(1, _CHUNK // count)
+    for start in range(0, resamples, rows):
+        picks = rng.integers(0, count, size=(min(rows, resamples - start), count))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for name, statistic in statistics.items():
+                draws[name].append(statistic(picks))
+    tails = 100 * (1 - level) / 2
+    out: dict[str, list[float] | None] = {}
+    for name, parts in draws.items():
+        values = np.concatenate(parts)
+        values = values[~np.isnan(values)]
+        if values.size == 0 or not np.all(np.isfinite(values)):
+            out[name] = None
+        else:
+            low, high = np.percentile(values, [tails, 100 - tails])
+            out[name] = [float(low), float(high)]
+    return out
+
+
 def bootstrap_against_grey(
     model: Sequence[ImageScores],
     grey: Sequence[ImageScores],
@@ -63,40 +113,58 @@ def bootstrap_against_grey(
     its truth), the colourfulness kept if the truths have none, the cast if no photo has
     neutral pixels. Draws in which no photo has a cast are left out of the cast's interval.
     """
-    if len(model) != len(grey):
-        raise ValueError(f"{len(model)} model scores but {len(grey)} grey ones")
-    if not model:
-        raise ValueError("no scores to draw from")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, got {level}")
-    if resamples < 1:
-        raise ValueError(f"resamples must be >= 1, got {resamples}")
+    _check(len(model), len(grey), resamples, level)
     gain = _values(model, "psnr") - _values(grey, "psnr")
     cf, cf_truth, cast = (_values(model, key) for key in ("cf", "cf_truth", "cast"))
-    count = len(model)
-    rng = np.random.default_rng(seed)
-    draws: dict[str, list[np.ndarray]] = {name: [] for name in FIGURES}
-    rows = max(1, _CHUNK // count)
-    for start in range(0, resamples, rows):
-        picks = rng.integers(0, count, size=(min(rows, resamples - start), count))
-        draws["psnr_over_grey"].append(gain[picks].mean(axis=1))
-        truth_means = cf_truth[picks].mean(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            draws["cf_share"].append(cf[picks].mean(axis=1) / truth_means)
-            present = ~np.isnan(cast[picks])
-            totals = np.where(present, cast[picks], 0.0).sum(axis=1)
-            draws["cast"].append(totals / present.sum(axis=1))
-    tails = 100 * (1 - level) / 2
-    out: dict[str, list[float] | None] = {}
-    for name in FIGURES:
-        values = np.concatenate(draws[name])
-        values = values[~np.isnan(values)]
-        if values.size == 0 or not np.all(np.isfinite(values)):
-            out[name] = None
-        else:
-            low, high = np.percentile(values, [tails, 100 - tails])
-            out[name] = [float(low), float(high)]
-    return out
+    statistics = {
+        "psnr_over_grey": lambda picks: gain[picks].mean(axis=1),
+        "cf_share": lambda picks: cf[picks].mean(axis=1) / cf_truth[picks].mean(axis=1),
+        "cast": lambda picks: _nanmean(cast[picks]),
+    }
+    return _percentile_intervals(statistics, len(model), resamples, level, seed)
+
+
+def _difference_statistics(
+    first: Sequence[ImageScores], second: Sequence[ImageScores]
+) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    gain = _values(first, "psnr") - _values(second, "psnr")
+    cf = _values(first, "cf") - _values(second, "cf")
+    cf_truth = _values(first, "cf_truth")
+    cast_first, cast_second = _values(first, "cast"), _values(second, "cast")
+    return {
+        "psnr_over_grey": lambda picks: gain[picks].mean(axis=1),
+        "cf_share": lambda picks: cf[picks].mean(axis=1) / cf_truth[picks].mean(axis=1),
+        "cast": lambda picks: _nanmean(cast_first[picks]) - _nanmean(cast_second[picks]),
+    }
+
+
+def difference(
+    first: Sequence[ImageScores], second: Sequence[ImageScores]
+) -> dict[str, float | None]:
+    """``first``'s figures minus ``second``'s over the same photos, keyed as :data:`FIGURES`:
+    PSNR (dB; the same as the difference of their PSNRs over grey), colourfulness kept (in
+    shares of the truth's) and cast; None where a figure has no value."""
+    _check(len(first), len(second), RESAMPLES, LEVEL)
+    every = np.arange(len(first))[None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        points = {k: float(f(every)[0]) for k, f in _difference_statistics(first, second).items()}
+    return {k: v if math.isfinite(v) else None for k, v in points.items()}
+
+
+def bootstrap_difference(
+    first: Sequence[ImageScores],
+    second: Sequence[ImageScores],
+    *,
+    resamples: int = RESAMPLES,
+    level: float = LEVEL,
+    seed: int = 0,
+) -> dict[str, list[float] | None]:
+    """The intervals of :func:`difference` (``first[i]`` and ``second[i]`` one photo's scores,
+    e.g. two weights or two decodings). Paired, so a difference far smaller than either
+    figure's own interval can still be told from noise."""
+    _check(len(first), len(second), resamples, level)
+    statistics = _difference_statistics(first, second)
+    return _percentile_intervals(statistics, len(first), resamples, level, seed)
 
 
 def interval_blocks(photos: Sequence, variants: int) -> list[dict[str, list[float] | None]]:
@@ -126,6 +194,8 @@ __all__ = [
     "LEVEL",
     "RESAMPLES",
     "bootstrap_against_grey",
+    "bootstrap_difference",
+    "difference",
     "interval_blocks",
     "settings",
 ]

@@ -7,10 +7,12 @@ import csv
 import io
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from ..errors import JKSPNetError
 from ..media.sources import photo_group
 from . import intervals, scores
 from .references import REFERENCE_KINDS
@@ -130,6 +132,86 @@ def per_image_csv(run) -> bytes:
             measures = [_text(leak.leak, 4), _text(leak.harm, 4), _text(leak.gain, 4)]
             writer.writerow([str(photo.path), ONE_HINT, *[""] * len(columns), *measures])
     return stream.getvalue().encode("utf-8")
+
+
+_COMPARED = ("psnr", "cf", "cf_truth", "cast")  # what a comparison reads back per photo
+
+
+def read_per_image(path: Path) -> tuple[list[str], dict[tuple[str, str], scores.ImageScores]]:
+    """Another evaluation's ``per_image.csv``: its variants in order, and per (file, variant) the
+    scores a comparison needs. One :class:`JKSPNetError` line for a missing or foreign file."""
+    try:
+        with open(path, newline="", encoding="utf-8") as stream:
+            rows = list(csv.DictReader(stream))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        reason = getattr(error, "strerror", None) or "not a per_image.csv"
+        raise JKSPNetError(f"{path}: cannot read ({reason})") from None
+    needed = {"file", "variant", *_COMPARED}
+    if not rows or not needed <= set(rows[0]):
+        raise JKSPNetError(f"{path}: not an eval report's per_image.csv (no scored photos)")
+    variants: list[str] = []
+    table: dict[tuple[str, str], scores.ImageScores] = {}
+    for row in rows:
+        if row["variant"] == ONE_HINT:
+            continue
+        try:
+            raw = {key: float(row[key]) if row[key] else None for key in _COMPARED}
+        except ValueError:
+            raise JKSPNetError(f"{path}: not an eval report's per_image.csv (bad number)") from None
+        if row["variant"] not in variants:
+            variants.append(row["variant"])
+        table[(row["file"], row["variant"])] = scores.ImageScores(raw, ())
+    return variants, table
+
+
+def against_block(run, other: Path, theirs: tuple[list, dict]) -> dict:
+    """``summary.json``'s ``against``: this evaluation's first temperature minus the first
+    model variant of another's (``theirs``, from :func:`read_per_image`), over the photos both
+    scored (matched by the path as given), with intervals (:mod:`jkspnet.engines.intervals`)."""
+    variants, table = theirs
+    variant = next((v for v in variants if v != GRAY), None)
+    pairs = [
+        (photo.scores[1], table[(str(photo.path), variant)])
+        for photo in run.scored
+        if (str(photo.path), variant) in table
+    ]
+    block: dict = {"report": str(other), "variant": variant, "photos": len(pairs)}
+    if pairs:
+        ours, others = zip(*pairs, strict=True)
+        points = intervals.difference(ours, others)
+        block["difference"] = {k: finite(v, intervals.DIGITS) for k, v in points.items()}
+        spread = intervals.bootstrap_difference(ours, others)
+        block["intervals"] = {
+            k: None if ends is None else [round(end, intervals.DIGITS) for end in ends]
+            for k, ends in spread.items()
+        }
+    return block
+
+
+def _against_lines(summary: dict) -> list[str]:
+    block = summary.get("against")
+    if block is None:
+        return []
+    head = f"against {block['report']} ({block['variant']})"
+    if not block["photos"]:
+        return [f"{head}: no photo in common"]
+    level = f"{100 * summary['interval']['level']:.0f} %"
+    point, spread = block["difference"], block["intervals"]
+    shown = {  # (scale, format, unit)
+        "psnr_over_grey": ("PSNR", 1, "{:+.2f}", " dB"),
+        "cf_share": ("CF kept", 100, "{:+.1f}", " points"),
+        "cast": ("cast", 1, "{:+.2f}", ""),
+    }
+    parts = []
+    for key, (label, scale, form, unit) in shown.items():
+        if point[key] is None:
+            parts.append(f"{label} -")
+            continue
+        text = f"{label} {form.format(scale * point[key])}{unit}"
+        if spread[key] is not None:
+            text += " (" + "..".join(form.format(scale * end) for end in spread[key]) + ")"
+        parts.append(text)
+    return [f"{head}, {block['photos']} photos, this minus that ({level}): {', '.join(parts)}"]
 
 
 def group_blocks(run, temperatures: Sequence[float]) -> dict[str, dict]:
@@ -260,6 +342,7 @@ def format_table(summary: dict) -> str:
             f"gain {cell(one_hint['gain'], 2)} dB"
         )
     lines += _interval_lines(summary)
+    lines += _against_lines(summary)
     automatic, base = blocks[1]  # the first temperature's, which guidance decodes at
     references = reference_blocks(summary)
     if references and None not in (base["psnr"], *(b["psnr"] for _, b in references)):
@@ -273,6 +356,7 @@ __all__ = [
     "GRID_GAP",
     "LEAK_FIELDS",
     "ONE_HINT",
+    "against_block",
     "align",
     "format_group_table",
     "format_table",
@@ -281,6 +365,7 @@ __all__ = [
     "interval_text",
     "per_image_csv",
     "per_image_fields",
+    "read_per_image",
     "reference_blocks",
     "reference_variant",
     "summary_block",

@@ -56,15 +56,35 @@ def _nanmean(values: np.ndarray) -> np.ndarray:
         return np.where(present, values, 0.0).sum(axis=1) / present.sum(axis=1)
 
 
-def _check(count: int, other: int, resamples: int, level: float) -> None:
+def _check_pairs(count: int, other: int) -> None:
     if count != other:
         raise ValueError(f"{count} scores against {other}: one pair per photo is needed")
     if not count:
         raise ValueError("no scores to draw from")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, got {level}")
-    if resamples < 1:
-        raise ValueError(f"resamples must be >= 1, got {resamples}")
+
+
+def _statistics(
+    first: Sequence[ImageScores], second: Sequence[ImageScores], *, colour_too: bool
+) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """The three figures as functions of a (draws, count) array of photo indices, one value per
+    draw: PSNR is ``first``'s minus ``second``'s; colourfulness kept and cast are ``first``'s
+    own, or, with ``colour_too``, ``first``'s minus ``second``'s."""
+    _check_pairs(len(first), len(second))
+    gain = _values(first, "psnr") - _values(second, "psnr")
+    cf, cf_truth, cast = (_values(first, key) for key in ("cf", "cf_truth", "cast"))
+    cast_second = _values(second, "cast") if colour_too else None
+    if colour_too:
+        cf = cf - _values(second, "cf")
+
+    def cast_of(picks: np.ndarray) -> np.ndarray:
+        own = _nanmean(cast[picks])
+        return own if cast_second is None else own - _nanmean(cast_second[picks])
+
+    return {
+        "psnr_over_grey": lambda picks: gain[picks].mean(axis=1),
+        "cf_share": lambda picks: cf[picks].mean(axis=1) / cf_truth[picks].mean(axis=1),
+        "cast": cast_of,
+    }
 
 
 def _percentile_intervals(
@@ -77,6 +97,10 @@ def _percentile_intervals(
     """Each statistic (of a (draws, count) array of photo indices, one value per draw) over
     ``resamples`` seeded draws, as its ``level`` central range; None where a draw gives an
     infinite value or every draw NaN. NaN draws (no photo with the value) are left out."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
     rng = np.random.default_rng(seed)
     draws: dict[str, list[np.ndarray]] = {name: [] for name in statistics}
     rows = max(1, _CHUNK // count)
@@ -113,29 +137,8 @@ def bootstrap_against_grey(
     its truth), the colourfulness kept if the truths have none, the cast if no photo has
     neutral pixels. Draws in which no photo has a cast are left out of the cast's interval.
     """
-    _check(len(model), len(grey), resamples, level)
-    gain = _values(model, "psnr") - _values(grey, "psnr")
-    cf, cf_truth, cast = (_values(model, key) for key in ("cf", "cf_truth", "cast"))
-    statistics = {
-        "psnr_over_grey": lambda picks: gain[picks].mean(axis=1),
-        "cf_share": lambda picks: cf[picks].mean(axis=1) / cf_truth[picks].mean(axis=1),
-        "cast": lambda picks: _nanmean(cast[picks]),
-    }
+    statistics = _statistics(model, grey, colour_too=False)
     return _percentile_intervals(statistics, len(model), resamples, level, seed)
-
-
-def _difference_statistics(
-    first: Sequence[ImageScores], second: Sequence[ImageScores]
-) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    gain = _values(first, "psnr") - _values(second, "psnr")
-    cf = _values(first, "cf") - _values(second, "cf")
-    cf_truth = _values(first, "cf_truth")
-    cast_first, cast_second = _values(first, "cast"), _values(second, "cast")
-    return {
-        "psnr_over_grey": lambda picks: gain[picks].mean(axis=1),
-        "cf_share": lambda picks: cf[picks].mean(axis=1) / cf_truth[picks].mean(axis=1),
-        "cast": lambda picks: _nanmean(cast_first[picks]) - _nanmean(cast_second[picks]),
-    }
 
 
 def difference(
@@ -144,11 +147,11 @@ def difference(
     """``first``'s figures minus ``second``'s over the same photos, keyed as :data:`FIGURES`:
     PSNR (dB; the same as the difference of their PSNRs over grey), colourfulness kept (in
     shares of the truth's) and cast; None where a figure has no value."""
-    _check(len(first), len(second), RESAMPLES, LEVEL)
-    every = np.arange(len(first))[None]
+    every = np.arange(len(first))[None]  # one "draw": every photo once
+    statistics = _statistics(first, second, colour_too=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        points = {k: float(f(every)[0]) for k, f in _difference_statistics(first, second).items()}
-    return {k: v if math.isfinite(v) else None for k, v in points.items()}
+        points = {name: float(statistic(every)[0]) for name, statistic in statistics.items()}
+    return {name: v if math.isfinite(v) else None for name, v in points.items()}
 
 
 def bootstrap_difference(
@@ -162,25 +165,26 @@ def bootstrap_difference(
     """The intervals of :func:`difference` (``first[i]`` and ``second[i]`` one photo's scores,
     e.g. two weights or two decodings). Paired, so a difference far smaller than either
     figure's own interval can still be told from noise."""
-    _check(len(first), len(second), resamples, level)
-    statistics = _difference_statistics(first, second)
+    statistics = _statistics(first, second, colour_too=True)
     return _percentile_intervals(statistics, len(first), resamples, level, seed)
+
+
+def rounded(spread: dict[str, list[float] | None]) -> dict[str, list[float] | None]:
+    """Intervals with their ends to :data:`DIGITS`, as a report keeps them."""
+    return {
+        name: None if ends is None else [round(end, DIGITS) for end in ends]
+        for name, ends in spread.items()
+    }
 
 
 def interval_blocks(photos: Sequence, variants: int) -> list[dict[str, list[float] | None]]:
     """For scored photos (each with ``scores``: the grey baseline's, then each variant's), the
-    intervals of the first ``variants`` variants against grey, in order, to :data:`DIGITS`."""
+    intervals of the first ``variants`` variants against grey, in order, :func:`rounded`."""
     grey = [photo.scores[0] for photo in photos]
-    blocks = []
-    for i in range(1, 1 + variants):
-        spread = bootstrap_against_grey([photo.scores[i] for photo in photos], grey)
-        blocks.append(
-            {
-                name: None if ends is None else [round(end, DIGITS) for end in ends]
-                for name, ends in spread.items()
-            }
-        )
-    return blocks
+    return [
+        rounded(bootstrap_against_grey([photo.scores[i] for photo in photos], grey))
+        for i in range(1, 1 + variants)
+    ]
 
 
 def settings() -> dict[str, object]:
@@ -197,5 +201,6 @@ __all__ = [
     "bootstrap_difference",
     "difference",
     "interval_blocks",
+    "rounded",
     "settings",
 ]

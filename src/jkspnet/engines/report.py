@@ -180,11 +180,7 @@ def against_block(run, other: Path, theirs: tuple[list, dict]) -> dict:
         ours, others = zip(*pairs, strict=True)
         points = intervals.difference(ours, others)
         block["difference"] = {k: finite(v, intervals.DIGITS) for k, v in points.items()}
-        spread = intervals.bootstrap_difference(ours, others)
-        block["intervals"] = {
-            k: None if ends is None else [round(end, intervals.DIGITS) for end in ends]
-            for k, ends in spread.items()
-        }
+        block["intervals"] = intervals.rounded(intervals.bootstrap_difference(ours, others))
     return block
 
 

@@ -34,7 +34,7 @@ if [ "${1:-}" = "--join" ]; then
     mkdir -p "$weights" || exit 1
     cat "$files"/model.safetensors.part-* >"$weights/model.safetensors" || exit 1
     cp "$files/config.json" "$weights/config.json" || exit 1
-    (cd "$weights" && sha256sum --quiet -c "$files/sha256") || {
+    (cd "$weights" && sha256sum --quiet -c -) <"$files/sha256" || {
         echo "gpu_v3: the joined weights do not match their SHA-256" >&2
         exit 1
     }

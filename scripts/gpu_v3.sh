@@ -61,7 +61,7 @@ fi
 weights=/tmp/v3-128-weights
 rm -rf "$weights"
 $python scripts/bundle_weights.py --run "$run" --size 128 --temperature 1 --shape aspect \
-    --saturation 1.3 --neutral 5 --neutral-shape garrote --out "$weights" || exit 1
+    --saturation 1.35 --neutral 5 --neutral-shape garrote --out "$weights" || exit 1
 cp "$weights/config.json" "$out/config.json"
 (cd "$weights" && sha256sum model.safetensors) >"$out/sha256"
 split -b 15M -d -a 2 "$weights/model.safetensors" "$out/model.safetensors.part-"

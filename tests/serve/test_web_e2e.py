@@ -717,8 +717,11 @@ def test_points_save_as_the_cli_sidecar_and_load_back(
         Stroke(((100, 50), (150, 50), (150, 90)), (30, 200, 30), 8).to_json(),
     ]
     sidecar.write_text(json.dumps({"hints": written}))
+    renders = int(card.get_attribute("data-renders"))
     card.locator(".load-hints").set_input_files(str(sidecar))
-    settle(card)
+    # the page reads the file asynchronously, so the card is still 'ready' with the old result
+    # for a moment: wait for the render the loaded points start, not just for a ready card
+    wait_ready(card, renders=renders + 1)
     assert last_hints(app) == written
     assert card.locator(".pin").count() == 1 and card.locator(".handle").count() == 1
     assert "1 colour point, 1 brush stroke" in card.locator(".point-count").inner_text()

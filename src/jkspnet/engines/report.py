@@ -193,7 +193,7 @@ def _against_lines(summary: dict) -> list[str]:
         return [f"{head}: no photo in common"]
     level = f"{100 * summary['interval']['level']:.0f} %"
     point, spread = block["difference"], block["intervals"]
-    shown = {  # (scale, format, unit)
+    shown = {  # (label, scale, format, unit)
         "psnr_over_grey": ("PSNR", 1, "{:+.2f}", " dB"),
         "cf_share": ("CF kept", 100, "{:+.1f}", " points"),
         "cast": ("cast", 1, "{:+.2f}", ""),
@@ -205,7 +205,7 @@ def _against_lines(summary: dict) -> list[str]:
             continue
         text = f"{label} {form.format(scale * point[key])}{unit}"
         if spread[key] is not None:
-            text += " (" + "..".join(form.format(scale * end) for end in spread[key]) + ")"
+            text += f" ({_span(spread[key], scale, form)})"
         parts.append(text)
     return [f"{head}, {block['photos']} photos, this minus that ({level}): {', '.join(parts)}"]
 
@@ -254,13 +254,18 @@ _INTERVAL_FORMATS = {  # (scale, format, unit) as the figures themselves are sho
 }
 
 
+def _span(ends: Sequence[float], scale: float, form: str) -> str:
+    """An interval's ends as ``low..high``, each scaled and formatted as its figure is."""
+    return "..".join(form.format(scale * end) for end in ends)
+
+
 def interval_text(spread: dict, figure: str) -> str:
     """One figure's interval as ``low..high`` (``-`` if it has none)."""
     ends = spread.get(figure)
     if ends is None:
         return "-"
     scale, form, unit = _INTERVAL_FORMATS[figure]
-    return "..".join(form.format(scale * end) for end in ends) + unit
+    return _span(ends, scale, form) + unit
 
 
 def _interval_lines(summary: dict) -> list[str]:
